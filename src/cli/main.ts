@@ -1,0 +1,49 @@
+/** The `metaflow` command line: parse, call the library, print. */
+import { Command, CommanderError } from "commander";
+import { VERSION } from "../config.js";
+import { UsageError } from "../errors.js";
+import { checkCommand } from "./check.js";
+import { EXIT_USAGE, reportError } from "./output.js";
+import { runCommand } from "./run.js";
+import { showCommand } from "./show.js";
+
+/** The first positional argument after the command name: the flow file or pathspec. */
+function firstPositional(argv: readonly string[]): string | undefined {
+  for (const a of argv) if (!a.startsWith("-")) return a;
+  return undefined;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command("metaflow")
+    .description("Metaflow.ts: run flows of steps in TypeScript")
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: (t) => process.stdout.write(t) })
+    .showSuggestionAfterError(true);
+  const command = argv[0];
+  const wantsHelp = argv.includes("--help") || argv.includes("-h");
+  try {
+    program.addCommand(command === "run" ? await runCommand(wantsHelp ? undefined : firstPositional(argv.slice(1))) : await runCommand(undefined));
+    program.addCommand(showCommand());
+    program.addCommand(checkCommand());
+    for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => undefined });
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return 0;
+      return reportError(new UsageError(`${err.message.replace(/^error: /, "")} (see metaflow ${command ?? ""} --help)`));
+    }
+    return reportError(err);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.exitCode = reportError(err);
+  },
+);
+export { EXIT_USAGE };

@@ -1,0 +1,53 @@
+/**
+ * Metaflow.ts: write a flow of steps in TypeScript; run every task isolated and in parallel, every
+ * artifact versioned.
+ *
+ * @example
+ * import { FlowSpec, step } from "metaflow-ts";
+ *
+ * export default class HelloFlow extends FlowSpec {
+ *   declare greeting: string;
+ *   @step start() {
+ *     this.greeting = "hello";
+ *     this.next(this.end);
+ *   }
+ *   @step end() {
+ *     console.log(this.greeting);
+ *   }
+ * }
+ */
+export { FlowSpec } from "./flow/flowspec.js";
+export type {
+  Inputs,
+  InputView,
+  ArtifactNames,
+  StepNames,
+  StepRef,
+  MergeOptions,
+  ForeachOptions,
+  SwitchOptions,
+} from "./flow/flowspec.js";
+export { step } from "./flow/steps.js";
+export { Parameter, IncludeFile, JSONType } from "./flow/parameter.js";
+export type { ParameterOptions, IncludeFileOptions, ParameterSpec } from "./flow/parameter.js";
+export { current } from "./flow/current.js";
+export type { CurrentTask } from "./flow/current.js";
+
+export { environment } from "./decorators/environment.js";
+export type { EnvironmentOptions } from "./decorators/environment.js";
+export { resources } from "./decorators/resources.js";
+export type { ResourcesOptions } from "./decorators/resources.js";
+export type { DecoratorDefinition, DecoratorSpec, TaskPlan } from "./decorators/contract.js";
+
+export {
+  MetaflowError,
+  FlowLoadError,
+  GraphError,
+  UsageError,
+  ParameterError,
+  ArtifactSerializationError,
+  DatastoreError,
+  StepRuntimeError,
+  RunFailedError,
+} from "./errors.js";
+export type { GraphProblem, PlainError } from "./errors.js";

@@ -1,0 +1,63 @@
+/**
+ * Bundles a flow file with esbuild into one CommonJS script (plus its source map) that a worker
+ * host compiles once and runs in a fresh context per task. `metaflow-ts` stays outside the bundle:
+ * each task gets the host's library with its own `current`.
+ */
+import * as esbuild from "esbuild";
+import * as path from "node:path";
+import { FlowLoadError } from "../errors.js";
+
+/** A bundled flow. */
+export interface FlowBundle {
+  /** Absolute path of the flow file. */
+  readonly file: string;
+  readonly code: string;
+  readonly map: string;
+  /** Local source files the bundle was built from, relative to the working directory. */
+  readonly sources: readonly string[];
+}
+
+/** Bundles `file`; compile errors become a FlowLoadError quoting esbuild's file:line messages. */
+export async function bundleFlow(file: string): Promise<FlowBundle> {
+  const abs = path.resolve(file);
+  const outfile = path.join(path.dirname(abs), `${path.basename(abs)}.bundle.cjs`);
+  let result: esbuild.BuildResult<{ write: false; metafile: true }>;
+  try {
+    result = await esbuild.build({
+      entryPoints: [abs],
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      target: "node20",
+      outfile,
+      write: false,
+      metafile: true,
+      sourcemap: "external",
+      sourcesContent: false,
+      keepNames: true,
+      external: ["metaflow-ts"],
+      logLevel: "silent",
+      // Native addons cannot be bundled; they load from node_modules at run time.
+      loader: { ".node": "copy" },
+    });
+  } catch (err) {
+    const failure = err as esbuild.BuildFailure;
+    const msgs = (failure.errors ?? []).map((e) => {
+      const loc = e.location;
+      const where = loc ? `${path.relative(process.cwd(), path.resolve(loc.file)) || loc.file}:${loc.line}:${loc.column + 1}: ` : "";
+      const excerpt = loc?.lineText ? `\n    ${loc.lineText}\n    ${" ".repeat(loc.column)}^` : "";
+      return `${where}error: ${e.text}${excerpt}`;
+    });
+    throw new FlowLoadError(
+      msgs.length > 0 ? `The flow does not compile:\n${msgs.join("\n")}` : String((err as Error).message),
+      file,
+    );
+  }
+  const js = result.outputFiles.find((f) => f.path.endsWith(".cjs"));
+  const map = result.outputFiles.find((f) => f.path.endsWith(".map"));
+  if (!js || !map) throw new FlowLoadError("esbuild produced no output", file);
+  const sources = Object.keys(result.metafile.inputs)
+    .filter((p) => !p.includes("node_modules/"))
+    .map((p) => path.relative(process.cwd(), path.resolve(p)));
+  return { file: abs, code: js.text, map: map.text, sources };
+}

@@ -1,0 +1,125 @@
+/**
+ * Loads a flow file for the scheduler and the CLI: bundle it, read its class (steps, decorators,
+ * parameters) in a throwaway context, derive the graph from its source and lint it.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { DecoratorSpec } from "../decorators/contract.js";
+import { FlowLoadError, GraphError, type GraphProblem } from "../errors.js";
+import { FlowSpec } from "../flow/flowspec.js";
+import { isParameterSpec, type ParameterSpec } from "../flow/parameter.js";
+import { stepsOf } from "../flow/steps.js";
+import { buildGraph, lintGraph } from "../graph/index.js";
+import type { FlowGraph } from "../graph/types.js";
+import { bundleFlow, type FlowBundle } from "./bundle.js";
+import { compileBundle, createSandbox } from "./sandbox.js";
+
+/** A flow ready to run. */
+export interface LoadedFlow {
+  /** Path as the user gave it (for messages). */
+  readonly displayFile: string;
+  readonly bundle: FlowBundle;
+  readonly graph: FlowGraph;
+  readonly className: string;
+  readonly parameters: readonly ParameterSpec[];
+  /** Decorators written in code, by step. */
+  readonly decorators: ReadonlyMap<string, readonly DecoratorSpec[]>;
+}
+
+const FLOW_EXTENSIONS = [".ts", ".mts", ".js", ".mjs", ".cjs", ".tsx"];
+
+/** Loads `file`; throws FlowLoadError for a missing/broken file and GraphError for a bad graph. */
+export async function loadFlow(
+  file: string,
+  library: Record<string, unknown>,
+  options: { lint?: boolean } = {},
+): Promise<LoadedFlow> {
+  const displayFile = file;
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) {
+    throw new FlowLoadError(`No such file: ${file} (give the path to a flow file, e.g. examples/helloworld.ts)`, file);
+  }
+  if (!fs.statSync(abs).isFile() || !FLOW_EXTENSIONS.includes(path.extname(abs))) {
+    throw new FlowLoadError(`${file} is not a flow file: expected a ${FLOW_EXTENSIONS.join(", ")} file`, file);
+  }
+  const bundle = await bundleFlow(abs);
+
+  const sandbox = createSandbox({
+    env: { ...process.env },
+    argv: [process.argv[0] ?? "node", abs],
+    write: (stream, text) => process.stderr.write(stream === "stderr" ? text : ""),
+    onAsyncError: () => undefined,
+  });
+  let exports: Record<string, unknown>;
+  try {
+    exports = sandbox.load(compileBundle(bundle.code, `${abs}.bundle.cjs`), abs, library);
+  } catch (err) {
+    throw new FlowLoadError(`Loading the flow module threw: ${(err as Error)?.message ?? String(err)}`, file);
+  } finally {
+    sandbox.dispose();
+  }
+  const flowClass = pickFlowClass(exports, file);
+  const className = flowClass.name;
+
+  const source = fs.readFileSync(abs, "utf8");
+  const graph = buildGraph(displayFile, source, { className });
+
+  const problems: GraphProblem[] = options.lint === false ? [] : [...lintGraph(graph)];
+  const runtimeSteps = stepsOf(flowClass);
+  const decorators = new Map<string, DecoratorSpec[]>();
+  for (const s of runtimeSteps) decorators.set(s.name, s.decorators);
+  for (const node of graph.steps) {
+    if (!decorators.has(node.name)) {
+      problems.push({
+        step: node.name,
+        file: displayFile,
+        line: node.line,
+        message: `the method is not registered as a step at run time.`,
+        fix: `decorate it with @step imported from "metaflow-ts".`,
+      });
+    }
+  }
+  if (problems.length > 0) throw new GraphError(problems);
+
+  let instance: Record<string, unknown>;
+  try {
+    instance = new flowClass() as unknown as Record<string, unknown>;
+  } catch (err) {
+    throw new FlowLoadError(`Constructing ${className} threw: ${(err as Error)?.message ?? String(err)}`, file);
+  }
+  const parameters: ParameterSpec[] = [];
+  for (const [prop, value] of Object.entries(instance)) {
+    if (!isParameterSpec(value)) continue;
+    if (parameters.some((p) => p.name === value.name)) {
+      throw new FlowLoadError(`Two parameters are named '${value.name}'; give each a unique name`, file);
+    }
+    if (prop !== value.name) {
+      throw new FlowLoadError(
+        `Parameter '${value.name}' is assigned to the field '${prop}'; use the same name for both (${value.name} = Parameter("${value.name}", ...))`,
+        file,
+      );
+    }
+    parameters.push(value);
+  }
+  return { displayFile, bundle, graph, className, parameters, decorators };
+}
+
+function isFlowClass(v: unknown): v is new () => FlowSpec {
+  return typeof v === "function" && v.prototype instanceof FlowSpec;
+}
+
+function pickFlowClass(exports: Record<string, unknown>, file: string): new () => FlowSpec {
+  if (isFlowClass(exports.default)) return exports.default;
+  const found = [...new Set(Object.values(exports).filter(isFlowClass))];
+  if (found.length === 1) return found[0]!;
+  if (found.length > 1) {
+    throw new FlowLoadError(
+      `${file} exports several FlowSpec subclasses (${found.map((c) => c.name).join(", ")}); mark the one to run as 'export default'`,
+      file,
+    );
+  }
+  throw new FlowLoadError(
+    `${file} exports no FlowSpec subclass; write 'export default class MyFlow extends FlowSpec { ... }' with a start and an end step`,
+    file,
+  );
+}
