@@ -2,10 +2,17 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../config.js";
 import { UsageError } from "../errors.js";
+import { discardWarmHost } from "../runtime/pool.js";
 import { checkCommand } from "./check.js";
+import { dumpCommand } from "./dump.js";
+import { logsCommand } from "./logs.js";
+import { configureCommand } from "./configure.js";
 import { EXIT_USAGE, reportError } from "./output.js";
 import { runCommand } from "./run.js";
+import { runsCommand } from "./runs.js";
+import { serviceCommand } from "./service.js";
 import { showCommand } from "./show.js";
+import { tagCommand } from "./tag.js";
 
 /** The first positional argument after the command name: the flow file or pathspec. */
 function firstPositional(argv: readonly string[]): string | undefined {
@@ -26,6 +33,12 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(command === "run" ? await runCommand(wantsHelp ? undefined : firstPositional(argv.slice(1))) : await runCommand(undefined));
     program.addCommand(showCommand());
     program.addCommand(checkCommand());
+    program.addCommand(logsCommand());
+    program.addCommand(dumpCommand());
+    program.addCommand(tagCommand());
+    program.addCommand(runsCommand());
+    program.addCommand(serviceCommand());
+    program.addCommand(configureCommand());
     for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => undefined });
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
@@ -40,9 +53,11 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    discardWarmHost();
     process.exitCode = code;
   },
   (err: unknown) => {
+    discardWarmHost();
     process.exitCode = reportError(err);
   },
 );

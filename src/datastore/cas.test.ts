@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -11,10 +11,22 @@ import { benchLargeBuffer } from "./bench-cas.js";
 import { LocalStorage } from "./local.js";
 import type { StorageBackend } from "./types.js";
 
+const scratchDirs: string[] = [];
+after(() => {
+  for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temp directory, removed when the file's tests finish. */
+function scratchDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
+
 const HEADER = 8;
 
 function newStore(): { store: ContentStore; storage: LocalStorage; root: string } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "mf-cas-"));
+  const root = scratchDir("mf-cas-");
   const storage = new LocalStorage(root);
   return { store: new ContentStore(storage), storage, root };
 }
@@ -270,7 +282,7 @@ void test("a backend without local files works through get(), and getSync() says
 });
 
 void test("benchLargeBuffer reports its figures", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mf-bench-"));
+  const dir = scratchDir("mf-bench-");
   const r = await benchLargeBuffer(dir, 4);
   assert.ok(r.writeMs > 0 && r.readMs > 0 && r.mbPerSec > 0);
 });

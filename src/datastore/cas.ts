@@ -102,7 +102,10 @@ export class ContentStore {
   /** Reads, decompresses and verifies the object with this hash. */
   async get(hash: string): Promise<Buffer> {
     const key = contentKey(checkHash(hash));
-    if (this.backend.localPath) return readLocalObject(this.backend.localPath(key), hash);
+    if (this.backend.localPath) {
+      await this.backend.ensureLocal?.([key]);
+      return readLocalObject(this.backend.localPath(key), hash);
+    }
     const where = `${this.backend.root}/${key}`;
     const object = await this.backend.get(key);
     if (object === undefined) throw missingObject(hash, where);
@@ -111,6 +114,15 @@ export class ContentStore {
     const data = flag === FLAG_DEFLATE ? await inflateOrCorrupt(payload, hash, where) : payload;
     verify(data, hash, where);
     return data;
+  }
+
+  /**
+   * Makes the objects with these hashes readable with `getSync`: a backend with a read-through cache
+   * (S3) downloads the missing ones in parallel; a local backend has nothing to do.
+   */
+  async prefetch(hashes: Iterable<string>): Promise<void> {
+    const keys = [...new Set(hashes)].map((hash) => contentKey(checkHash(hash)));
+    await this.backend.ensureLocal?.(keys);
   }
 
   /** Like `get`, synchronously; only for backends with local files (throws a DatastoreError otherwise). */
@@ -146,6 +158,16 @@ export class ContentStore {
   getValueSync(ref: ValueLocator): unknown {
     return decode(this.getSync(ref.hash), ref);
   }
+}
+
+/**
+ * Checks that `object` (a stored object: header and payload, as a backend returns it) is intact and
+ * holds the content with this hash; throws a DatastoreError naming `where` otherwise.
+ */
+export async function verifyStoredObject(object: Buffer, hash: string, where: string): Promise<void> {
+  const flag = parseHeader(object.subarray(0, HEADER_SIZE), object.length, checkHash(hash), where);
+  const payload = object.subarray(HEADER_SIZE);
+  verify(flag === FLAG_DEFLATE ? await inflateOrCorrupt(payload, hash, where) : payload, hash, where);
 }
 
 function decode(bytes: Buffer, ref: ValueLocator): unknown {

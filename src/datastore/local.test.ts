@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -6,8 +6,20 @@ import path from "node:path";
 import { DatastoreError } from "../errors.js";
 import { findDatastoreRoot, LocalStorage } from "./local.js";
 
+const scratchDirs: string[] = [];
+after(() => {
+  for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temp directory, removed when the file's tests finish. */
+function scratchDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
+
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "mf-local-"));
+  return scratchDir("mf-local-");
 }
 
 void test("put, get, exists, list and delete", async () => {

@@ -48,7 +48,7 @@ const PLAIN_DATA_HINT = "store plain data: objects, arrays, Map, Set, Date, type
  * else structured clone can hold via `v8.serialize`; throws a plain Error naming the path of the first
  * part of the value that could not be rebuilt faithfully (a function, a class instance, a symbol...).
  */
-export function serializeValue(value: unknown): SerializedValue {
+export function serializeValue(value: unknown, options: { validate?: boolean } = {}): SerializedValue {
   if (Buffer.isBuffer(value)) {
     return { encoding: "buffer", type: "Buffer", chunks: [value], size: value.length };
   }
@@ -59,7 +59,9 @@ export function serializeValue(value: unknown): SerializedValue {
     const name = binaryTypeName(value);
     return { encoding: "typed", type: name, typedArray: name, chunks: [bytes], size: bytes.length };
   }
-  assertStorable(value);
+  // Callers re-serializing a value they loaded (to detect in-place changes) skip the walk: it was
+  // valid when stored, and the walk costs more than the serialization itself.
+  if (options.validate !== false) assertStorable(value);
   let bytes: Buffer;
   try {
     bytes = v8.serialize(value);

@@ -23,6 +23,11 @@ export interface StorageBackend {
   /** A local file path for `key` when the backend is a local directory; used for fast sync reads. */
   localPath?(key: string): string;
   /**
+   * Optional, with `localPath`: makes `localPath(key)` hold each of `keys` (a read-through cache of
+   * a remote store downloads the missing ones); throws a DatastoreError naming a key that does not exist.
+   */
+  ensureLocal?(keys: readonly string[]): Promise<void>;
+  /**
    * Optional: starts writing `data` to a private temporary object right away and returns a handle
    * that publishes it under a key chosen later; lets the content store hash while the bytes are
    * being written. Backends without it are written with `put` once the key is known.

@@ -34,7 +34,10 @@ export interface ParameterOptions<D = unknown> {
 /** What `Parameter()` returns at class construction; the runtime swaps it for the value. */
 export interface ParameterSpec {
   readonly kind: "parameter" | "include-file";
+  /** The command-line name (`--name`) and the `METAFLOW_RUN_<NAME>` suffix. */
   readonly name: string;
+  /** The class field holding it; the artifact has this name. Set when the flow is loaded. */
+  readonly field?: string;
   readonly type: "string" | "number" | "boolean" | "json";
   readonly default?: unknown;
   readonly required: boolean;
@@ -59,9 +62,11 @@ function typeName(t: ParameterType | undefined, dflt: unknown, name: string): Pa
     if (typeof dflt === "boolean") return "boolean";
     return "json";
   }
-  if (t === String) return "string";
-  if (t === Number) return "number";
-  if (t === Boolean) return "boolean";
+  // Flows run in their own vm realm, so `String` there is not this realm's `String`.
+  const ctor = typeof t === "function" ? t.name : undefined;
+  if (t === String || ctor === "String") return "string";
+  if (t === Number || ctor === "Number") return "number";
+  if (t === Boolean || ctor === "Boolean") return "boolean";
   if (t === JSONType) return "json";
   throw new TypeError(
     `Parameter '${name}': type must be String, Number, Boolean or JSONType, got ${String(t)}`,

@@ -1,10 +1,12 @@
 /**
  * Local metadata: JSON files under `<root>/flows/<Flow>/<runId>/...`, written atomically. Safe for
- * many runs writing at once: run ids are claimed with an exclusive `mkdir`, and every other file
- * belongs to exactly one run's scheduler.
+ * many runs writing at once: run ids are claimed with an exclusive `mkdir`, every run file but the
+ * tags belongs to exactly one run's scheduler, and tag edits hold a per-run lock file.
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
+import { DatastoreError } from "../errors.js";
+import { applyTagChange, type TagChange } from "./tags.js";
 import type {
   AttemptEnd,
   AttemptStart,
@@ -36,6 +38,52 @@ async function listDirs(dir: string): Promise<string[]> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;
+  }
+}
+
+/** The run's user tags once edited; `_run.json` keeps the tags it started with. */
+const TAGS_FILE = "_tags.json";
+const TAGS_LOCK = "_tags.lock";
+/** A lock older than this was left by a process that died mid-edit (an edit takes milliseconds). */
+const STALE_LOCK_MS = 10_000;
+const LOCK_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs `fn` while holding `lockFile`, created with O_EXCL so exactly one process holds it; others
+ * retry with jitter. A lock left behind by a crashed process is taken over once it is stale.
+ */
+async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const handle = await fs.open(lockFile, "wx");
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new DatastoreError(`Cannot lock ${lockFile}: its run directory does not exist`);
+      }
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const age = await fs.stat(lockFile).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age > STALE_LOCK_MS) {
+        // Rename first so two processes that both judge it stale cannot both delete a fresh lock.
+        await fs.rename(lockFile, `${lockFile}.stale.${process.pid}`).then(
+          () => fs.rm(`${lockFile}.stale.${process.pid}`, { force: true }),
+          () => undefined,
+        );
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new DatastoreError(`Timed out waiting for ${lockFile}; if no other Metaflow process is editing tags, delete it`);
+      }
+      await new Promise((r) => setTimeout(r, 2 + Math.random() * 10));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lockFile, { force: true });
   }
 }
 
@@ -112,8 +160,30 @@ export class LocalMetadata implements MetadataProvider {
     return (await listDirs(path.join(this.root, "flows", flow))).sort(compareIds).reverse();
   }
 
-  getRun(flow: string, runId: string): Promise<RunRecord | undefined> {
-    return readJson<RunRecord>(path.join(this.runDir(flow, runId), "_run.json"));
+  async getRun(flow: string, runId: string): Promise<RunRecord | undefined> {
+    const dir = this.runDir(flow, runId);
+    const [record, edited] = await Promise.all([
+      readJson<RunRecord>(path.join(dir, "_run.json")),
+      readJson<string[]>(path.join(dir, TAGS_FILE)),
+    ]);
+    return record && edited ? { ...record, tags: edited } : record;
+  }
+
+  async getTags(flow: string, runId: string): Promise<string[]> {
+    const record = await this.getRun(flow, runId);
+    if (!record) throw new DatastoreError(`Run ${flow}/${runId} does not exist in ${this.root}`);
+    return [...record.tags];
+  }
+
+  async updateTags(flow: string, runId: string, change: TagChange): Promise<string[]> {
+    const dir = this.runDir(flow, runId);
+    return withLock(path.join(dir, TAGS_LOCK), async () => {
+      const record = await this.getRun(flow, runId);
+      if (!record) throw new DatastoreError(`Run ${flow}/${runId} does not exist in ${this.root}`);
+      const tags = applyTagChange(record.tags, record.systemTags, change, `${flow}/${runId}`);
+      await writeJsonAtomic(path.join(dir, TAGS_FILE), tags);
+      return tags;
+    });
   }
 
   getRunEnd(flow: string, runId: string): Promise<RunEnd | undefined> {

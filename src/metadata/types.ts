@@ -4,6 +4,7 @@
  */
 import type { ArtifactRef } from "../datastore/types.js";
 import type { PlainError } from "../errors.js";
+import type { TagChange } from "./tags.js";
 
 /** A run as recorded when it starts. */
 export interface RunRecord {
@@ -17,6 +18,7 @@ export interface RunRecord {
   /** Stored parameter artifacts (every task inherits them). */
   readonly parameterRefs: readonly ArtifactRef[];
   readonly systemTags: readonly string[];
+  /** User tags: those given at start, as later edited with `updateTags`. */
   readonly tags: readonly string[];
   /** Content hash of the run's code package manifest. */
   readonly codePackage: string;
@@ -101,4 +103,12 @@ export interface MetadataProvider {
   listSteps(flow: string, runId: string): Promise<string[]>;
   listTasks(flow: string, runId: string, step: string): Promise<string[]>;
   getTask(flow: string, runId: string, step: string, taskId: string): Promise<TaskRecord | undefined>;
+
+  /** A run's current user tags (the same as `getRun(...).tags`). */
+  getTags(flow: string, runId: string): Promise<string[]>;
+  /**
+   * Removes then adds user tags of a run as one atomic edit and returns the new user tags; two
+   * processes editing at once both see their change kept. Refuses to remove a system tag.
+   */
+  updateTags(flow: string, runId: string, change: TagChange): Promise<string[]>;
 }

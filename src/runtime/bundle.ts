@@ -59,5 +59,8 @@ export async function bundleFlow(file: string): Promise<FlowBundle> {
   const sources = Object.keys(result.metafile.inputs)
     .filter((p) => !p.includes("node_modules/"))
     .map((p) => path.relative(process.cwd(), path.resolve(p)));
-  return { file: abs, code: js.text, map: map.text, sources };
+  // The bundle runs from elsewhere (a content-addressed file), so the map names sources absolutely.
+  const parsedMap = JSON.parse(map.text) as { sources: string[] };
+  parsedMap.sources = parsedMap.sources.map((s) => path.resolve(path.dirname(outfile), s));
+  return { file: abs, code: js.text, map: JSON.stringify(parsedMap), sources };
 }

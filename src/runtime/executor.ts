@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import v8 from "node:v8";
 import type * as vm from "node:vm";
 import { ContentStore } from "../datastore/cas.js";
 import { LocalStorage } from "../datastore/local.js";
@@ -66,6 +67,19 @@ function hashChunks(chunks: readonly Buffer[]): string {
   const h = createHash("sha256");
   for (const c of chunks) h.update(c);
   return h.digest("hex");
+}
+
+/**
+ * Whether a loaded value still serializes to what was stored. v8's bytes are not stable across a
+ * round trip (number and string representations may change), so a mismatch is re-checked against
+ * the stored bytes after one round trip of their own.
+ */
+function unchanged(store: ContentStore, ref: ArtifactRef, now: { chunks: Buffer[] }): boolean {
+  if (hashChunks(now.chunks) === ref.hash) return true;
+  if (ref.encoding !== "v8") return false;
+  const roundTripped = v8.serialize(v8.deserialize(store.getSync(ref.hash)));
+  const current = now.chunks.length === 1 ? now.chunks[0]! : Buffer.concat(now.chunks);
+  return roundTripped.equals(current);
 }
 
 function isPrimitive(v: unknown): boolean {
@@ -352,9 +366,8 @@ async function persist(
         refs.push(slot.ref);
         continue;
       }
-      // Read and possibly mutated in place: keep the old object if its bytes did not change.
-      const ser = serializeOrFail(spec, name, value);
-      if (hashChunks(ser.chunks) === slot.ref.hash) {
+      // Read and possibly mutated in place: keep the stored object if the value did not change.
+      if (unchanged(store, slot.ref, serializeOrFail(spec, name, value, false))) {
         refs.push(slot.ref);
         continue;
       }
@@ -376,9 +389,9 @@ async function persist(
   return { refs, bytesWritten };
 }
 
-function serializeOrFail(spec: TaskSpec, name: string, value: unknown): ReturnType<typeof serializeValue> {
+function serializeOrFail(spec: TaskSpec, name: string, value: unknown, validate: boolean): ReturnType<typeof serializeValue> {
   try {
-    return serializeValue(value);
+    return serializeValue(value, { validate });
   } catch (err) {
     throw new ArtifactSerializationError(spec.step, name, (err as Error).message);
   }

@@ -21,7 +21,7 @@ export interface LoadedFlow {
   readonly bundle: FlowBundle;
   readonly graph: FlowGraph;
   readonly className: string;
-  readonly parameters: readonly ParameterSpec[];
+  readonly parameters: readonly (ParameterSpec & { readonly field: string })[];
   /** Decorators written in code, by step. */
   readonly decorators: ReadonlyMap<string, readonly DecoratorSpec[]>;
 }
@@ -87,19 +87,13 @@ export async function loadFlow(
   } catch (err) {
     throw new FlowLoadError(`Constructing ${className} threw: ${(err as Error)?.message ?? String(err)}`, file);
   }
-  const parameters: ParameterSpec[] = [];
+  const parameters: (ParameterSpec & { field: string })[] = [];
   for (const [prop, value] of Object.entries(instance)) {
     if (!isParameterSpec(value)) continue;
     if (parameters.some((p) => p.name === value.name)) {
       throw new FlowLoadError(`Two parameters are named '${value.name}'; give each a unique name`, file);
     }
-    if (prop !== value.name) {
-      throw new FlowLoadError(
-        `Parameter '${value.name}' is assigned to the field '${prop}'; use the same name for both (${value.name} = Parameter("${value.name}", ...))`,
-        file,
-      );
-    }
-    parameters.push(value);
+    parameters.push({ ...value, field: prop });
   }
   return { displayFile, bundle, graph, className, parameters, decorators };
 }

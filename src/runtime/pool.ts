@@ -59,6 +59,7 @@ export class WorkerHost {
   private listener: TaskListener | undefined;
   private stderrTail = "";
   private alive = true;
+  private reserved = false;
 
   constructor(
     readonly dedicated: boolean,
@@ -105,6 +106,7 @@ export class WorkerHost {
         const exit = { code, signal, stderrTail: this.stderrTail };
         const l = this.listener;
         this.listener = undefined;
+        this.reserved = false;
         // Let the stderr pipe drain so the crash report reaches the task's log first.
         setImmediate(() => {
           l?.onExit({ ...exit, stderrTail: this.stderrTail });
@@ -122,8 +124,14 @@ export class WorkerHost {
     return this.alive;
   }
 
+  /** True from the moment the scheduler picks this host until its task ends. */
   get busy(): boolean {
-    return this.listener !== undefined;
+    return this.reserved || this.listener !== undefined;
+  }
+
+  /** Claims the host for a task before it is ready to receive it. */
+  reserve(): void {
+    this.reserved = true;
   }
 
   private stray(stream: "stdout" | "stderr", text: string): void {
@@ -134,6 +142,7 @@ export class WorkerHost {
   /** Sends a task; the listener hears its logs and its end (done or host exit). */
   run(task: TaskSpec, listener: TaskListener): void {
     this.listener = listener;
+    this.reserved = false;
     this.busySince = performance.now();
     this.tasksRun += 1;
     this.proc.send({ type: "run", task });
@@ -151,6 +160,12 @@ let spare: WorkerHost | undefined;
 export function prewarmHost(): void {
   spare ??= new WorkerHost(false, [], () => undefined);
   spare.ready.catch(() => undefined);
+}
+
+/** Stops the prewarmed host when no run will take it (the command failed early). */
+export function discardWarmHost(): void {
+  spare?.kill();
+  spare = undefined;
 }
 
 /** Takes the prewarmed host, or starts one. */

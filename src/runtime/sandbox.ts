@@ -204,6 +204,13 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   }
   const context = vm.createContext(globals, { name: "metaflow-task" });
   vm.runInContext("globalThis.global = globalThis;", context);
+  // Node defines these well-known symbols on its own realm only; `using` in a flow (and objects
+  // from the shared library) must agree on them.
+  const ctxSymbol = vm.runInContext("Symbol", context) as Record<string, unknown>;
+  for (const name of ["dispose", "asyncDispose", "metadata"] as const) {
+    const sym = (Symbol as unknown as Record<string, symbol | undefined>)[name];
+    if (sym && ctxSymbol[name] === undefined) Object.defineProperty(ctxSymbol, name, { value: sym });
+  }
   (sandbox as { context: vm.Context }).context = context;
   return sandbox;
 }

@@ -15,6 +15,7 @@ import type { RecordedTransition } from "../flow/flowspec.js";
 import type { StepNode } from "../graph/types.js";
 import { LocalMetadata } from "../metadata/local.js";
 import type { SplitFrame, TakenTransition } from "../metadata/types.js";
+import { validateTag } from "../metadata/tags.js";
 import { storeCodePackage } from "./code-package.js";
 import { loadFlow, type LoadedFlow } from "./load-flow.js";
 import { AttemptLogs } from "./logs.js";
@@ -97,6 +98,9 @@ interface RunningTask {
 
 const HOST_RECYCLE_AFTER = 500;
 
+/** Re-exported from its own module, where the client and the `tag` command share it. */
+export { validateTag } from "../metadata/tags.js";
+
 /**
  * Runs a flow locally and resolves when it ends (successfully or not). Errors before the run
  * starts (bad file, bad graph, bad parameter, bad option) reject with a MetaflowError.
@@ -140,14 +144,6 @@ export async function runFlow(
 function checkCount(flag: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) throw new UsageError(`${flag} must be a whole number ≥ 1, got ${v}`);
   return v;
-}
-
-/** Validates a user tag: non-empty, at most 512 characters, printable. */
-export function validateTag(tag: string): void {
-  if (typeof tag !== "string" || tag.trim() === "") throw new UsageError(`A tag cannot be empty`);
-  if (tag.length > 512) throw new UsageError(`Tag '${tag.slice(0, 40)}...' is ${tag.length} characters; the limit is 512`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(tag)) throw new UsageError(`Tag ${JSON.stringify(tag)} contains control characters`);
 }
 
 function buildPlans(flow: LoadedFlow, withFlags: readonly string[], isolation: "context" | "process"): Map<string, TaskPlan> {
@@ -238,10 +234,10 @@ class Scheduler {
     );
     this.bundlePath = code.bundlePath;
     const parameterRefs: ArtifactRef[] = [];
-    for (const [name, value] of Object.entries(this.parameters)) {
-      const stored = await this.store.putValue(value);
+    for (const p of this.flow.parameters) {
+      const stored = await this.store.putValue(this.parameters[p.name]);
       parameterRefs.push({
-        name,
+        name: p.field,
         hash: stored.hash,
         size: stored.size,
         encoding: stored.encoding,
@@ -357,6 +353,7 @@ class Scheduler {
       const host = this.hostFor(task);
       if (!host) break;
       this.queue.splice(i, 1);
+      host.reserve();
       this.dispatch(task, host);
     }
     if (this.queue.length === 0 && this.running.size === 0) {
@@ -442,7 +439,7 @@ class Scheduler {
       frames: task.frames,
       isJoin: node.isJoin,
       isEnd: node.next.kind === "end",
-      parameterNames: this.flow.parameters.map((p) => p.name),
+      parameterNames: this.flow.parameters.map((p) => p.field),
       maxNumSplits: this.opts.maxNumSplits,
       env: plan.env,
       username: this.user,

@@ -28,7 +28,7 @@ export function mapStack(stack: string, bundlePath: string): { stack: string; lo
   for (const line of stack.split("\n")) {
     if (!line.includes(bundlePath)) {
       // Frames of the runtime itself say nothing to the user.
-      if (/^\s+at /.test(line) && /metaflow-ts|node:internal|\/dist\/|\/src\/runtime\//.test(line)) continue;
+      if (/^\s+at /.test(line) && /metaflow-ts|\(node:|at node:|\/dist\/|\/src\/runtime\//.test(line)) continue;
       lines.push(line);
       continue;
     }

@@ -1,0 +1,69 @@
+/** `metaflow logs PATHSPEC`: a task's or a step's logs, followed while the tasks run. */
+import { Command } from "commander";
+import { ObjectNotFoundError } from "../client/errors.js";
+import { Run, Task } from "../client/objects.js";
+import type { LogLine } from "../client/logs.js";
+import { parsePathspec } from "../client/pathspec.js";
+import { UsageError } from "../errors.js";
+import { addNamespaceOptions, applyNamespace, exitOnClosedPipe, wholeNumber, type NamespaceFlags } from "./client-options.js";
+
+interface LogsFlags extends NamespaceFlags {
+  stdout?: boolean;
+  stderr?: boolean;
+  timestamps?: boolean;
+  attempt?: string;
+  follow: boolean;
+}
+
+const STEP_POLL_MS = 300;
+
+/** Builds the `logs` command. */
+export function logsCommand(): Command {
+  const cmd = new Command("logs")
+    .argument("<pathspec>", "Flow/run/step (every task of the step) or Flow/run/step/task")
+    .description("print a task's or a step's logs; follows tasks that are still running")
+    .option("--stdout", "only standard output")
+    .option("--stderr", "only standard error")
+    .option("--timestamps", "prefix each line with the time it was written")
+    .option("--attempt <n>", "the attempt to show (default: the latest)")
+    .option("--no-follow", "print what is there now and stop, even if the task still runs");
+  return addNamespaceOptions(cmd).action(async (pathspec: string, flags: LogsFlags) => {
+    exitOnClosedPipe();
+    applyNamespace(flags);
+    if (flags.stdout && flags.stderr) throw new UsageError("--stdout and --stderr exclude each other; give neither for both");
+    const streams = flags.stdout ? (["stdout"] as const) : flags.stderr ? (["stderr"] as const) : (["stdout", "stderr"] as const);
+    const attempt = flags.attempt === undefined ? undefined : wholeNumber("--attempt", flags.attempt);
+    const [flow, runId, stepName, taskId] = parsePathspec(pathspec, "step", "task") as [string, string, string, string | undefined];
+    const show = async (task: Task, header: boolean) => {
+      if (header) process.stdout.write(`==> ${task.pathspec} <==\n`);
+      const options = { streams, ...(attempt !== undefined ? { attempt } : {}) };
+      const lines: AsyncIterable<LogLine> | Iterable<LogLine> = flags.follow ? task.followLogs(options) : await task.logs(options);
+      for await (const l of lines) {
+        const text = flags.timestamps ? `${l.time}  ${l.line}\n` : `${l.line}\n`;
+        (l.stream === "stdout" ? process.stdout : process.stderr).write(text);
+      }
+    };
+    if (taskId !== undefined) return show(await Task.get(pathspec), false);
+
+    // A step of a running run may still gain tasks (a foreach fans out as its parent finishes),
+    // so the step is listed again until the run has ended.
+    let run = await Run.get(`${flow}/${runId}`);
+    const seen = new Set<string>();
+    for (;;) {
+      const wasFinished = run.finished;
+      const step = await run.step(stepName).catch((err: unknown) => {
+        // Following a running run: the step may simply not have started yet.
+        if (err instanceof ObjectNotFoundError && !wasFinished && flags.follow) return undefined;
+        throw err;
+      });
+      for await (const t of step?.tasks() ?? []) {
+        if (seen.has(t.id)) continue;
+        seen.add(t.id);
+        await show(t, true);
+      }
+      if (wasFinished || !flags.follow) return;
+      await new Promise((resolve) => setTimeout(resolve, STEP_POLL_MS));
+      run = await run.refresh();
+    }
+  });
+}

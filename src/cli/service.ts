@@ -1,0 +1,95 @@
+/** `metaflow service`: runs the metadata service until SIGINT or SIGTERM. */
+import { Command } from "commander";
+import * as fs from "node:fs";
+import { UsageError } from "../errors.js";
+import { startMetadataService } from "../service/server.js";
+
+function positiveNumber(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(value) || !Number.isFinite(n))
+    throw new UsageError(`${flag} expects a number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Reads the token from `--token-file` or `METAFLOW_SERVICE_AUTH_TOKEN`; never from a flag, which `ps` would show. */
+function readToken(file: string | undefined): string {
+  let token: string | undefined;
+  if (file) {
+    try {
+      token = fs.readFileSync(file, "utf8").trim();
+    } catch (err) {
+      throw new UsageError(`--token-file ${file} cannot be read: ${(err as Error).message}`);
+    }
+  } else {
+    token = process.env.METAFLOW_SERVICE_AUTH_TOKEN?.trim();
+  }
+  if (!token)
+    throw new UsageError(
+      "The service needs a token: set METAFLOW_SERVICE_AUTH_TOKEN or pass --token-file FILE",
+    );
+  if (token.length < 16)
+    throw new UsageError(
+      `The service token must be at least 16 characters (got ${token.length}); generate one with: openssl rand -hex 32`,
+    );
+  return token;
+}
+
+/** Builds the `service` command. */
+export function serviceCommand(): Command {
+  return new Command("service")
+    .description("run the metadata service (HTTP, backed by PostgreSQL)")
+    .option("--port <port>", "port to listen on (0 picks a free one)", "8080")
+    .option("--host <host>", "address to listen on; 0.0.0.0 serves other machines", "127.0.0.1")
+    .option(
+      "--database-url <url>",
+      "PostgreSQL URL (default: $METAFLOW_SERVICE_DATABASE_URL; the password may come from $PGPASSWORD)",
+    )
+    .option(
+      "--token-file <file>",
+      "file holding the bearer token (default: $METAFLOW_SERVICE_AUTH_TOKEN)",
+    )
+    .option(
+      "--heartbeat-timeout <seconds>",
+      "a run silent for this long without an end shows as failed",
+      "60",
+    )
+    .action(
+      async (opts: {
+        port: string;
+        host: string;
+        databaseUrl?: string;
+        tokenFile?: string;
+        heartbeatTimeout: string;
+      }) => {
+        const databaseUrl = opts.databaseUrl ?? process.env.METAFLOW_SERVICE_DATABASE_URL;
+        if (!databaseUrl)
+          throw new UsageError(
+            "The service needs a database: pass --database-url or set METAFLOW_SERVICE_DATABASE_URL",
+          );
+        const port = positiveNumber("--port", opts.port);
+        if (!Number.isInteger(port) || port > 65535)
+          throw new UsageError(`--port must be an integer from 0 to 65535, got ${opts.port}`);
+        const service = await startMetadataService({
+          databaseUrl,
+          token: readToken(opts.tokenFile),
+          port,
+          host: opts.host,
+          heartbeatTimeoutMs: positiveNumber("--heartbeat-timeout", opts.heartbeatTimeout) * 1000,
+        });
+        process.stdout.write(`Metadata service listening on ${service.url}\n`);
+        await new Promise<void>((resolve) => {
+          const stop = (signal: string) => {
+            process.stderr.write(`${signal}: stopping the metadata service\n`);
+            process.off("SIGINT", onInt);
+            process.off("SIGTERM", onTerm);
+            resolve();
+          };
+          const onInt = () => stop("SIGINT");
+          const onTerm = () => stop("SIGTERM");
+          process.on("SIGINT", onInt);
+          process.on("SIGTERM", onTerm);
+        });
+        await service.close();
+      },
+    );
+}

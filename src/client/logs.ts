@@ -1,0 +1,158 @@
+/**
+ * Reading a task's logs: whole (a finished attempt) or followed line by line while the task runs,
+ * across retries, until the attempt that counts has ended.
+ */
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { logFileName, parseLog } from "../runtime/logs.js";
+import type { ClientContext } from "./context.js";
+
+/** One line of a task's output. */
+export interface LogLine {
+  readonly stream: "stdout" | "stderr";
+  /** ISO timestamp of when the task wrote the line. */
+  readonly time: string;
+  readonly line: string;
+  /** The attempt that wrote it (0 is the first try). */
+  readonly attempt: number;
+}
+
+/** Which task's logs to read. */
+export interface LogTarget {
+  readonly flow: string;
+  readonly runId: string;
+  readonly step: string;
+  readonly taskId: string;
+}
+
+/** Options of reading or following logs. */
+export interface LogOptions {
+  /** Streams to read. @default ["stdout", "stderr"] */
+  readonly streams?: readonly ("stdout" | "stderr")[];
+  /** Attempt to read. @default the latest */
+  readonly attempt?: number;
+  /** How often a followed log is polled, in ms. @default 200 */
+  readonly pollMs?: number;
+  /** Stops following. */
+  readonly signal?: AbortSignal;
+}
+
+const ALL_STREAMS = ["stdout", "stderr"] as const;
+
+function taskDir(ctx: ClientContext, t: LogTarget): string {
+  return path.join(ctx.local.runDir(t.flow, t.runId), t.step, t.taskId);
+}
+
+/** Reads one attempt's logs as they are now, stdout and stderr merged in time order. */
+export async function readLogs(ctx: ClientContext, t: LogTarget, attempt: number, streams: readonly ("stdout" | "stderr")[] = ALL_STREAMS): Promise<LogLine[]> {
+  const dir = taskDir(ctx, t);
+  const parts = await Promise.all(
+    streams.map(async (stream) => {
+      const text = await fs.readFile(path.join(dir, logFileName(attempt, stream)), "utf8").catch(missingAsEmpty);
+      return parseLog(text).map((l) => ({ stream, time: l.time, line: l.line, attempt }));
+    }),
+  );
+  return mergeByTime(parts);
+}
+
+/**
+ * Yields a task's log lines, then keeps polling for new ones until the task's final attempt has
+ * ended: a failed attempt that will be retried hands over to the next one. Stops early when the
+ * process that runs the attempt is gone without recording an end.
+ */
+export async function* followLogs(ctx: ClientContext, t: LogTarget, options: LogOptions = {}): AsyncGenerator<LogLine> {
+  const streams = options.streams ?? ALL_STREAMS;
+  const pollMs = options.pollMs ?? 200;
+  const dir = taskDir(ctx, t);
+  let attempt = options.attempt ?? (await latestAttempt(ctx, t)) ?? 0;
+  const offsets = { stdout: 0, stderr: 0 };
+  let deadSince: number | undefined;
+  while (!options.signal?.aborted) {
+    const record = await ctx.metadata.getTask(t.flow, t.runId, t.step, t.taskId);
+    const entry = record?.attempts.find((a) => a.start.attempt === attempt);
+    // Read after the metadata, so the lines written before an attempt's end are all seen.
+    const fresh: LogLine[][] = [];
+    for (const stream of streams) {
+      const text = await readFrom(path.join(dir, logFileName(attempt, stream)), offsets, stream);
+      fresh.push(parseLog(text).map((l) => ({ stream, time: l.time, line: l.line, attempt })));
+    }
+    yield* mergeByTime(fresh);
+    if (entry?.end) {
+      if (options.attempt !== undefined || entry.end.status === "completed") return;
+      const next = record?.attempts.find((a) => a.start.attempt === attempt + 1);
+      if (next) {
+        attempt += 1;
+        offsets.stdout = offsets.stderr = 0;
+        continue;
+      }
+      // A failed attempt is final once the run has ended; until then a retry may still start.
+      if (await ctx.metadata.getRunEnd(t.flow, t.runId)) return;
+    } else if (entry && !isAlive(entry.start.pid)) {
+      // The scheduler records the end right after the host reports it; a short grace covers that gap.
+      deadSince ??= Date.now();
+      if (Date.now() - deadSince > 3000) return;
+    } else if (!entry && (await ctx.metadata.getRunEnd(t.flow, t.runId))) {
+      return;
+    }
+    await sleep(pollMs, options.signal);
+  }
+}
+
+/** The number of the task's latest attempt, or undefined when none has started. */
+export async function latestAttempt(ctx: ClientContext, t: LogTarget): Promise<number | undefined> {
+  const record = await ctx.metadata.getTask(t.flow, t.runId, t.step, t.taskId);
+  return record?.attempts[record.attempts.length - 1]?.start.attempt;
+}
+
+async function readFrom(file: string, offsets: Record<"stdout" | "stderr", number>, stream: "stdout" | "stderr"): Promise<string> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, "r");
+  } catch (err) {
+    return missingAsEmpty(err);
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size <= offsets[stream]) return "";
+    const buf = Buffer.alloc(size - offsets[stream]);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, offsets[stream]);
+    // Stop at the last newline: a line still being written is read whole on the next poll.
+    const end = buf.lastIndexOf(0x0a, bytesRead - 1) + 1;
+    offsets[stream] += end;
+    return buf.subarray(0, end).toString("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
+function mergeByTime(parts: LogLine[][]): LogLine[] {
+  const all = parts.flat();
+  // Array.prototype.sort is stable, so lines of one stream keep their order.
+  return parts.length > 1 ? all.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0)) : all;
+}
+
+function missingAsEmpty(err: unknown): string {
+  if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
+  throw err;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

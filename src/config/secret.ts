@@ -1,0 +1,39 @@
+/** A secret setting value that never prints itself: logs, JSON and `util.inspect` see only a mask. */
+import { inspect } from "node:util";
+
+/** Wraps a secret (a token, a secret key) so that printing or serializing it by accident shows `****abcd` at most. */
+export class Secret {
+  readonly #value: string;
+
+  constructor(value: string) {
+    this.#value = value;
+  }
+
+  /** The real value; call it only where the secret is sent to the service that needs it. */
+  reveal(): string {
+    return this.#value;
+  }
+
+  /** The masked form, e.g. `****wxyz (32 chars)`; short secrets show no characters at all. */
+  get masked(): string {
+    return maskSecret(this.#value);
+  }
+
+  toString(): string {
+    return this.masked;
+  }
+
+  toJSON(): string {
+    return this.masked;
+  }
+
+  [inspect.custom](): string {
+    return `Secret(${this.masked})`;
+  }
+}
+
+/** Masks a secret for display: the last four characters of a long one and its length, nothing of a short one. */
+export function maskSecret(value: string): string {
+  // Revealing four characters of a short secret would give away too large a share of it.
+  return value.length >= 16 ? `****${value.slice(-4)} (${value.length} chars)` : "****";
+}

@@ -1,0 +1,386 @@
+/**
+ * The metadata service's PostgreSQL queries, all parameterized. Errors that mean "the database is
+ * unreachable" become 503s so clients retry; a missing run or task becomes a 404.
+ */
+import type pg from "pg";
+import { compareIds } from "../metadata/local.js";
+import { SystemTagError, applyTagChange, type TagChange } from "../metadata/tags.js";
+import type { AttemptEnd, AttemptStart, RunEnd, RunRecord, TaskRecord } from "../metadata/types.js";
+import { HttpError, MAX_TAGS, badRequest } from "./validate.js";
+
+/** How a run stands, computed by the service from its end record and its last heartbeat. */
+export type RunStatus = "running" | "completed" | "failed";
+
+/** A run as the API returns it: the record, its end if any, and its computed status. */
+export interface RunView {
+  readonly run: RunRecord;
+  readonly end: RunEnd | null;
+  readonly status: RunStatus;
+  /** Milliseconds since the epoch of the last heartbeat (or of the run's creation). */
+  readonly lastHeartbeat: number;
+  /** True when the run has no end and its heartbeat is older than the service's threshold. */
+  readonly heartbeatExpired: boolean;
+}
+
+/** A run's user and system tags. */
+export interface RunTags {
+  readonly tags: string[];
+  readonly systemTags: string[];
+}
+
+/** SQLSTATE classes that mean the server is unreachable or going away, not that the query is wrong. */
+const UNAVAILABLE_SQLSTATE = /^(08|53|57|58)/;
+/** Messages of node-postgres errors about a lost or impossible connection. */
+const CONNECTION_MESSAGE =
+  /connection terminated|connection error|timeout exceeded when trying to connect|client was closed|not queryable|after calling end on the pool/i;
+
+/** Whether `err` says the database cannot be reached right now (so the client should retry). */
+export function isUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code))
+    return UNAVAILABLE_SQLSTATE.test(code);
+  // Socket errors carry an errno name; pg's own connection errors only a message.
+  if (typeof code === "string") return /^E[A-Z]+$/.test(code);
+  return (
+    err instanceof Error && !(err instanceof HttpError) && CONNECTION_MESSAGE.test(err.message)
+  );
+}
+
+const notFound = (what: string): HttpError =>
+  new HttpError(404, "not-found", `${what} does not exist`);
+
+/** Every read and write the service makes; one instance per service, sharing a pool. */
+export class MetadataStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    /** A run without an end whose heartbeat is older than this many ms shows as failed. */
+    readonly heartbeatTimeoutMs: number,
+  ) {}
+
+  /** Runs `fn` in a transaction on one pooled connection, mapping driver errors to HTTP errors. */
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw toHttp(err);
+    }
+    let broken: Error | undefined;
+    // A connection dropped between two statements (PostgreSQL restarting) is reported as an
+    // 'error' event, which would crash the process without a listener; the next query fails anyway.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on("error", onError);
+    try {
+      await client.query("BEGIN");
+      const out = await fn(client);
+      await client.query("COMMIT");
+      return out;
+    } catch (err) {
+      if (isUnavailable(err)) broken = err as Error;
+      // The first error is the one worth reporting; a failed ROLLBACK means the connection is
+      // gone and the server has rolled back already.
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw toHttp(err);
+    } finally {
+      client.off("error", onError);
+      client.release(broken);
+    }
+  }
+
+  private async query<R extends pg.QueryResultRow>(
+    sql: string,
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, values);
+    } catch (err) {
+      throw toHttp(err);
+    }
+  }
+
+  /** Whether the database answers right now. */
+  async ping(): Promise<boolean> {
+    try {
+      await this.pool.query("SELECT 1");
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Allocates a run id (unique and increasing per flow) and stores the run. */
+  async newRun(record: Omit<RunRecord, "runId">, requestKey: string | undefined): Promise<string> {
+    return this.tx(async (c) => {
+      if (requestKey) {
+        // A retried request whose first try committed gets the same run back, not a second run.
+        const prior = await c.query<{ run_id: string }>(
+          "SELECT run_id FROM runs WHERE request_key = $1",
+          [requestKey],
+        );
+        if (prior.rows[0]) return prior.rows[0].run_id;
+      }
+      const floor = Math.max(Date.now(), record.createdAt);
+      // The upsert takes the flow row's lock, so concurrent newRun calls for one flow queue here
+      // and each sees the previous one's id.
+      const ids = await c.query<{ last_run_id: string }>(
+        `INSERT INTO flows (flow_name, last_run_id) VALUES ($1, $2)
+         ON CONFLICT (flow_name) DO UPDATE SET last_run_id = GREATEST(flows.last_run_id + 1, EXCLUDED.last_run_id)
+         RETURNING last_run_id`,
+        [record.flow, floor],
+      );
+      const runId = ids.rows[0]!.last_run_id;
+      const { tags, systemTags, ...rest } = record;
+      await c.query(
+        `INSERT INTO runs (flow_name, run_id, user_name, created_at_ms, record, tags, system_tags, request_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          record.flow,
+          runId,
+          record.user,
+          record.createdAt,
+          JSON.stringify({ ...rest, runId }),
+          tags,
+          systemTags,
+          requestKey ?? null,
+        ],
+      );
+      return runId;
+    });
+  }
+
+  /** Records that a run's scheduler is alive. */
+  async heartbeat(flow: string, runId: string): Promise<void> {
+    const r = await this.query(
+      "UPDATE runs SET last_heartbeat = now() WHERE flow_name = $1 AND run_id = $2",
+      [flow, runId],
+    );
+    if (r.rowCount === 0) throw notFound(`Run ${flow}/${runId}`);
+  }
+
+  /** Stores how a run ended. */
+  async finishRun(flow: string, runId: string, end: RunEnd): Promise<void> {
+    const r = await this.query(
+      "UPDATE runs SET end_record = $3, last_heartbeat = now() WHERE flow_name = $1 AND run_id = $2",
+      [flow, runId, JSON.stringify(end)],
+    );
+    if (r.rowCount === 0) throw notFound(`Run ${flow}/${runId}`);
+  }
+
+  /** Stores an attempt's start or end record, creating its step and task on first sight. */
+  async putAttempt(
+    flow: string,
+    runId: string,
+    step: string,
+    taskId: string,
+    attempt: number,
+    which: "start",
+    record: AttemptStart,
+  ): Promise<void>;
+  async putAttempt(
+    flow: string,
+    runId: string,
+    step: string,
+    taskId: string,
+    attempt: number,
+    which: "end",
+    record: AttemptEnd,
+  ): Promise<void>;
+  async putAttempt(
+    flow: string,
+    runId: string,
+    step: string,
+    taskId: string,
+    attempt: number,
+    which: "start" | "end",
+    record: AttemptStart | AttemptEnd,
+  ): Promise<void> {
+    try {
+      await this.tx(async (c) => {
+        await c.query(
+          "INSERT INTO steps (flow_name, run_id, step_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+          [flow, runId, step],
+        );
+        await c.query(
+          "INSERT INTO tasks (flow_name, run_id, step_name, task_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+          [flow, runId, step, taskId],
+        );
+        // The column is chosen from a fixed pair, never from input.
+        const column = which === "start" ? "start_record" : "end_record";
+        await c.query(
+          `INSERT INTO attempts (flow_name, run_id, step_name, task_id, attempt, ${column}) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (flow_name, run_id, step_name, task_id, attempt) DO UPDATE SET ${column} = EXCLUDED.${column}`,
+          [flow, runId, step, taskId, attempt, JSON.stringify(record)],
+        );
+      });
+    } catch (err) {
+      if ((err as { pgCode?: string }).pgCode === "23503") throw notFound(`Run ${flow}/${runId}`);
+      throw err;
+    }
+  }
+
+  /** Names of every flow with at least one run, sorted. */
+  async listFlows(): Promise<string[]> {
+    const r = await this.query<{ flow_name: string }>(
+      "SELECT flow_name FROM flows ORDER BY flow_name",
+      [],
+    );
+    return r.rows.map((row) => row.flow_name);
+  }
+
+  /** Run ids of a flow, newest first. */
+  async listRuns(flow: string): Promise<string[]> {
+    const r = await this.query<{ run_id: string }>(
+      "SELECT run_id FROM runs WHERE flow_name = $1 ORDER BY run_id DESC",
+      [flow],
+    );
+    return r.rows.map((row) => row.run_id);
+  }
+
+  /** A run with its end and status, or undefined. */
+  async getRun(flow: string, runId: string): Promise<RunView | undefined> {
+    const r = await this.query<{
+      record: Omit<RunRecord, "tags" | "systemTags">;
+      tags: string[];
+      system_tags: string[];
+      end_record: RunEnd | null;
+      heartbeat_ms: string;
+      expired: boolean;
+    }>(
+      `SELECT record, tags, system_tags, end_record,
+              floor(extract(epoch FROM last_heartbeat) * 1000)::bigint AS heartbeat_ms,
+              (end_record IS NULL AND last_heartbeat < now() - $3 * interval '1 millisecond') AS expired
+         FROM runs WHERE flow_name = $1 AND run_id = $2`,
+      [flow, runId, this.heartbeatTimeoutMs],
+    );
+    const row = r.rows[0];
+    if (!row) return undefined;
+    const status: RunStatus = row.end_record
+      ? row.end_record.status
+      : row.expired
+        ? "failed"
+        : "running";
+    return {
+      run: { ...row.record, tags: row.tags, systemTags: row.system_tags },
+      end: row.end_record,
+      status,
+      lastHeartbeat: Number(row.heartbeat_ms),
+      heartbeatExpired: row.expired,
+    };
+  }
+
+  /** Steps of a run that have at least one task, in the order they first ran. */
+  async listSteps(flow: string, runId: string): Promise<string[]> {
+    const r = await this.query<{ step_name: string }>(
+      "SELECT step_name FROM steps WHERE flow_name = $1 AND run_id = $2 ORDER BY id",
+      [flow, runId],
+    );
+    return r.rows.map((row) => row.step_name);
+  }
+
+  /** Task ids of a step, in numeric order. */
+  async listTasks(flow: string, runId: string, step: string): Promise<string[]> {
+    const r = await this.query<{ task_id: string }>(
+      "SELECT task_id FROM tasks WHERE flow_name = $1 AND run_id = $2 AND step_name = $3",
+      [flow, runId, step],
+    );
+    return r.rows.map((row) => row.task_id).sort(compareIds);
+  }
+
+  /** A task with its attempts (those that have started), or undefined. */
+  async getTask(
+    flow: string,
+    runId: string,
+    step: string,
+    taskId: string,
+  ): Promise<TaskRecord | undefined> {
+    const r = await this.query<{
+      attempt: number | null;
+      start_record: AttemptStart | null;
+      end_record: AttemptEnd | null;
+    }>(
+      `SELECT a.attempt, a.start_record, a.end_record
+         FROM tasks t LEFT JOIN attempts a USING (flow_name, run_id, step_name, task_id)
+        WHERE t.flow_name = $1 AND t.run_id = $2 AND t.step_name = $3 AND t.task_id = $4
+        ORDER BY a.attempt`,
+      [flow, runId, step, taskId],
+    );
+    if (r.rows.length === 0) return undefined;
+    const attempts = r.rows
+      .filter((row) => row.start_record !== null)
+      .map((row) =>
+        row.end_record
+          ? { start: row.start_record!, end: row.end_record }
+          : { start: row.start_record! },
+      );
+    return { flow, runId, step, taskId, attempts };
+  }
+
+  /** A run's user and system tags. */
+  async getTags(flow: string, runId: string): Promise<RunTags> {
+    const r = await this.query<{ tags: string[]; system_tags: string[] }>(
+      "SELECT tags, system_tags FROM runs WHERE flow_name = $1 AND run_id = $2",
+      [flow, runId],
+    );
+    const row = r.rows[0];
+    if (!row) throw notFound(`Run ${flow}/${runId}`);
+    return { tags: row.tags, systemTags: row.system_tags };
+  }
+
+  /**
+   * Removes then adds user tags in one transaction with the rules of every provider; the row lock
+   * makes concurrent edits queue, so each sees the previous one's result and none is lost.
+   */
+  async updateTags(flow: string, runId: string, change: TagChange): Promise<string[]> {
+    return this.tx(async (c) => {
+      const r = await c.query<{ tags: string[]; system_tags: string[] }>(
+        "SELECT tags, system_tags FROM runs WHERE flow_name = $1 AND run_id = $2 FOR UPDATE",
+        [flow, runId],
+      );
+      const row = r.rows[0];
+      if (!row) throw notFound(`Run ${flow}/${runId}`);
+      let tags: string[];
+      try {
+        tags = applyTagChange(row.tags, row.system_tags, change, `${flow}/${runId}`);
+      } catch (err) {
+        if (err instanceof SystemTagError)
+          throw new HttpError(409, "system-tag", err.message, { tag: err.tag });
+        throw err;
+      }
+      if (tags.length > MAX_TAGS)
+        throw badRequest(
+          "body.add",
+          `would give the run ${tags.length} tags; at most ${MAX_TAGS} are allowed`,
+        );
+      await c.query("UPDATE runs SET tags = $3 WHERE flow_name = $1 AND run_id = $2", [
+        flow,
+        runId,
+        tags,
+      ]);
+      return tags;
+    });
+  }
+}
+
+/** Maps a driver error to an HTTP error: 503 when the database is unreachable, else 500. */
+function toHttp(err: unknown): Error {
+  if (err instanceof HttpError) return err;
+  if (isUnavailable(err))
+    return new HttpError(
+      503,
+      "database-unavailable",
+      "The metadata database is unavailable; retry shortly",
+    );
+  const e = err as Error & { code?: string };
+  // Keep the SQLSTATE so callers can map constraint errors to 404s; the message never goes to
+  // the client because it may quote stored values.
+  const out = new HttpError(
+    500,
+    "internal",
+    "Internal error in the metadata service",
+  ) as HttpError & { pgCode?: string; cause?: unknown };
+  out.pgCode = e.code;
+  out.cause = err;
+  return out;
+}

@@ -1,0 +1,228 @@
+/**
+ * Input validation for the metadata service: every name, tag and JSON body is checked here, once,
+ * at the boundary, and a bad one becomes a 4xx `HttpError` whose message names the field and value.
+ */
+import { InvalidTagError, validateTag } from "../metadata/tags.js";
+import type { AttemptEnd, AttemptStart, RunEnd, RunRecord } from "../metadata/types.js";
+
+/** An error answered to the client as `{ error: { code, message } }` with HTTP `status`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Extra fields for the error body, e.g. the offending `tag`. */
+    readonly detail: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+/** A 400 naming the bad field. */
+export function badRequest(field: string, message: string): HttpError {
+  return new HttpError(400, "invalid-input", `${field} ${message}`);
+}
+
+/** Flow and step names are identifiers (class and method names), so nothing else is accepted. */
+export const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Run ids are allocated by the service: decimal numbers that fit a bigint. */
+export const RUN_ID_RE = /^[0-9]{1,18}$/;
+/** Task ids are chosen by the scheduler: short tokens of letters, digits, `_` and `-`. */
+export const TASK_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** Most tags (user or system) one run may carry. */
+export const MAX_TAGS = 100;
+/** Longest free-text field (user, file path, code hash), in characters. */
+const MAX_TEXT = 4096;
+/** Highest attempt number accepted; retries are capped far lower in practice. */
+const MAX_ATTEMPT = 1000;
+
+const show = (v: unknown): string => {
+  const s = typeof v === "string" ? JSON.stringify(v) : typeof v;
+  return s.length > 80 ? `${s.slice(0, 77)}..."` : s;
+};
+
+function pathName(field: string, v: string, re: RegExp, what: string): string {
+  if (!re.test(v)) throw badRequest(field, `must be ${what}, got ${show(v)}`);
+  return v;
+}
+
+/** Checks a flow name from the URL. */
+export const flowName = (v: string): string =>
+  pathName("flow name", v, NAME_RE, "an identifier (letters, digits, _; at most 128)");
+/** Checks a step name from the URL. */
+export const stepName = (v: string): string =>
+  pathName("step name", v, NAME_RE, "an identifier (letters, digits, _; at most 128)");
+/** Checks a run id from the URL. */
+export const runId = (v: string): string => pathName("run id", v, RUN_ID_RE, "a decimal number");
+/** Checks a task id from the URL. */
+export const taskId = (v: string): string =>
+  pathName("task id", v, TASK_ID_RE, "letters, digits, _ or - (at most 64)");
+/** Checks an attempt number from the URL. */
+export function attemptNo(v: string): number {
+  if (!/^[0-9]{1,4}$/.test(v) || Number(v) > MAX_ATTEMPT)
+    throw badRequest("attempt", `must be an integer from 0 to ${MAX_ATTEMPT}, got ${show(v)}`);
+  return Number(v);
+}
+
+type Obj = Record<string, unknown>;
+
+function object(field: string, v: unknown): Obj {
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw badRequest(
+      field,
+      `must be a JSON object, got ${Array.isArray(v) ? "an array" : show(v)}`,
+    );
+  return v as Obj;
+}
+
+function text(
+  field: string,
+  v: unknown,
+  opts: { optional?: boolean; max?: number; re?: RegExp } = {},
+): void {
+  if (v === undefined && opts.optional) return;
+  if (typeof v !== "string") throw badRequest(field, `must be a string, got ${show(v)}`);
+  const max = opts.max ?? MAX_TEXT;
+  if (v.length > max) throw badRequest(field, `must be at most ${max} characters, got ${v.length}`);
+  // Control characters have no business in names and would corrupt log lines.
+  if (/\p{Cc}/u.test(v))
+    throw badRequest(field, `must not contain control characters, got ${show(v)}`);
+  if (opts.re && !opts.re.test(v)) throw badRequest(field, `has a bad format: ${show(v)}`);
+}
+
+function integer(field: string, v: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): void {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw badRequest(field, `must be an integer from ${min} to ${max}, got ${show(v)}`);
+  }
+}
+
+function array(field: string, v: unknown, max: number): unknown[] {
+  if (!Array.isArray(v)) throw badRequest(field, `must be an array, got ${show(v)}`);
+  if (v.length > max) throw badRequest(field, `must have at most ${max} elements, got ${v.length}`);
+  return v;
+}
+
+function oneOf(field: string, v: unknown, allowed: readonly string[]): void {
+  if (typeof v !== "string" || !allowed.includes(v))
+    throw badRequest(field, `must be one of ${allowed.join(", ")}, got ${show(v)}`);
+}
+
+/** Checks one tag with the same rules as every other provider (non-empty, bounded, printable). */
+export function tag(field: string, v: unknown): string {
+  if (typeof v !== "string") throw badRequest(field, `must be a string, got ${show(v)}`);
+  try {
+    validateTag(v);
+  } catch (err) {
+    if (err instanceof InvalidTagError)
+      throw badRequest(field, `is not a valid tag: ${err.message}`);
+    throw err;
+  }
+  return v;
+}
+
+/** Checks a list of tags and returns it without duplicates, in first-seen order. */
+export function tagList(field: string, v: unknown): string[] {
+  const list = array(field, v, MAX_TAGS).map((t, i) => tag(`${field}[${i}]`, t));
+  return [...new Set(list)];
+}
+
+/** Artifact refs are produced by the runtime; check the fields readers rely on. */
+function artifactRefs(field: string, v: unknown): void {
+  array(field, v, 100_000).forEach((r, i) => {
+    const o = object(`${field}[${i}]`, r);
+    text(`${field}[${i}].name`, o.name, { max: 1024 });
+    text(`${field}[${i}].hash`, o.hash, { max: 128, re: /^[0-9a-f]+$/ });
+    integer(`${field}[${i}].size`, o.size);
+    text(`${field}[${i}].encoding`, o.encoding, { max: 32 });
+    text(`${field}[${i}].type`, o.type, { max: 1024 });
+  });
+}
+
+function plainError(field: string, v: unknown): void {
+  if (v === undefined) return;
+  const o = object(field, v);
+  text(`${field}.name`, o.name, { max: 1024 });
+  if (typeof o.message !== "string")
+    throw badRequest(`${field}.message`, `must be a string, got ${show(o.message)}`);
+}
+
+/** The body of `POST /runs`: a run record without its id (the service allocates it). */
+export function newRunBody(flow: string, v: unknown): Omit<RunRecord, "runId"> {
+  const o = object("body", v);
+  if (o.flow !== undefined && o.flow !== flow)
+    throw badRequest("body.flow", `must match the flow in the URL (${flow}), got ${show(o.flow)}`);
+  text("body.user", o.user, { max: 256 });
+  if ((o.user as string).length === 0) throw badRequest("body.user", "must not be empty");
+  integer("body.createdAt", o.createdAt);
+  object("body.parameters", o.parameters);
+  artifactRefs("body.parameterRefs", o.parameterRefs);
+  tagList("body.systemTags", o.systemTags);
+  tagList("body.tags", o.tags);
+  text("body.codePackage", o.codePackage, { max: 256 });
+  text("body.flowFile", o.flowFile);
+  text("body.className", o.className, { re: NAME_RE });
+  text("body.originRunId", o.originRunId, { optional: true, re: RUN_ID_RE });
+  return { ...(o as unknown as Omit<RunRecord, "runId">), flow };
+}
+
+/** The body of `PUT .../end`: how the run ended. */
+export function runEndBody(v: unknown): RunEnd {
+  const o = object("body", v);
+  oneOf("body.status", o.status, ["completed", "failed"]);
+  integer("body.finishedAt", o.finishedAt);
+  text("body.failedStep", o.failedStep, { optional: true, re: NAME_RE });
+  plainError("body.error", o.error);
+  return o as unknown as RunEnd;
+}
+
+/** The body of `PUT .../attempts/<n>/start`. */
+export function attemptStartBody(attempt: number, v: unknown): AttemptStart {
+  const o = object("body", v);
+  integer("body.attempt", o.attempt, 0, MAX_ATTEMPT);
+  if (o.attempt !== attempt)
+    throw badRequest(
+      "body.attempt",
+      `must match the attempt in the URL (${attempt}), got ${show(o.attempt)}`,
+    );
+  integer("body.startedAt", o.startedAt);
+  integer("body.pid", o.pid);
+  array("body.parents", o.parents, 100_000).forEach((p, i) =>
+    text(`body.parents[${i}]`, p, { max: 1024 }),
+  );
+  array("body.frames", o.frames, 1000).forEach((f, i) => object(`body.frames[${i}]`, f));
+  return o as unknown as AttemptStart;
+}
+
+/** The body of `PUT .../attempts/<n>/end`, including the artifact index. */
+export function attemptEndBody(attempt: number, v: unknown): AttemptEnd {
+  const o = object("body", v);
+  integer("body.attempt", o.attempt, 0, MAX_ATTEMPT);
+  if (o.attempt !== attempt)
+    throw badRequest(
+      "body.attempt",
+      `must match the attempt in the URL (${attempt}), got ${show(o.attempt)}`,
+    );
+  integer("body.finishedAt", o.finishedAt);
+  oneOf("body.status", o.status, ["completed", "failed"]);
+  artifactRefs("body.artifacts", o.artifacts);
+  if (o.transition !== undefined)
+    oneOf("body.transition.kind", object("body.transition", o.transition).kind, [
+      "linear",
+      "branch",
+      "foreach",
+      "switch",
+      "end",
+    ]);
+  plainError("body.error", o.error);
+  text("body.clonedFrom", o.clonedFrom, { optional: true, max: 1024 });
+  return o as unknown as AttemptEnd;
+}
+
+/** The body of `POST .../tags`: tags to add and to remove, applied atomically. */
+export function tagUpdateBody(v: unknown): { add: string[]; remove: string[] } {
+  const o = object("body", v);
+  const add = o.add === undefined ? [] : tagList("body.add", o.add);
+  const remove = o.remove === undefined ? [] : tagList("body.remove", o.remove);
+  return { add, remove };
+}
