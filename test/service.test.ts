@@ -465,6 +465,21 @@ void describe(
       assert.match(logs, /postgres:\*\*\*@/);
     });
 
+    void it("refuses to start with a wrong database password, without printing it", async () => {
+      const wrong = "wrong-password-" + randomBytes(6).toString("hex");
+      const url = db.url.replace(`:${db.password}@`, `:${wrong}@`);
+      await assert.rejects(startServiceProcess({ databaseUrl: url, token }), (err: Error) => {
+        assert.match(err.message, /exited with 1/);
+        assert.match(
+          err.message,
+          /Cannot prepare the metadata database postgres:\/\/postgres:\*\*\*@/,
+        );
+        assert.match(err.message, /password authentication failed/);
+        assert.ok(!err.message.includes(wrong), "password not printed");
+        return true;
+      });
+    });
+
     void it("migrates once when two instances start at the same time", async () => {
       const admin = new pg.Client({ connectionString: db.url });
       await admin.connect();

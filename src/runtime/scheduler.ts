@@ -93,6 +93,8 @@ interface RunningTask {
   readonly startedAt: number;
   timer: NodeJS.Timeout | undefined;
   timedOut: boolean;
+  /** Set once the task's end (success or failure) is being recorded. */
+  settled: boolean;
   started: Promise<void>;
 }
 
@@ -343,6 +345,9 @@ class Scheduler {
     if (this.stopping) this.queue.length = 0;
     const now = Date.now();
     let earliest = Infinity;
+    // Decided once per pass, so a burst of waiting tasks gets all the hosts it needs at once.
+    const shared = [...this.hosts].filter((h) => !h.dedicated && h.isAlive);
+    const grow = shared.length >= this.cpuCount && shared.every((h) => h.busySince !== undefined && performance.now() - h.busySince > 100);
     for (let i = 0; i < this.queue.length && this.running.size < this.opts.maxWorkers; ) {
       const task = this.queue[i]!;
       if (task.notBefore > now) {
@@ -350,7 +355,7 @@ class Scheduler {
         i++;
         continue;
       }
-      const host = this.hostFor(task);
+      const host = this.hostFor(task, grow);
       if (!host) break;
       this.queue.splice(i, 1);
       host.reserve();
@@ -372,7 +377,7 @@ class Scheduler {
    * or (up to max-workers) when every host has been busy for a while — short tasks are better
    * served by waiting than by paying for a process start.
    */
-  private hostFor(task: ReadyTask): WorkerHost | undefined {
+  private hostFor(task: ReadyTask, grow: boolean): WorkerHost | undefined {
     const plan = this.plans.get(task.step)!;
     if (plan.isolation === "process") {
       const args = plan.memoryMb ? [`--max-old-space-size=${plan.memoryMb}`] : [];
@@ -382,9 +387,8 @@ class Scheduler {
       return host;
     }
     for (const h of this.hosts) if (!h.dedicated && h.isAlive && !h.busy) return h;
-    const shared = [...this.hosts].filter((h) => !h.dedicated && h.isAlive);
-    const allSlow = shared.every((h) => h.busySince !== undefined && performance.now() - h.busySince > 100);
-    if (shared.length < this.cpuCount || allSlow) {
+    const shared = [...this.hosts].filter((h) => !h.dedicated && h.isAlive).length;
+    if (shared < this.cpuCount || grow) {
       const host = new WorkerHost(false, [], (t) => this.say(t.trimEnd(), "stderr"));
       this.hosts.add(host);
       this.watchHost(host);
@@ -421,7 +425,7 @@ class Scheduler {
         frames: task.frames,
       }),
     );
-    const running: RunningTask = { task, host, logs, startedAt: performance.now(), timer: undefined, timedOut: false, started };
+    const running: RunningTask = { task, host, logs, startedAt: performance.now(), timer: undefined, timedOut: false, settled: false, started };
     this.running.set(task.taskId, running);
     this.say(`${prefix} ${task.catchInto ? "Storing the caught error." : "Task is starting."}${task.attempt > 0 && !task.catchInto ? ` (retry ${task.attempt})` : ""}`);
 
@@ -476,6 +480,8 @@ class Scheduler {
 
   private async completed(running: RunningTask, artifacts: readonly ArtifactRef[], transition: TakenTransition, timings: TaskTimings): Promise<void> {
     const { task, host } = running;
+    if (running.settled) return;
+    running.settled = true;
     if (running.timer) clearTimeout(running.timer);
     await running.started;
     await running.logs.close();
@@ -497,8 +503,8 @@ class Scheduler {
 
   private async failed(running: RunningTask, error: PlainError, timings: TaskTimings | undefined): Promise<void> {
     const { task, host } = running;
-    if (!this.running.has(task.taskId) || this.running.get(task.taskId) !== running) return;
-    this.running.delete(task.taskId);
+    if (running.settled) return;
+    running.settled = true;
     if (running.timer) clearTimeout(running.timer);
     const plan = this.plans.get(task.step)!;
     const prefix = this.prefix(task, host);
@@ -518,6 +524,8 @@ class Scheduler {
       }),
     );
     this.stats.push({ step: task.step, taskId: task.taskId, wallMs: performance.now() - running.startedAt, ...(timings ? { timings } : {}) });
+    // Only now may the run end: until the failure is recorded, the task still counts as running.
+    this.running.delete(task.taskId);
     if (this.stopping) {
       this.pump();
       return;

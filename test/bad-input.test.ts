@@ -1,0 +1,205 @@
+/** Bad input at every entry point: a clear error naming the bad value, nothing stored corrupted. */
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { Project } from "./helpers/project.js";
+
+const project = new Project();
+after(() => project.cleanup());
+
+const HEADER = `import { FlowSpec, step, Parameter, type Inputs } from "metaflow-ts";\n`;
+const flow = (name: string, body: string) =>
+  project.write(`${name}.ts`, `${HEADER}\nexport default class ${name} extends FlowSpec {\n${body}\n}\n`);
+
+void test("a missing flow file, a file without a FlowSpec, and a file that does not compile", async () => {
+  const missing = await project.cli(["run", "nope.ts"]);
+  assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+  assert.match(missing.stderr, /No such file: nope\.ts/);
+
+  project.write("plain.ts", `export const x = 1;\n`);
+  const plain = await project.cli(["run", "plain.ts"]);
+  assert.equal(plain.code, 1, plain.stdout + plain.stderr);
+  assert.match(plain.stderr, /exports no FlowSpec subclass/);
+  assert.match(plain.stderr, /export default class MyFlow extends FlowSpec/);
+
+  project.write("broken.ts", `${HEADER}\nexport default class Broken extends FlowSpec {\n  @step start() { this.next(this.end) \n  @step end() {}\n}\n`);
+  const broken = await project.cli(["run", "broken.ts"]);
+  assert.equal(broken.code, 1, broken.stdout + broken.stderr);
+  assert.match(broken.stderr, /broken\.ts:\d+:\d+: error:/);
+});
+
+void test("graph errors: run refuses to start and check names step, file:line and the fix", async () => {
+  flow(
+    "BadGraph",
+    `  @step start() { this.next(this.middle); }
+  @step orphan() { this.next(this.end); }
+  @step end() {}`,
+  );
+  const check = await project.cli(["check", "BadGraph.ts"]);
+  assert.equal(check.code, 1, check.stdout + check.stderr);
+  assert.match(check.stderr, /BadGraph\.ts:4:.*step 'start'.*middle/);
+  assert.match(check.stderr, /Fix:/);
+  assert.match(check.stderr, /orphan/);
+  const run = await project.cli(["run", "BadGraph.ts"]);
+  assert.equal(run.code, 1, run.stdout + run.stderr);
+  assert.deepEqual(await project.metadata.listRuns("BadGraph"), []);
+});
+
+void test("unknown flags and bad option values are usage errors (exit 2) naming the flag", async () => {
+  flow("Tiny", `  @step start() { this.next(this.end); }\n  @step end() {}`);
+  const unknown = await project.cli(["run", "Tiny.ts", "--alhpa", "1"]);
+  assert.equal(unknown.code, 2, unknown.stdout + unknown.stderr);
+  assert.match(unknown.stderr, /--alhpa/);
+  const workers = await project.cli(["run", "Tiny.ts", "--max-workers", "zero"]);
+  assert.equal(workers.code, 2, workers.stdout + workers.stderr);
+  assert.match(workers.stderr, /--max-workers expects a whole number, got "zero"/);
+  const deco = await project.cli(["run", "Tiny.ts", "--with", "retyr"]);
+  assert.notEqual(deco.code, 0);
+  assert.match(deco.stderr, /no decorator 'retyr'/);
+  assert.deepEqual(await project.metadata.listRuns("Tiny"), []);
+});
+
+void test("a parameter of the wrong type or a missing required one fails before any task starts", async () => {
+  flow(
+    "Params",
+    `  alpha = Parameter("alpha", { default: 0.5 });
+  epochs = Parameter("epochs", { type: Number, required: true });
+  @step start() { this.next(this.end); }
+  @step end() {}`,
+  );
+  const wrong = await project.cli(["run", "Params.ts", "--epochs", "3", "--alpha", "fast"]);
+  assert.equal(wrong.code, 1, wrong.stdout + wrong.stderr);
+  assert.match(wrong.stderr, /Parameter 'alpha' expects a number, got "fast"/);
+  const missing = await project.cli(["run", "Params.ts"]);
+  assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+  assert.match(missing.stderr, /Parameter 'epochs' is required: pass --epochs/);
+  assert.doesNotMatch(missing.stdout, /Task is starting/);
+  assert.deepEqual(await project.metadata.listRuns("Params"), []);
+});
+
+void test("a step that throws or rejects: headline names the step, the error and its place in the flow file", async () => {
+  flow(
+    "Throws",
+    `  @step start() { this.next(this.boom); }
+  @step boom() {
+    if (this.index === undefined) throw new RangeError("the model diverged");
+    this.next(this.end);
+  }
+  @step end() {}`,
+  );
+  const r = await project.cli(["run", "Throws.ts"]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /Step 'boom' failed .*RangeError: the model diverged/);
+  assert.match(r.stderr, /at Throws\.ts:6:\d+/);
+
+  flow(
+    "Rejects",
+    `  @step start() { this.next(this.boom); }
+  @step async boom() { await Promise.resolve(); await Promise.reject(new Error("async nope")); this.next(this.end); }
+  @step end() {}`,
+  );
+  const r2 = await project.cli(["run", "Rejects.ts"]);
+  assert.equal(r2.code, 1, r2.stdout + r2.stderr);
+  assert.match(r2.stderr, /Step 'boom' failed .*Error: async nope/);
+});
+
+void test("an unstorable artifact fails the task naming the step and the artifact", async () => {
+  flow(
+    "Unstorable",
+    `  declare model: unknown;
+  @step start() { this.model = { fit: () => 1 }; this.next(this.end); }
+  @step end() {}`,
+  );
+  const r = await project.cli(["run", "Unstorable.ts"]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /Step 'start' cannot store artifact 'model': .*function at \.fit/);
+});
+
+void test("a foreach over a non-list names the artifact; more splits than --max-num-splits names the option", async () => {
+  flow(
+    "NotAList",
+    `  declare items: unknown;
+  @step start() { this.items = "abc"; this.next(this.each, { foreach: "items" }); }
+  @step each() { this.next(this.join); }
+  @step join(inputs: Inputs<NotAList>) { this.next(this.end); }
+  @step end() {}`,
+  );
+  const r = await project.cli(["run", "NotAList.ts"]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /foreach over artifact 'items', which is a string/);
+
+  flow(
+    "TooMany",
+    `  declare items: number[];
+  @step start() { this.items = Array.from({ length: 12 }, (_, i) => i); this.next(this.each, { foreach: "items" }); }
+  @step each() { this.next(this.join); }
+  @step join(inputs: Inputs<TooMany>) { this.next(this.end); }
+  @step end() {}`,
+  );
+  const r2 = await project.cli(["run", "TooMany.ts", "--max-num-splits", "10"]);
+  assert.equal(r2.code, 1, r2.stdout + r2.stderr);
+  assert.match(r2.stderr, /12 elements, more than --max-num-splits \(10\)/);
+  const ok = await project.cli(["run", "TooMany.ts", "--max-num-splits", "12"]);
+  assert.equal(ok.code, 0, ok.stderr);
+});
+
+void test("a step that never returns is stopped by Ctrl-C: run marked failed, no worker left behind", async () => {
+  flow(
+    "Forever",
+    `  @step start() { this.next(this.spin); }
+  @step spin() { const t = Date.now(); while (Date.now() - t < 120000) { /* busy */ } this.next(this.end); }
+  @step end() {}`,
+  );
+  const child = project.spawn(["run", "Forever.ts"]);
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
+  let err = "";
+  child.stderr.setEncoding("utf8").on("data", (t: string) => (err += t));
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (/\/spin\/\d+ \(pid \d+\)\] Task is starting/.test(out)) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 50);
+  });
+  const pids = [...out.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
+  const t0 = Date.now();
+  child.kill("SIGINT");
+  const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  assert.ok(Date.now() - t0 < 5000, "stopped within 5 s");
+  assert.equal(code, 130, err);
+  assert.match(err, /interrupted/i);
+  const alive = pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(alive, [], "no worker host survives the run");
+  const runId = await project.latestRun("Forever");
+  assert.equal((await project.metadata.getRunEnd("Forever", runId))?.status, "failed");
+});
+
+void test("two runs of the same flow at the same time in one datastore both succeed, nothing mixed", async () => {
+  flow(
+    "Twice",
+    `  tag = Parameter("label", { default: "x" });
+  declare items: string[]; declare out: string[];
+  @step start() { this.items = [this.tag + "1", this.tag + "2", this.tag + "3"]; this.next(this.each, { foreach: "items" }); }
+  @step each() { this.items = [String(this.input).toUpperCase()]; this.next(this.join); }
+  @step join(inputs: Inputs<Twice>) { this.out = inputs.map((i) => i.items[0]!); this.next(this.end); }
+  @step end() {}`,
+  );
+  const [a, b] = await Promise.all([
+    project.cli(["run", "Twice.ts", "--label", "a"]),
+    project.cli(["run", "Twice.ts", "--label", "b"]),
+  ]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const runs = await project.metadata.listRuns("Twice");
+  assert.equal(runs.length, 2);
+  const outs = await Promise.all(runs.map((id) => project.value("Twice", id, "end", "out")));
+  assert.deepEqual(outs.map((o) => JSON.stringify(o)).sort(), ['["A1","A2","A3"]', '["B1","B2","B3"]']);
+});

@@ -1,0 +1,113 @@
+/** Task isolation and parallelism: what one task does cannot reach another or the run's bookkeeping. */
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { Project } from "./helpers/project.js";
+
+const project = new Project();
+after(() => project.cleanup());
+
+const HEADER = `import { FlowSpec, step, type Inputs } from "metaflow-ts";\n`;
+
+void test("each task gets fresh module state, globals and process.env, even on one worker host", async () => {
+  project.write(
+    "state.ts",
+    `${HEADER}
+let counter = 0;
+export default class StateFlow extends FlowSpec {
+  declare items: number[]; declare seen: string; declare seens: string[];
+  @step start() { this.items = [1, 2, 3, 4]; counter += 100; (globalThis as any).leak = "x"; process.env.LEAK = "y"; this.next(this.work, { foreach: "items" }); }
+  @step work() {
+    counter += 1;
+    this.seen = [counter, (globalThis as any).leak ?? "none", process.env.LEAK ?? "none"].join("|");
+    (globalThis as any).leak = "from work"; process.env.LEAK = "from work";
+    this.next(this.join);
+  }
+  @step join(inputs: Inputs<StateFlow>) { this.seens = inputs.map((i) => i.seen); this.next(this.end); }
+  @step end() {}
+}`,
+  );
+  const r = await project.cli(["run", "state.ts", "--max-workers", "1"]);
+  assert.equal(r.code, 0, r.stderr);
+  const pids = new Set([...r.stdout.matchAll(/\(pid (\d+)\)/g)].map((m) => m[1]));
+  assert.equal(pids.size, 1, "with --max-workers 1 every task ran in the same host process");
+  const runId = await project.latestRun("StateFlow");
+  assert.deepEqual(await project.value("StateFlow", runId, "end", "seens"), ["1|none|none", "1|none|none", "1|none|none", "1|none|none"]);
+  assert.equal(process.env.LEAK, undefined);
+});
+
+void test("tasks run in parallel up to --max-workers", async () => {
+  project.write(
+    "sleepy.ts",
+    `${HEADER}
+export default class SleepyFlow extends FlowSpec {
+  declare items: number[]; declare span: number[]; declare spans: number[][];
+  @step start() { this.items = [0, 1, 2, 3]; this.next(this.nap, { foreach: "items" }); }
+  @step async nap() { const t0 = Date.now(); await new Promise((r) => setTimeout(r, 1500)); this.span = [t0, Date.now()]; this.next(this.join); }
+  @step join(inputs: Inputs<SleepyFlow>) { this.spans = inputs.map((i) => i.span); this.next(this.end); }
+  @step end() {}
+}`,
+  );
+  const parallel = await project.cli(["run", "sleepy.ts", "--max-workers", "4"]);
+  assert.equal(parallel.code, 0, parallel.stderr);
+  const spans = (await project.value("SleepyFlow", await project.latestRun("SleepyFlow"), "end", "spans")) as number[][];
+  const starts = spans.map((s) => s[0]!);
+  const ends = spans.map((s) => s[1]!);
+  assert.ok(Math.max(...starts) < Math.min(...ends), `the four naps overlapped: ${JSON.stringify(spans)}`);
+
+  const serial = await project.cli(["run", "sleepy.ts", "--max-workers", "1"]);
+  assert.equal(serial.code, 0, serial.stderr);
+  const s2 = (await project.value("SleepyFlow", await project.latestRun("SleepyFlow"), "end", "spans")) as number[][];
+  const sorted = [...s2].sort((a, b) => a[0]! - b[0]!);
+  for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i]![0]! >= sorted[i - 1]![1]!, "with one worker, naps never overlap");
+});
+
+for (const [label, body, expect] of [
+  ["process.exit(3)", `process.exit(3);`, /process\.exit\(3\)/],
+  ["an uncaught rejection", `Promise.reject(new Error("stray rejection")); await new Promise((r) => setTimeout(r, 200));`, /stray rejection/],
+  ["a throw from a timer callback", `setTimeout(() => { throw new Error("timer boom"); }, 10); await new Promise((r) => setTimeout(r, 200));`, /timer boom/],
+  ["a hard crash of the process", `process.kill(process.pid, "SIGKILL"); await new Promise((r) => setTimeout(r, 2000));`, /killed by SIGKILL/],
+] as const) {
+  void test(`${label} in one task fails that task only; the run records it and exits non-zero`, async () => {
+    const name = `Crash${label.replace(/[^a-z]/gi, "")}Flow`;
+    project.write(
+      `${name}.ts`,
+      `${HEADER}
+export default class ${name} extends FlowSpec {
+  declare ok: string;
+  @step start() { this.next(this.bad, this.good); }
+  @step async bad() { ${body} this.next(this.join); }
+  @step async good() { this.ok = "yes"; this.next(this.join); }
+  @step join(inputs: Inputs<${name}>) { this.next(this.end); }
+  @step end() {}
+}`,
+    );
+    const r = await project.cli(["run", `${name}.ts`]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /Step 'bad' failed/);
+    assert.match(r.stderr, expect);
+    const runId = await project.latestRun(name);
+    const end = await project.metadata.getRunEnd(name, runId);
+    assert.equal(end?.status, "failed");
+    assert.equal(end?.failedStep, "bad");
+    const bad = await project.metadata.getTask(name, runId, "bad", (await project.metadata.listTasks(name, runId, "bad"))[0]!);
+    assert.equal(bad?.attempts[0]?.end?.status, "failed");
+    assert.match(bad?.attempts[0]?.end?.error?.message ?? "", expect);
+  });
+}
+
+void test("--isolation process runs each task in a process of its own", async () => {
+  project.write(
+    "proc.ts",
+    `${HEADER}
+export default class ProcFlow extends FlowSpec {
+  declare pid: number; declare pids: number[];
+  @step start() { this.pid = process.pid; this.next(this.mid); }
+  @step mid() { this.pids = [this.pid, process.pid]; this.next(this.end); }
+  @step end() {}
+}`,
+  );
+  const r = await project.cli(["run", "proc.ts", "--isolation", "process"]);
+  assert.equal(r.code, 0, r.stderr);
+  const pids = (await project.value("ProcFlow", await project.latestRun("ProcFlow"), "end", "pids")) as number[];
+  assert.notEqual(pids[0], pids[1]);
+});
