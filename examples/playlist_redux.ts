@@ -50,18 +50,19 @@ export default class PlayListReduxFlow extends FlowSpec {
     this.next(this.join);
   }
 
-  /** Meet the two branches. */
+  /** Meet the two branches: take each one's result, and carry the statistics on. */
   @step join(inputs: Inputs<PlayListReduxFlow>) {
     this.genre = inputs.genreMovies.genre;
     this.playlist = inputs.genreMovies.playlist;
     this.bonus = inputs.bonusMovie.bonus;
+    this.mergeArtifacts(inputs, { include: ["genre_stats", "statsRun"] });
     this.next(this.end);
   }
 
   /** Print the playlist. */
   @step end() {
     const median = Math.round(this.genre_stats[this.genre]!.median).toLocaleString("en-US");
-    console.log(`Top genre by median gross: ${this.genre} (${median})`);
+    console.log(`Top genre by median gross in ${this.statsRun}: ${this.genre} (${median})`);
     this.playlist.forEach((m, i) => console.log(`  ${i + 1}. ${m.title} (${m.year})`));
     console.log(`Bonus pick: ${this.bonus.title} from ${this.bonus.genre}`);
   }

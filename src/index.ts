@@ -37,6 +37,12 @@ export { environment } from "./decorators/environment.js";
 export type { EnvironmentOptions } from "./decorators/environment.js";
 export { resources } from "./decorators/resources.js";
 export type { ResourcesOptions } from "./decorators/resources.js";
+export { retry } from "./decorators/retry.js";
+export type { RetryOptions } from "./decorators/retry.js";
+export { catchError } from "./decorators/catch-error.js";
+export type { CatchErrorOptions } from "./decorators/catch-error.js";
+export { timeout } from "./decorators/timeout.js";
+export type { TimeoutOptions } from "./decorators/timeout.js";
 export type { DecoratorDefinition, DecoratorSpec, TaskPlan } from "./decorators/contract.js";
 
 export {

@@ -16,6 +16,8 @@ interface LogsFlags extends NamespaceFlags {
 }
 
 const STEP_POLL_MS = 300;
+/** Following a step stops when no task of the run has run for this long and the run recorded no end. */
+const IDLE_LIMIT_MS = 5000;
 
 /** Builds the `logs` command. */
 export function logsCommand(): Command {
@@ -49,6 +51,7 @@ export function logsCommand(): Command {
     // so the step is listed again until the run has ended.
     let run = await Run.get(`${flow}/${runId}`);
     const seen = new Set<string>();
+    let idleSince: number | undefined;
     for (;;) {
       const wasFinished = run.finished;
       const step = await run.step(stepName).catch((err: unknown) => {
@@ -62,8 +65,21 @@ export function logsCommand(): Command {
         await show(t, true);
       }
       if (wasFinished || !flags.follow) return;
+      // Without an end record a run looks alive forever if its scheduler was killed; a run with
+      // no task running for a while is taken as stopped.
+      if (await hasRunningTask(run)) idleSince = undefined;
+      else idleSince ??= Date.now();
+      if (idleSince !== undefined && Date.now() - idleSince > IDLE_LIMIT_MS) {
+        process.stderr.write(`Run ${run.pathspec} has no running task and recorded no end; it may have stopped abnormally. Stopped following.\n`);
+        return;
+      }
       await new Promise((resolve) => setTimeout(resolve, STEP_POLL_MS));
       run = await run.refresh();
     }
   });
+}
+
+async function hasRunningTask(run: Run): Promise<boolean> {
+  for await (const step of run.steps()) for await (const task of step.tasks()) if (!task.finished) return true;
+  return false;
 }

@@ -8,7 +8,7 @@ import { dumpCommand } from "./dump.js";
 import { logsCommand } from "./logs.js";
 import { configureCommand } from "./configure.js";
 import { EXIT_USAGE, reportError } from "./output.js";
-import { runCommand } from "./run.js";
+import { resumeCommand, runCommand } from "./run.js";
 import { runsCommand } from "./runs.js";
 import { serviceCommand } from "./service.js";
 import { showCommand } from "./show.js";
@@ -16,7 +16,12 @@ import { tagCommand } from "./tag.js";
 
 /** The first positional argument after the command name: the flow file or pathspec. */
 function firstPositional(argv: readonly string[]): string | undefined {
-  for (const a of argv) if (!a.startsWith("-")) return a;
+  const takesValue = new Set(["--tag", "--max-workers", "--max-num-splits", "--with", "--run-id-file", "--isolation", "--origin-run-id", "--namespace"]);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (takesValue.has(a)) i++;
+    else if (!a.startsWith("-")) return a;
+  }
   return undefined;
 }
 
@@ -30,7 +35,9 @@ async function main(argv: string[]): Promise<number> {
   const command = argv[0];
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
   try {
-    program.addCommand(command === "run" ? await runCommand(wantsHelp ? undefined : firstPositional(argv.slice(1))) : await runCommand(undefined));
+    const flowArg = wantsHelp ? undefined : firstPositional(argv.slice(1));
+    program.addCommand(await runCommand(command === "run" ? flowArg : undefined));
+    program.addCommand(await resumeCommand(command === "resume" ? flowArg : undefined));
     program.addCommand(showCommand());
     program.addCommand(checkCommand());
     program.addCommand(logsCommand());

@@ -38,14 +38,32 @@ function toInt(flag: string, v: string): number {
 }
 
 /** Builds the `run` command for `flowFile`, with one option per parameter of the flow. */
-export async function runCommand(flowFile: string | undefined): Promise<Command> {
+export function runCommand(flowFile: string | undefined): Promise<Command> {
   const cmd = addRunOptions(new Command("run").argument("<flow>", "the flow file, e.g. examples/helloworld.ts").description("run a flow locally"));
+  return withFlow(cmd, flowFile, undefined);
+}
+
+/** Builds `resume FLOW [STEP] [--origin-run-id ID]`: a new run that clones what already finished. */
+export function resumeCommand(flowFile: string | undefined): Promise<Command> {
+  const cmd = addRunOptions(
+    new Command("resume")
+      .argument("<flow>", "the flow file")
+      .argument("[step]", "rerun from this step (default: from the steps that did not finish)")
+      .option("--origin-run-id <id>", "the run to resume (default: your latest run of this flow)")
+      .description("resume a run: clone its finished tasks, rerun the rest with the current code"),
+  );
+  return withFlow(cmd, flowFile, "resume");
+}
+
+async function withFlow(cmd: Command, flowFile: string | undefined, mode: "resume" | undefined): Promise<Command> {
   if (!flowFile) return cmd;
   // Start a worker host while the flow is bundled and checked.
   prewarmHost();
   const flow = await loadFlow(flowFile, library as unknown as Record<string, unknown>);
   for (const p of flow.parameters) cmd.addOption(parameterOption(p));
-  cmd.action(async (_file: string, opts: Record<string, unknown>) => {
+  cmd.action(async (_file: string, ...rest: unknown[]) => {
+    const opts = (mode === "resume" ? rest[1] : rest[0]) as Record<string, unknown>;
+    const resumeStep = mode === "resume" ? (rest[0] as string | undefined) : undefined;
     const parameters: Record<string, unknown> = {};
     for (const p of flow.parameters) {
       const key = new Option(`--${p.name} <v>`).attributeName();
@@ -72,6 +90,14 @@ export async function runCommand(flowFile: string | undefined): Promise<Command>
         isolation: opts.isolation as "context" | "process",
         ...(opts.runIdFile ? { runIdFile: opts.runIdFile as string } : {}),
         signal: controller.signal,
+        ...(mode === "resume"
+          ? {
+              resume: {
+                ...(opts.originRunId ? { originRunId: opts.originRunId as string } : {}),
+                ...(resumeStep ? { step: resumeStep } : {}),
+              },
+            }
+          : {}),
       },
       library as unknown as Record<string, unknown>,
       flow,
@@ -79,14 +105,16 @@ export async function runCommand(flowFile: string | undefined): Promise<Command>
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     if (summary.status === "completed") return;
+    const resumeHint = `To resume it: npx metaflow resume ${flowFile} --origin-run-id ${summary.runId}\n`;
     if (summary.interrupted) {
-      process.stderr.write(`Run ${summary.pathspec} was interrupted and marked failed.\n`);
+      process.stderr.write(`Run ${summary.pathspec} was interrupted and marked failed.\n${resumeHint}`);
       process.exitCode = EXIT_INTERRUPTED;
       return;
     }
     const e = summary.error;
     process.stderr.write(`Step '${summary.failedStep}' failed (task ${summary.pathspec}/${summary.failedStep}/${summary.failedTask}): ${e ? `${e.name}: ${e.message}` : "unknown error"}\n`);
     if (e) for (const line of formatTaskError(e).slice(1, 4)) process.stderr.write(`${line}\n`);
+    process.stderr.write(resumeHint);
     process.exitCode = EXIT_FAILURE;
   });
   return cmd;

@@ -111,7 +111,7 @@ export abstract class FlowSpec {
    * In a join: copies every artifact whose value is the same in all inputs that have it; an
    * artifact whose values differ raises an error naming it (set it yourself or exclude it).
    */
-  mergeArtifacts(inputs: Inputs<any>, options: MergeOptions = {}): void {
+  mergeArtifacts(inputs: ReadonlyArray<object>, options: MergeOptions = {}): void {
     hooksOf(this, "this.mergeArtifacts()").merge(inputs, options);
   }
 }

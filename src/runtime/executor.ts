@@ -8,7 +8,6 @@ import * as fs from "node:fs";
 import v8 from "node:v8";
 import type * as vm from "node:vm";
 import { ContentStore } from "../datastore/cas.js";
-import { LocalStorage } from "../datastore/local.js";
 import { serializeValue } from "../datastore/serialize.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { ArtifactSerializationError, StepRuntimeError } from "../errors.js";
@@ -16,6 +15,7 @@ import { setCurrentTask } from "../flow/current.js";
 import { attachTaskHooks, type MergeOptions, type RecordedTransition } from "../flow/flowspec.js";
 import type { SplitFrame, TakenTransition } from "../metadata/types.js";
 import type { TaskSpec, TaskTimings } from "./protocol.js";
+import { openStorageFromSpec, type StorageSpec } from "./backends.js";
 import { compileBundle, createSandbox, TaskExitSignal } from "./sandbox.js";
 
 /** What executing one task produced. */
@@ -47,13 +47,25 @@ function scriptFor(bundlePath: string): vm.Script {
   return s;
 }
 
-function storeFor(root: string): ContentStore {
-  let s = stores.get(root);
+function storeFor(spec: StorageSpec): ContentStore {
+  const key = JSON.stringify(spec);
+  let s = stores.get(key);
   if (!s) {
-    s = new ContentStore(new LocalStorage(root));
-    stores.set(root, s);
+    s = new ContentStore(openStorageFromSpec(spec));
+    stores.set(key, s);
   }
   return s;
+}
+
+/** Every stored object the task may read synchronously: its inputs' artifacts and foreach lists. */
+function inputHashes(spec: TaskSpec): string[] {
+  const hashes = new Set<string>();
+  for (const p of spec.parents) {
+    for (const a of p.artifacts) hashes.add(a.hash);
+    for (const f of p.frames) if (f.items) hashes.add(f.items.hash);
+  }
+  for (const f of spec.frames) if (f.items) hashes.add(f.items.hash);
+  return [...hashes];
 }
 
 /** Per-artifact bookkeeping while the step runs. */
@@ -98,7 +110,9 @@ export async function executeTask(
   write: (stream: "stdout" | "stderr", text: string) => void,
 ): Promise<ExecutionResult> {
   const t0 = performance.now();
-  const store = storeFor(spec.datastoreRoot);
+  const store = storeFor(spec.storage);
+  // A remote datastore fills the local cache first, so the step can read artifacts synchronously.
+  await store.prefetch(inputHashes(spec));
   let loadMs = 0;
   let bytesLoaded = 0;
   const load = (ref: ArtifactRef): unknown => {

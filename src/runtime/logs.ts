@@ -1,22 +1,36 @@
 /**
  * A task attempt's stdout and stderr: split into lines, shown on the console with the task's
- * prefix as they arrive, and appended to the attempt's log files with a timestamp per line.
+ * prefix as they arrive, and stored with a timestamp per line. On a local datastore the log files
+ * grow line by line; on a remote one the log object is rewritten every few seconds and at the end,
+ * so `metaflow logs` can follow a running task on both.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { LocalStorage } from "../datastore/local.js";
+import type { StorageBackend } from "../datastore/types.js";
 
 /** File name of an attempt's log for one stream. */
 export function logFileName(attempt: number, stream: "stdout" | "stderr"): string {
   return `attempt-${attempt}.${stream}.log`;
 }
 
+const REMOTE_FLUSH_MS = 3000;
+
 /** Writes one attempt's logs. */
 export class AttemptLogs {
   private readonly partial = { stdout: "", stderr: "" };
   private readonly files: Partial<Record<"stdout" | "stderr", fs.WriteStream>> = {};
+  private readonly buffered: Record<"stdout" | "stderr", string[]> = { stdout: [], stderr: [] };
+  private dirty = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
 
+  /**
+   * @param keyPrefix storage key of the task, e.g. `flows/F/1/start/1`
+   */
   constructor(
-    private readonly dir: string,
+    private readonly storage: StorageBackend,
+    private readonly keyPrefix: string,
     private readonly attempt: number,
     private readonly show: (stream: "stdout" | "stderr", line: string) => void,
   ) {}
@@ -31,13 +45,38 @@ export class AttemptLogs {
   /** Adds one whole line (runtime messages such as a caught exception). */
   line(stream: "stdout" | "stderr", line: string): void {
     this.show(stream, line);
-    let f = this.files[stream];
-    if (!f) {
-      fs.mkdirSync(this.dir, { recursive: true });
-      f = fs.createWriteStream(path.join(this.dir, logFileName(this.attempt, stream)), { flags: "a" });
-      this.files[stream] = f;
+    const stored = `${new Date().toISOString()}\t${line}\n`;
+    if (this.storage instanceof LocalStorage) {
+      let f = this.files[stream];
+      if (!f) {
+        const file = this.storage.localPath(this.key(stream));
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        f = fs.createWriteStream(file, { flags: "a" });
+        this.files[stream] = f;
+      }
+      f.write(stored);
+      return;
     }
-    f.write(`${new Date().toISOString()}\t${line}\n`);
+    this.buffered[stream].push(stored);
+    this.dirty = true;
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushing = this.flushing.then(() => this.flushRemote());
+    }, REMOTE_FLUSH_MS);
+  }
+
+  private key(stream: "stdout" | "stderr"): string {
+    return `${this.keyPrefix}/${logFileName(this.attempt, stream)}`;
+  }
+
+  private async flushRemote(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    await Promise.all(
+      (["stdout", "stderr"] as const)
+        .filter((s) => this.buffered[s].length > 0)
+        .map((s) => this.storage.put(this.key(s), Buffer.from(this.buffered[s].join("")))),
+    );
   }
 
   /** Flushes unterminated lines and closes the files. */
@@ -49,6 +88,10 @@ export class AttemptLogs {
         this.line(stream, rest);
       }
     }
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.flushing;
+    await this.flushRemote();
     await Promise.all(
       Object.values(this.files).map((f) => new Promise<void>((resolve) => f.end(() => resolve()))),
     );

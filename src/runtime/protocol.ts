@@ -3,6 +3,7 @@ import type { ArtifactRef } from "../datastore/types.js";
 import type { PlainError } from "../errors.js";
 import type { RecordedTransition } from "../flow/flowspec.js";
 import type { SplitFrame, TakenTransition } from "../metadata/types.js";
+import type { StorageSpec } from "./backends.js";
 
 /** One incoming task of the task to run: where its artifacts are. */
 export interface ParentTask {
@@ -24,7 +25,8 @@ export interface TaskSpec {
   readonly flowFile: string;
   /** Absolute path of the bundled flow code on local disk. */
   readonly bundlePath: string;
-  readonly datastoreRoot: string;
+  /** How to open the run's datastore. */
+  readonly storage: StorageSpec;
   readonly parents: readonly ParentTask[];
   readonly frames: readonly SplitFrame[];
   readonly isJoin: boolean;

@@ -3,18 +3,17 @@
  * the transitions each task takes, and records everything in the metadata provider. A task's
  * failure (a throw, a crash, a kill) fails only that task; the scheduler's bookkeeping goes on.
  */
+import { createHash } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ContentStore } from "../datastore/cas.js";
-import { findDatastoreRoot, LocalStorage } from "../datastore/local.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { defaultPlan, findDecorator, parseWithFlag, type DecoratorSpec, type TaskPlan } from "../decorators/contract.js";
 import { MetaflowError, UsageError, type PlainError } from "../errors.js";
+import { openBackends, logKey, type Backends } from "./backends.js";
 import { currentUser, VERSION } from "../config.js";
 import type { RecordedTransition } from "../flow/flowspec.js";
 import type { StepNode } from "../graph/types.js";
-import { LocalMetadata } from "../metadata/local.js";
-import type { SplitFrame, TakenTransition } from "../metadata/types.js";
+import type { RunRecord, SplitFrame, TakenTransition, TaskRecord } from "../metadata/types.js";
 import { validateTag } from "../metadata/tags.js";
 import { storeCodePackage } from "./code-package.js";
 import { loadFlow, type LoadedFlow } from "./load-flow.js";
@@ -50,6 +49,18 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Environment for parameters' `METAFLOW_RUN_*` defaults and the user name. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Resume an earlier run instead of starting from scratch. */
+  readonly resume?: ResumeOptions;
+  /** Datastore and metadata to use. @default opened from the configuration */
+  readonly backends?: Backends;
+}
+
+/** What `metaflow resume` asks for. */
+export interface ResumeOptions {
+  /** The run to resume. @default the latest run of this flow by this user */
+  readonly originRunId?: string;
+  /** Rerun this step and everything after it. @default the steps that did not finish */
+  readonly step?: string;
 }
 
 /** Per-task figures, for the benchmark and the summary. */
@@ -71,11 +82,16 @@ export interface RunSummary {
   readonly error?: PlainError;
   readonly interrupted: boolean;
   readonly tasks: number;
+  /** Tasks copied from the origin run by resume. */
+  readonly cloned: number;
+  readonly originRunId?: string;
   readonly wallMs: number;
   readonly stats: readonly TaskStat[];
 }
 
 interface ReadyTask {
+  /** Identity of the task across runs (step, split positions, parents), used to match on resume. */
+  readonly key: string;
   readonly step: string;
   readonly taskId: string;
   readonly attempt: number;
@@ -127,7 +143,19 @@ export async function runFlow(
   try {
     flow = preloaded ?? (await loadFlow(options.flowFile, library));
     plans = buildPlans(flow, options.with ?? [], options.isolation ?? "context");
-    parameters = resolveParameters(flow.parameters, options.parameters ?? {}, env);
+    if (options.resume && Object.keys(options.parameters ?? {}).length > 0) {
+      throw new UsageError(
+        `resume reuses the parameters of the run it resumes; drop ${Object.keys(options.parameters ?? {})
+          .map((p) => `--${p}`)
+          .join(", ")} or start a new run with 'metaflow run'`,
+      );
+    }
+    if (options.resume?.step !== undefined && !flow.graph.steps.some((s) => s.name === options.resume?.step)) {
+      throw new UsageError(
+        `resume: the flow has no step '${options.resume.step}'; its steps are ${flow.graph.steps.map((s) => s.name).join(", ")}`,
+      );
+    }
+    parameters = options.resume ? {} : resolveParameters(flow.parameters, options.parameters ?? {}, env);
     for (const t of options.tags ?? []) validateTag(t);
   } catch (err) {
     warm.kill();
@@ -184,10 +212,13 @@ class Scheduler {
   private readonly hosts = new Set<WorkerHost>();
   private readonly joins = new Map<string, { needed: number; arrived: Array<ParentTask | undefined>; count: number }>();
   private readonly stats: TaskStat[] = [];
-  private readonly store: ContentStore;
-  private readonly metadata: LocalMetadata;
-  private readonly root: string;
+  private readonly backends: Backends;
+  private readonly ownBackends: boolean;
   private readonly user: string;
+  private readonly keys = new Map<string, string>();
+  private origin: { runId: string; tasks: Map<string, OriginTask>; rerun: Set<string> } | undefined;
+  private cloning = 0;
+  private cloned = 0;
   private readonly cpuCount = Math.max(1, os.availableParallelism());
   private nextTaskId = 1;
   private runId = "";
@@ -212,10 +243,18 @@ class Scheduler {
     },
   ) {
     this.nodes = new Map(flow.graph.steps.map((s) => [s.name, s]));
-    this.root = opts.datastoreRoot ?? findDatastoreRoot(process.cwd());
-    this.store = new ContentStore(new LocalStorage(this.root));
-    this.metadata = new LocalMetadata(this.root);
+    this.ownBackends = opts.backends === undefined;
+    this.backends =
+      opts.backends ?? openBackends({ ...(opts.datastoreRoot ? { datastoreRoot: opts.datastoreRoot } : {}), env: opts.env });
     this.user = currentUser(opts.env);
+  }
+
+  private get store() {
+    return this.backends.store;
+  }
+
+  private get metadata() {
+    return this.backends.metadata;
   }
 
   private say(line: string, stream: "stdout" | "stderr" = "stdout"): void {
@@ -226,17 +265,31 @@ class Scheduler {
     const t0 = performance.now();
     this.hosts.add(warm);
     this.watchHost(warm);
+    try {
+      return await this.execute(warm, t0);
+    } finally {
+      // Also when the run could not start (a bad origin run, an unreachable service).
+      await this.shutdownHosts();
+      if (this.ownBackends) this.backends.close();
+    }
+  }
+
+  private async execute(warm: WorkerHost, t0: number): Promise<RunSummary> {
     const flowName = this.flow.className;
+    let originRecord: RunRecord | undefined;
+    if (this.opts.resume) {
+      originRecord = await this.loadOrigin(this.opts.resume);
+    }
     const code = await storeCodePackage(
       this.store,
       this.flow.bundle,
       this.flow.displayFile,
       flowName,
-      path.join(this.root, "tmp", "bundles"),
+      path.join(this.backends.localDir, "bundles"),
     );
     this.bundlePath = code.bundlePath;
-    const parameterRefs: ArtifactRef[] = [];
-    for (const p of this.flow.parameters) {
+    const parameterRefs: ArtifactRef[] = originRecord ? [...originRecord.parameterRefs] : [];
+    for (const p of originRecord ? [] : this.flow.parameters) {
       const stored = await this.store.putValue(this.parameters[p.name]);
       parameterRefs.push({
         name: p.field,
@@ -259,13 +312,14 @@ class Scheduler {
       flow: flowName,
       user: this.user,
       createdAt,
-      parameters: summariseParameters(this.flow, this.parameters),
+      parameters: originRecord ? originRecord.parameters : summariseParameters(this.flow, this.parameters),
       parameterRefs,
       systemTags: this.systemTags,
       tags: [...(this.opts.tags ?? [])],
       codePackage: code.hash,
       flowFile: this.flow.displayFile,
       className: flowName,
+      ...(originRecord ? { originRunId: originRecord.runId } : {}),
     });
     this.opts.onRunId?.(this.runId);
     if (this.opts.runIdFile) {
@@ -277,8 +331,10 @@ class Scheduler {
     this.opts.signal?.addEventListener("abort", onAbort, { once: true });
 
     this.say(`Metaflow.ts ${VERSION} executing ${flowName} for user:${this.user}`);
+    if (originRecord) this.say(`Resuming run ${flowName}/${originRecord.runId}: finished tasks are cloned, the rest runs again.`);
     this.say(`Workflow starting (run-id ${this.runId}):`);
     this.enqueue({
+      key: taskKey("start", [], []),
       step: "start",
       taskId: this.newTaskId(),
       attempt: 0,
@@ -291,6 +347,8 @@ class Scheduler {
     this.opts.signal?.removeEventListener("abort", onAbort);
     await this.shutdownHosts();
     await Promise.all(this.pendingWrites);
+    // Any stray host (e.g. one still starting) is gone before the run is declared over.
+    await Promise.all([...this.hosts].map((h) => h.exited));
 
     const status = this.failure || this.interrupted ? "failed" : "completed";
     await this.metadata.finishRun(flowName, this.runId, {
@@ -301,7 +359,8 @@ class Scheduler {
     const wallMs = performance.now() - t0;
     const pathspec = `${flowName}/${this.runId}`;
     if (status === "completed") {
-      this.say(`Done! ${pathspec}: ${this.stats.length} tasks in ${(wallMs / 1000).toFixed(2)} s.`);
+      const cloned = this.cloned > 0 ? ` (and ${this.cloned} cloned from run ${originRecord?.runId})` : "";
+      this.say(`Done! ${pathspec}: ${this.stats.length} tasks${cloned} in ${(wallMs / 1000).toFixed(2)} s.`);
     }
     return {
       flow: flowName,
@@ -313,6 +372,8 @@ class Scheduler {
         : {}),
       interrupted: this.interrupted,
       tasks: this.stats.length,
+      cloned: this.cloned,
+      ...(originRecord ? { originRunId: originRecord.runId } : {}),
       wallMs,
       stats: this.stats,
     };
@@ -329,7 +390,133 @@ class Scheduler {
   }
 
   private enqueue(task: ReadyTask): void {
+    this.keys.set(task.taskId, task.key);
+    const match = this.origin && !this.origin.rerun.has(task.step) ? this.origin.tasks.get(task.key) : undefined;
+    if (match && this.canClone(match)) {
+      void this.clone(task, match);
+      return;
+    }
     this.queue.push(task);
+  }
+
+  /** A clone must lead where the current code's graph leads. */
+  private canClone(o: OriginTask): boolean {
+    const t = o.transition;
+    const targets = t.kind === "end" ? [] : t.kind === "branch" ? t.to : [t.to];
+    return this.nodes.has(o.step) && targets.every((s) => this.nodes.has(s));
+  }
+
+  /** Copies a finished task of the origin run into this run instead of running it again. */
+  private async clone(task: ReadyTask, o: OriginTask): Promise<void> {
+    this.cloning += 1;
+    try {
+      const flowName = this.flow.className;
+      const from = `${flowName}/${this.origin!.runId}/${o.step}/${o.taskId}`;
+      this.say(`[${this.runId}/${task.step}/${task.taskId}] Cloned from ${from}.`);
+      await this.metadata.startAttempt(flowName, this.runId, task.step, task.taskId, {
+        attempt: 0,
+        startedAt: Date.now(),
+        pid: process.pid,
+        parents: task.parents
+          .filter((p) => p.step !== "_parameters")
+          .map((p) => `${flowName}/${this.runId}/${p.step}/${p.taskId}`),
+        frames: task.frames,
+      });
+      // The origin attempt's logs come along, so the clone reads like the task it copies.
+      await Promise.all(
+        (["stdout", "stderr"] as const).map(async (stream) => {
+          const text = await this.backends.storage.get(logKey(flowName, this.origin!.runId, o.step, o.taskId, o.attempt, stream));
+          if (text) await this.backends.storage.put(logKey(flowName, this.runId, task.step, task.taskId, 0, stream), text);
+        }),
+      );
+      await this.metadata.endAttempt(flowName, this.runId, task.step, task.taskId, {
+        attempt: 0,
+        finishedAt: Date.now(),
+        status: "completed",
+        artifacts: o.artifacts,
+        transition: o.transition,
+        clonedFrom: from,
+      });
+      this.cloned += 1;
+      if (!this.stopping) this.route(task, o.artifacts, o.transition);
+    } catch (err) {
+      this.failure ??= {
+        step: task.step,
+        taskId: task.taskId,
+        error: { name: "CloneError", message: `could not clone the task: ${(err as Error).message}` },
+      };
+    } finally {
+      this.cloning -= 1;
+      this.pump();
+    }
+  }
+
+  /** Reads the origin run: its record and every task that finished, by identity. */
+  private async loadOrigin(resume: ResumeOptions): Promise<RunRecord> {
+    const flowName = this.flow.className;
+    let originRunId = resume.originRunId;
+    if (originRunId === undefined) {
+      for (const id of await this.metadata.listRuns(flowName)) {
+        const r = await this.metadata.getRun(flowName, id);
+        if (r?.user === this.user) {
+          originRunId = id;
+          break;
+        }
+      }
+      if (originRunId === undefined) {
+        throw new UsageError(`resume: user ${this.user} has no run of ${flowName} to resume; run it first, or pass --origin-run-id`);
+      }
+    }
+    const record = await this.metadata.getRun(flowName, originRunId);
+    if (!record) {
+      throw new UsageError(`resume: there is no run ${flowName}/${originRunId} (see 'metaflow runs' for the runs of ${flowName})`);
+    }
+    const records = new Map<string, TaskRecord>();
+    for (const step of await this.metadata.listSteps(flowName, originRunId)) {
+      const ids = await this.metadata.listTasks(flowName, originRunId, step);
+      const tasks = await Promise.all(ids.map((id) => this.metadata.getTask(flowName, originRunId, step, id)));
+      for (const t of tasks) if (t) records.set(`${flowName}/${originRunId}/${t.step}/${t.taskId}`, t);
+    }
+    const keyOf = new Map<string, string>();
+    const computeKey = (pathspec: string, seen: Set<string>): string | undefined => {
+      if (keyOf.has(pathspec)) return keyOf.get(pathspec);
+      const t = records.get(pathspec);
+      const start = t?.attempts[t.attempts.length - 1]?.start;
+      if (!t || !start || seen.has(pathspec)) return undefined;
+      seen.add(pathspec);
+      const parentKeys = start.parents.map((p) => computeKey(p, seen));
+      if (parentKeys.some((k) => k === undefined)) return undefined;
+      const key = taskKey(t.step, start.frames, parentKeys as string[]);
+      keyOf.set(pathspec, key);
+      return key;
+    };
+    const tasks = new Map<string, OriginTask>();
+    for (const [pathspec, t] of records) {
+      const last = t.attempts[t.attempts.length - 1];
+      if (last?.end?.status !== "completed" || !last.end.transition) continue;
+      const key = computeKey(pathspec, new Set());
+      if (key === undefined) continue;
+      tasks.set(key, {
+        step: t.step,
+        taskId: t.taskId,
+        attempt: last.end.attempt,
+        artifacts: last.end.artifacts,
+        transition: last.end.transition,
+      });
+    }
+    const rerun = new Set<string>();
+    if (resume.step !== undefined) {
+      // The chosen step and everything reachable from it run again.
+      const stack = [resume.step];
+      while (stack.length > 0) {
+        const s = stack.pop()!;
+        if (rerun.has(s)) continue;
+        rerun.add(s);
+        stack.push(...(this.nodes.get(s)?.out ?? []));
+      }
+    }
+    this.origin = { runId: originRunId, tasks, rerun };
+    return record;
   }
 
   private get stopping(): boolean {
@@ -361,7 +548,7 @@ class Scheduler {
       host.reserve();
       this.dispatch(task, host);
     }
-    if (this.queue.length === 0 && this.running.size === 0) {
+    if (this.queue.length === 0 && this.running.size === 0 && this.cloning === 0) {
       this.finished();
       return;
     }
@@ -412,8 +599,12 @@ class Scheduler {
     const node = this.nodes.get(task.step)!;
     const plan = this.plans.get(task.step)!;
     const prefix = this.prefix(task, host);
-    const taskDir = path.join(this.metadata.runDir(this.flow.className, this.runId), task.step, task.taskId);
-    const logs = new AttemptLogs(taskDir, task.attempt, (stream, line) => this.say(`${prefix} ${line}`, stream));
+    const logs = new AttemptLogs(
+      this.backends.storage,
+      `flows/${this.flow.className}/${this.runId}/${task.step}/${task.taskId}`,
+      task.attempt,
+      (stream, line) => this.say(`${prefix} ${line}`, stream),
+    );
     const started = this.track(
       this.metadata.startAttempt(this.flow.className, this.runId, task.step, task.taskId, {
         attempt: task.attempt,
@@ -438,7 +629,7 @@ class Scheduler {
       attempt: task.attempt,
       flowFile: this.flow.bundle.file,
       bundlePath: this.bundlePath,
-      datastoreRoot: this.root,
+      storage: this.backends.storageSpec,
       parents: task.parents,
       frames: task.frames,
       isJoin: node.isJoin,
@@ -449,7 +640,7 @@ class Scheduler {
       username: this.user,
       tags: [...this.systemTags, ...(this.opts.tags ?? [])],
       namespace: `user:${this.user}`,
-      originRunId: undefined,
+      originRunId: this.origin?.runId,
       ...(task.catchInto ? { catchInto: task.catchInto } : {}),
     };
     const begin = () => {
@@ -582,7 +773,8 @@ class Scheduler {
     const node = this.nodes.get(step);
     if (!node) throw new MetaflowError("internal", `unknown step ${step}`);
     if (!node.isJoin) {
-      this.enqueue({ step, taskId: this.newTaskId(), attempt: 0, parents: [parent], frames, notBefore: 0 });
+      const key = taskKey(step, frames, [this.keys.get(parent.taskId)!]);
+      this.enqueue({ key, step, taskId: this.newTaskId(), attempt: 0, parents: [parent], frames, notBefore: 0 });
       return;
     }
     const top = frames[frames.length - 1];
@@ -598,11 +790,13 @@ class Scheduler {
     pending.count += 1;
     if (pending.count === pending.needed) {
       this.joins.delete(key);
+      const parents = pending.arrived as ParentTask[];
       this.enqueue({
+        key: taskKey(step, outer, parents.map((p) => this.keys.get(p.taskId)!)),
         step,
         taskId: this.newTaskId(),
         attempt: 0,
-        parents: pending.arrived as ParentTask[],
+        parents,
         frames: outer,
         notBefore: 0,
       });
@@ -627,6 +821,21 @@ class Scheduler {
     for (const h of all) h.kill("SIGTERM");
     await Promise.all(all.map((h) => h.exited));
   }
+}
+
+/** A finished task of the origin run that resume may clone. */
+interface OriginTask {
+  readonly step: string;
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly artifacts: readonly ArtifactRef[];
+  readonly transition: TakenTransition;
+}
+
+/** A task's identity across runs: its step, its positions in enclosing splits, and its parents'. */
+function taskKey(step: string, frames: readonly SplitFrame[], parentKeys: readonly string[]): string {
+  const data = JSON.stringify([step, frames.map((f) => [f.step, f.kind, f.index, f.count]), parentKeys]);
+  return createHash("sha1").update(data).digest("hex");
 }
 
 function summariseParameters(flow: LoadedFlow, values: Record<string, unknown>): Record<string, unknown> {
