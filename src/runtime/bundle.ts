@@ -22,8 +22,10 @@ export async function bundleFlow(file: string): Promise<FlowBundle> {
   const abs = path.resolve(file);
   const outfile = path.join(path.dirname(abs), `${path.basename(abs)}.bundle.cjs`);
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
+  const workDir = process.cwd();
   try {
     result = await esbuild.build({
+      absWorkingDir: workDir,
       entryPoints: [abs],
       bundle: true,
       platform: "node",
@@ -58,7 +60,7 @@ export async function bundleFlow(file: string): Promise<FlowBundle> {
   if (!js || !map) throw new FlowLoadError("esbuild produced no output", file);
   const sources = Object.keys(result.metafile.inputs)
     .filter((p) => !p.includes("node_modules/"))
-    .map((p) => path.relative(process.cwd(), path.resolve(p)));
+    .map((p) => path.relative(workDir, path.resolve(workDir, p)));
   // The bundle runs from elsewhere (a content-addressed file), so the map names sources absolutely.
   const parsedMap = JSON.parse(map.text) as { sources: string[] };
   parsedMap.sources = parsedMap.sources.map((s) => path.resolve(path.dirname(outfile), s));

@@ -60,6 +60,7 @@ export class WorkerHost {
   private stderrTail = "";
   private alive = true;
   private reserved = false;
+  private stopping = false;
 
   constructor(
     readonly dedicated: boolean,
@@ -120,8 +121,9 @@ export class WorkerHost {
     return this.proc.pid ?? -1;
   }
 
+  /** False once the host exited or is being stopped: no task may be sent to it any more. */
   get isAlive(): boolean {
-    return this.alive;
+    return this.alive && !this.stopping;
   }
 
   /** True from the moment the scheduler picks this host until its task ends. */
@@ -150,6 +152,7 @@ export class WorkerHost {
 
   /** Stops the host; a running task ends through `onExit`. */
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    this.stopping = true;
     if (this.alive) this.proc.kill(signal);
   }
 }
