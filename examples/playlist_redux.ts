@@ -55,7 +55,8 @@ export default class PlayListReduxFlow extends FlowSpec {
     this.genre = inputs.genreMovies.genre;
     this.playlist = inputs.genreMovies.playlist;
     this.bonus = inputs.bonusMovie.bonus;
-    this.mergeArtifacts(inputs, { include: ["genre_stats", "statsRun"] });
+    this.genre_stats = inputs.genreMovies.genre_stats;
+    this.statsRun = inputs.genreMovies.statsRun;
     this.next(this.end);
   }
 

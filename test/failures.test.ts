@@ -225,12 +225,12 @@ export default class RetryWaitFlow extends FlowSpec {
 type Failure = { name: string; message: string; stack?: string; code?: string };
 export default class CatchAllFlow extends FlowSpec {
   declare kinds: string[]; declare failure: Failure | undefined; declare done: string;
-  declare report: Array<[string, string | null, string | null]>;
+  declare report: Array<[string, string | null, string | null]>; declare late: Failure | undefined;
   @step start() {
-    this.kinds = ["fine", "throw", "reject", "exit", "kill", "oom", "abort", "timeout", "fine too"];
+    this.kinds = ["fine", "throw", "reject", "exit", "kill", "oom", "abort", "fine too"];
     this.next(this.risky, { foreach: "kinds" });
   }
-  @catchError({ var: "failure" }) @timeout({ seconds: 4 }) @resources({ memory: 128 })
+  @catchError({ var: "failure" }) @resources({ memory: 128 })
   @step async risky() {
     const kind = this.input as string;
     if (kind === "throw") throw new TypeError("thrown in risky");
@@ -239,14 +239,15 @@ export default class CatchAllFlow extends FlowSpec {
     if (kind === "kill") { process.kill(process.pid, "SIGKILL"); await new Promise((r) => setTimeout(r, 5000)); }
     if (kind === "oom") { ${EXHAUST_HEAP} }
     if (kind === "abort") process.abort();
-    if (kind === "timeout") for (;;);
     this.done = kind;
     this.next(this.join);
   }
   @step join(inputs: Inputs<CatchAllFlow>) {
     this.report = inputs.map((i) => [i.input as string, i.failure ? i.failure.name + ": " + i.failure.message : null, i.done ?? null]);
-    this.next(this.end);
+    this.next(this.slow);
   }
+  @catchError({ var: "late" }) @timeout({ seconds: 1.5 })
+  @step slow() { for (;;); this.next(this.end); }
   @step end() {}
 }`,
     );
@@ -256,6 +257,8 @@ export default class CatchAllFlow extends FlowSpec {
     const report = new Map(
       ((await project.value("CatchAllFlow", runId, "end", "report")) as Array<[string, string | null, string | null]>).map(([k, f, d]) => [k, { f, d }]),
     );
+    const late = (await project.value("CatchAllFlow", runId, "end", "late")) as { name: string; message: string };
+    report.set("timeout", { f: `${late.name}: ${late.message}`, d: null });
     const expected: Record<string, RegExp> = {
       throw: /^TypeError: thrown in risky$/,
       reject: /^Error: rejected in risky$/,
@@ -263,7 +266,7 @@ export default class CatchAllFlow extends FlowSpec {
       kill: /killed by SIGKILL/,
       oom: /^OutOfMemoryError: Step 'risky' ran out of memory \(the V8 heap limit was 128 MiB/,
       abort: /killed by SIGABRT \(a native crash/,
-      timeout: /^TimeoutError: Step 'risky' timed out after 4 s/,
+      timeout: /^TimeoutError: Step 'slow' timed out after 1\.5 s/,
     };
     for (const kind of ["fine", "fine too"]) {
       assert.deepEqual(report.get(kind), { f: null, d: kind }, `the catch artifact is set only on failed splits (${kind})`);
@@ -276,9 +279,10 @@ export default class CatchAllFlow extends FlowSpec {
       assert.doesNotMatch(got.f ?? "", /exited unexpectedly with code/, `${kind} is diagnosed, not a bare exit code`);
     }
     // The console says each was caught, and what it was.
-    assert.equal([...r.stderr.matchAll(/@catchError stores the error in 'failure' and the flow goes on/g)].length, 7);
+    assert.equal([...r.stderr.matchAll(/@catchError stores the error in 'failure' and the flow goes on/g)].length, 6);
+    assert.match(r.stderr, /@catchError stores the error in 'late' and the flow goes on/);
     assert.match(r.stderr, /OutOfMemoryError: Step 'risky' ran out of memory/);
-    assert.match(r.stderr, /TimeoutError: Step 'risky' timed out after 4 s/);
+    assert.match(r.stderr, /TimeoutError: Step 'slow' timed out after 1\.5 s/);
     // The stored error keeps its stack.
     const tasks = await tasksOf("CatchAllFlow", runId, "risky");
     const thrown = tasks.find((t) => t.attempts[0]?.end?.error?.message === "thrown in risky");

@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { ObjectNotFoundError } from "../client/errors.js";
 import { Run, Task } from "../client/objects.js";
-import type { LogLine } from "../client/logs.js";
+import { isAlive, type LogLine } from "../client/logs.js";
 import { parsePathspec } from "../client/pathspec.js";
 import { UsageError } from "../errors.js";
 import { addNamespaceOptions, applyNamespace, exitOnClosedPipe, wholeNumber, type NamespaceFlags } from "./client-options.js";
@@ -80,6 +80,8 @@ export function logsCommand(): Command {
 }
 
 async function hasRunningTask(run: Run): Promise<boolean> {
-  for await (const step of run.steps()) for await (const task of step.tasks()) if (!task.finished) return true;
+  for await (const step of run.steps()) {
+    for await (const task of step.tasks()) if (!task.finished && isAlive(task.attempts[task.attempts.length - 1]!.pid)) return true;
+  }
   return false;
 }

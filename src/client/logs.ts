@@ -136,7 +136,8 @@ function missingAsEmpty(err: unknown): string {
   throw err;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a local process with this pid exists (the host that runs a task attempt). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -26,7 +26,10 @@ export interface TaskPlan {
   memoryMb: number | undefined;
   /** Environment variables added to the task's `process.env`. @default {} */
   env: Record<string, string>;
-  /** When every attempt fails, store the error in this artifact and let the flow go on. @default undefined */
+  /**
+   * When every attempt fails, store the error in this artifact and let the flow go on; a name
+   * starting with `_` is never persisted, so the flow goes on and nothing is stored. @default undefined
+   */
   catchVar: string | undefined;
   /** Print the caught exception on the console. @default true */
   printCaught: boolean;

@@ -85,6 +85,8 @@ export class WorkerHost {
       );
     });
     this.ready.catch(() => undefined);
+    // A send to a host that just died fails with EPIPE; the task then ends through the exit event.
+    this.proc.on("error", () => undefined);
     this.proc.on("message", (m: HostReply) => {
       if (m.type === "log") this.listener?.onLog(m.stream, m.text);
       else if (m.type === "done") {

@@ -619,6 +619,9 @@ class Scheduler {
     const running: RunningTask = { task, host, logs, startedAt: performance.now(), timer: undefined, timedOut: false, settled: false, started };
     this.running.set(task.taskId, running);
     this.say(`${prefix} ${task.catchInto ? "Storing the caught error." : "Task is starting."}${task.attempt > 0 && !task.catchInto ? ` (retry ${task.attempt})` : ""}`);
+    if (task.catchInto && plan.printCaught) {
+      logs.line("stderr", `@catchError caught ${task.catchInto.error.name}: ${task.catchInto.error.message}`);
+    }
 
     const spec: TaskSpec = {
       flowName: this.flow.className,
@@ -725,7 +728,10 @@ class Scheduler {
       this.say(`${prefix} Task failed; retrying (attempt ${task.attempt + 2} of ${plan.retries + 1}).`, "stderr");
       this.enqueue({ ...task, attempt: task.attempt + 1, notBefore: Date.now() + plan.retryDelayMs });
     } else if (!task.catchInto && plan.catchVar !== undefined) {
-      this.say(`${prefix} Task failed; @catchError stores the error in '${plan.catchVar}' and the flow goes on.`, "stderr");
+      const stored = plan.catchVar.startsWith("_")
+        ? "lets the flow go on (no var: the error is not stored)"
+        : `stores the error in '${plan.catchVar}' and the flow goes on`;
+      this.say(`${prefix} Task failed; @catchError ${stored}.`, "stderr");
       const node = this.nodes.get(task.step)!;
       this.enqueue({
         ...task,

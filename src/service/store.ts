@@ -196,24 +196,22 @@ export class MetadataStore {
     which: "start" | "end",
     record: AttemptStart | AttemptEnd,
   ): Promise<void> {
+    // The column is chosen from a fixed pair, never from input.
+    const column = which === "start" ? "start_record" : "end_record";
     try {
-      await this.tx(async (c) => {
-        await c.query(
-          "INSERT INTO steps (flow_name, run_id, step_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-          [flow, runId, step],
-        );
-        await c.query(
-          "INSERT INTO tasks (flow_name, run_id, step_name, task_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-          [flow, runId, step, taskId],
-        );
-        // The column is chosen from a fixed pair, never from input.
-        const column = which === "start" ? "start_record" : "end_record";
-        await c.query(
-          `INSERT INTO attempts (flow_name, run_id, step_name, task_id, attempt, ${column}) VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (flow_name, run_id, step_name, task_id, attempt) DO UPDATE SET ${column} = EXCLUDED.${column}`,
-          [flow, runId, step, taskId, attempt, JSON.stringify(record)],
-        );
-      });
+      // One statement (so one round trip, and atomic by itself): every task records two of these,
+      // so they set the service's share of a run's wall time. The foreign keys are checked at the
+      // end of the statement, when the step and task rows of the CTEs exist.
+      await this.query(
+        `WITH s AS (
+           INSERT INTO steps (flow_name, run_id, step_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
+         ), t AS (
+           INSERT INTO tasks (flow_name, run_id, step_name, task_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING
+         )
+         INSERT INTO attempts (flow_name, run_id, step_name, task_id, attempt, ${column}) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (flow_name, run_id, step_name, task_id, attempt) DO UPDATE SET ${column} = EXCLUDED.${column}`,
+        [flow, runId, step, taskId, attempt, JSON.stringify(record)],
+      );
     } catch (err) {
       if ((err as { pgCode?: string }).pgCode === "23503") throw notFound(`Run ${flow}/${runId}`);
       throw err;

@@ -1,0 +1,79 @@
+/**
+ * `npm run bench`, team setup: the 100-task foreach on S3 (s3rver) + the metadata service
+ * (PostgreSQL), against the same flow on local storage and metadata on this machine, with S3 +
+ * local metadata in between to show which part the overhead comes from.
+ */
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { remoteAvailability, startRemoteStack, Workdir, type RemoteStack } from "../test/helpers/remote.js";
+
+const FLOW = path.join(path.dirname(fileURLToPath(import.meta.url)), "flows", "foreach.ts");
+const RUNS = 3;
+
+/** A benchmark figure, as `bench/run.ts` prints it. */
+export interface BenchRow {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: string;
+  readonly target?: string;
+  readonly ok?: boolean;
+  readonly note?: string;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Median wall time in ms of `metaflow run foreach.ts --n 100` in `work` with `env`. */
+async function foreach100(work: Workdir, env: Record<string, string>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    const r = await work.cli(["run", FLOW, "--n", "100"], { env, timeoutMs: 300_000 });
+    times.push(performance.now() - t0);
+    if (r.code !== 0) throw new Error(`metaflow run foreach.ts --n 100 failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return median(times);
+}
+
+/** Runs the foreach-100 benchmark on local, S3 + local metadata, and S3 + service; reports a row with the reason instead of throwing when a server cannot start. */
+export async function benchRemote(report: (row: BenchRow) => void): Promise<void> {
+  const name = "foreach of 100 tasks, S3 + service, CLI wall";
+  let reason: string | undefined;
+  try {
+    const a = remoteAvailability();
+    reason = a.s3 ?? a.postgres;
+  } catch (err) {
+    reason = (err as Error).message;
+  }
+  if (reason) {
+    report({ name, value: NaN, unit: "s", note: `not measured: ${reason}` });
+    return;
+  }
+  let stack: RemoteStack;
+  try {
+    stack = await startRemoteStack();
+  } catch (err) {
+    report({ name, value: NaN, unit: "s", note: `not measured: ${(err as Error).message.split("\n")[0]}` });
+    return;
+  }
+  const work = new Workdir("mf-bench-remote-");
+  try {
+    const cacheDir = path.join(work.dir, "s3cache");
+    const localEnv = { METAFLOW_HOME: path.join(work.dir, "no-config"), METAFLOW_DEFAULT_DATASTORE: "local", METAFLOW_DEFAULT_METADATA: "local" };
+    const local = await foreach100(work, localEnv);
+    const s3Only = await foreach100(work, stack.env({ prefix: "bench", cacheDir, metadata: "local" }));
+    const remote = await foreach100(work, stack.env({ prefix: "bench", cacheDir, metadata: "service" }));
+    report({ name: "foreach of 100 tasks, local, CLI wall", value: local / 1000, unit: "s", note: `median of ${RUNS}` });
+    report({ name: "foreach of 100 tasks, S3 + local metadata, CLI wall", value: s3Only / 1000, unit: "s", note: "s3rver on loopback" });
+    report({ name, value: remote / 1000, unit: "s", note: "s3rver + PostgreSQL 15 service on loopback" });
+    report({ name: "  overhead of S3 + service vs local", value: (remote - local) / 1000, unit: "s", note: `${((remote / local - 1) * 100).toFixed(0)}% slower` });
+    report({ name: "  overhead per task (103 tasks)", value: (remote - local) / 103, unit: "ms" });
+  } catch (err) {
+    report({ name, value: NaN, unit: "s", note: `failed: ${(err as Error).message.split("\n")[0]}` });
+  } finally {
+    work.cleanup();
+    await stack.stop();
+  }
+}
