@@ -15,7 +15,10 @@ export interface GenreStats {
 
 /** Computes the quartiles of movie gross for every genre, in parallel. */
 export default class MovieStatsFlow extends FlowSpec {
-  movieData = IncludeFile("movieData", { default: "examples/data/movies.csv", help: "The movie data (CSV)" });
+  movieData = IncludeFile("movieData", {
+    default: "examples/data/movies.csv",
+    help: "The movie data (CSV)",
+  });
 
   declare movies: Movie[];
   declare genres: string[];
@@ -26,7 +29,9 @@ export default class MovieStatsFlow extends FlowSpec {
   /** Parse the data and list the genres to fan out over. */
   @step start() {
     this.movies = parseMovies(this.movieData);
-    this.genres = [...new Set(this.movies.map((m) => m.genre))].filter((g) => !/^\d+$/.test(g)).sort();
+    this.genres = [...new Set(this.movies.map((m) => m.genre))]
+      .filter((g) => !/^\d+$/.test(g))
+      .sort();
     console.log(`${this.movies.length} movies in ${this.genres.length} genres`);
     this.next(this.computeStatistics, { foreach: "genres" });
   }
@@ -52,7 +57,9 @@ export default class MovieStatsFlow extends FlowSpec {
   /** Show the table. */
   @step end() {
     for (const [genre, s] of Object.entries(this.genre_stats)) {
-      console.log(`${genre.padEnd(12)} n=${String(s.count).padStart(4)} median gross ${Math.round(s.median).toLocaleString("en-US")}`);
+      console.log(
+        `${genre.padEnd(12)} n=${String(s.count).padStart(4)} median gross ${Math.round(s.median).toLocaleString("en-US")}`,
+      );
     }
   }
 }

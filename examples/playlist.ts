@@ -7,9 +7,15 @@ import { parseMovies, type Movie } from "./lib/movies.js";
 
 /** Builds a playlist of movies of one genre, plus a bonus movie from another genre. */
 export default class PlayListFlow extends FlowSpec {
-  movieData = IncludeFile("movieData", { default: "examples/data/movies.csv", help: "The movie data (CSV)" });
+  movieData = IncludeFile("movieData", {
+    default: "examples/data/movies.csv",
+    help: "The movie data (CSV)",
+  });
   genre = Parameter("genre", { default: "Sci-Fi", help: "Genre of the playlist" });
-  recommendations = Parameter("recommendations", { default: 5, help: "How many movies to recommend" });
+  recommendations = Parameter("recommendations", {
+    default: 5,
+    help: "How many movies to recommend",
+  });
 
   declare movies: Movie[];
   declare bonus: Movie;
@@ -33,7 +39,7 @@ export default class PlayListFlow extends FlowSpec {
   @step genreMovies() {
     const picked = this.movies.filter((m) => m.genre.toLowerCase() === this.genre.toLowerCase());
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let i = picked.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       [picked[i], picked[j]] = [picked[j]!, picked[i]!];

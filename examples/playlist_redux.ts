@@ -13,7 +13,10 @@ import type { GenreStats } from "./movies.js";
 
 /** A playlist from the best-grossing genre, according to the latest movie statistics. */
 export default class PlayListReduxFlow extends FlowSpec {
-  recommendations = Parameter("recommendations", { default: 5, help: "How many movies to recommend" });
+  recommendations = Parameter("recommendations", {
+    default: 5,
+    help: "How many movies to recommend",
+  });
 
   declare statsRun: string;
   declare movies: Movie[];
@@ -28,7 +31,9 @@ export default class PlayListReduxFlow extends FlowSpec {
     this.statsRun = run.pathspec;
     this.genre_stats = await run.data("genre_stats");
     this.movies = await (await (await run.step("start")).task()).data("movies");
-    console.log(`using ${run.pathspec} (${this.movies.length} movies, ${Object.keys(this.genre_stats).length} genres)`);
+    console.log(
+      `using ${run.pathspec} (${this.movies.length} movies, ${Object.keys(this.genre_stats).length} genres)`,
+    );
     this.next(this.bonusMovie, this.genreMovies);
   }
 
@@ -71,6 +76,8 @@ export default class PlayListReduxFlow extends FlowSpec {
 
 /** The genre whose median gross is highest. */
 function topGenre(stats: Record<string, GenreStats>): string {
-  const [genre] = Object.entries(stats).reduce((best, e) => (e[1].median > best[1].median ? e : best));
+  const [genre] = Object.entries(stats).reduce((best, e) =>
+    e[1].median > best[1].median ? e : best,
+  );
   return genre;
 }

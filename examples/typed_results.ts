@@ -7,7 +7,9 @@ import { Flow, Runner } from "metaflow-ts";
 import HelloFlow from "./helloworld.js";
 
 // Run a flow from code: the same code path as `metaflow run`, resolving to the finished Run.
-const run = await new Runner<HelloFlow>("examples/helloworld.ts", { tags: ["typed-example"] }).run();
+const run = await new Runner<HelloFlow>("examples/helloworld.ts", {
+  tags: ["typed-example"],
+}).run();
 const message: string = await run.data("message"); // typed as HelloFlow's `message`
 console.log(`${run.pathspec} said: ${message}`);
 

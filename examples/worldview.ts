@@ -15,7 +15,9 @@ for (const flow of await new Metaflow().flows()) {
     const run = await flow.latestRun();
     const when = run.createdAt.toISOString().replace("T", " ").slice(0, 19);
     const tags = run.userTags.length ? `  tags: ${run.userTags.join(", ")}` : "";
-    console.log(`${flow.name.padEnd(24)} ${run.id}  ${run.status.padEnd(9)} ${when}  by ${run.user}${tags}`);
+    console.log(
+      `${flow.name.padEnd(24)} ${run.id}  ${run.status.padEnd(9)} ${when}  by ${run.user}${tags}`,
+    );
   } catch (err) {
     // A flow whose runs all belong to other namespaces.
     if (!(err instanceof ObjectNotFoundError)) throw err;
