@@ -69,8 +69,8 @@ after(async () => {
   await project.remove();
 });
 
-describe("reading a successful run", () => {
-  it("finds flows and the latest successful run in the user's namespace", async () => {
+void describe("reading a successful run", () => {
+  void it("finds flows and the latest successful run in the user's namespace", async () => {
     assert.deepEqual((await new Metaflow(opts).flows()).map((f) => f.name), ["ClientTestFlow"]);
     assert.equal(getNamespace(), "user:alice");
     const flow = new Flow("ClientTestFlow", opts);
@@ -80,7 +80,7 @@ describe("reading a successful run", () => {
     assert.equal((await flow.latestRun()).id, failedRun);
   });
 
-  it("exposes the run's metadata as plain properties", async () => {
+  void it("exposes the run's metadata as plain properties", async () => {
     const run = await Run.get(`ClientTestFlow/${okRun}`, opts);
     assert.equal(run.pathspec, `ClientTestFlow/${okRun}`);
     assert.equal(run.successful, true);
@@ -95,7 +95,7 @@ describe("reading a successful run", () => {
     assert.deepEqual(run.parameters, { n: 3, fail: false, gate: "" });
   });
 
-  it("reads end-task artifacts, steps in order, and foreach tasks with index and input", async () => {
+  void it("reads end-task artifacts, steps in order, and foreach tasks with index and input", async () => {
     const run = await Run.get(`ClientTestFlow/${okRun}`, opts);
     assert.equal(await run.data("total"), 1 + 4 + 9);
     assert.equal(await run.data("n"), 3);
@@ -120,7 +120,7 @@ describe("reading a successful run", () => {
     assert.equal((await run.endTask()).step.name, "end");
   });
 
-  it("lists artifacts with name, size, type and hash without loading values", async () => {
+  void it("lists artifacts with name, size, type and hash without loading values", async () => {
     const join = await Task.get(`ClientTestFlow/${okRun}/join/${(await (await Step.get(`ClientTestFlow/${okRun}/join`, opts)).task()).id}`, opts);
     const arts = await join.artifacts();
     const blob = arts.find((a) => a.name === "blob");
@@ -131,10 +131,10 @@ describe("reading a successful run", () => {
     assert.equal(blob.pathspec, `${join.pathspec}/blob`);
     const value = (await blob.data()) as Buffer;
     assert.equal(value.length, 2 * 1024 * 1024);
-    assert.deepEqual(arts.map((a) => a.name).sort(), ["blob", "fail", "gate", "items", "n", "total"]);
+    assert.deepEqual(arts.map((a) => a.name).sort(), ["blob", "fail", "gate", "n", "total"]);
   });
 
-  it("reads a task's stdout and stderr, with timestamps when asked", async () => {
+  void it("reads a task's stdout and stderr, with timestamps when asked", async () => {
     const start = await (await Step.get(`ClientTestFlow/${okRun}/start`, opts)).task();
     assert.equal(await start.stdout(), "starting\n");
     assert.equal(await start.stderr(), "a warning\n");
@@ -143,7 +143,7 @@ describe("reading a successful run", () => {
     assert.ok(lines.every((l) => !Number.isNaN(Date.parse(l.time))));
   });
 
-  it("reads the stored code package: its files and the flow's source", async () => {
+  void it("reads the stored code package: its files and the flow's source", async () => {
     const code = await (await Run.get(`ClientTestFlow/${okRun}`, opts)).code();
     assert.deepEqual(code.files, ["flow.ts"]);
     assert.equal(code.className, "ClientTestFlow");
@@ -151,7 +151,7 @@ describe("reading a successful run", () => {
     assert.match(await code.bundle(), /ClientTestFlow/);
   });
 
-  it("lists runs newest first, filtered by tags", async () => {
+  void it("lists runs newest first, filtered by tags", async () => {
     namespace(null);
     try {
       const all = await collect(new Flow("ClientTestFlow", opts).runs());
@@ -166,8 +166,8 @@ describe("reading a successful run", () => {
   });
 });
 
-describe("a failed run", () => {
-  it("says where it failed and why", async () => {
+void describe("a failed run", () => {
+  void it("says where it failed and why", async () => {
     const run = await Run.get(`ClientTestFlow/${failedRun}`, opts);
     assert.equal(run.successful, false);
     assert.equal(run.finished, true);
@@ -183,20 +183,20 @@ describe("a failed run", () => {
   });
 });
 
-describe("bad input", () => {
-  it("rejects an unknown flow, naming the flows that exist", async () => {
+void describe("bad input", () => {
+  void it("rejects an unknown flow, naming the flows that exist", async () => {
     await assert.rejects(new Flow("NoSuchFlow", opts).latestRun(), (e: unknown) => e instanceof ObjectNotFoundError && e.kind === "flow" && /flows there: ClientTestFlow/.test(e.message));
     await assert.rejects(collect(new Flow("NoSuchFlow", opts).runs()), ObjectNotFoundError);
     await assert.rejects(Run.get("NoSuchFlow/1", opts), (e: unknown) => e instanceof ObjectNotFoundError && e.kind === "flow");
   });
 
-  it("rejects an unknown run, step or task, naming what exists", async () => {
+  void it("rejects an unknown run, step or task, naming what exists", async () => {
     await assert.rejects(Run.get("ClientTestFlow/42", opts), (e: unknown) => e instanceof ObjectNotFoundError && e.kind === "run" && e.message.includes(okRun));
     await assert.rejects(Step.get(`ClientTestFlow/${okRun}/train`, opts), (e: unknown) => e instanceof ObjectNotFoundError && e.kind === "step" && /start, square, join, end/.test(e.message));
     await assert.rejects(Task.get(`ClientTestFlow/${okRun}/start/999`, opts), (e: unknown) => e instanceof ObjectNotFoundError && e.kind === "task" && e.pathspec === `ClientTestFlow/${okRun}/start/999`);
   });
 
-  it("rejects malformed pathspecs before touching the datastore", async () => {
+  void it("rejects malformed pathspecs before touching the datastore", async () => {
     for (const bad of ["", "ClientTestFlow", "A/B/C", "A//B", "A/../B", "A/B/C/D/E"]) {
       await assert.rejects(Run.get(bad, opts), MalformedPathspecError, bad);
     }
@@ -206,20 +206,20 @@ describe("bad input", () => {
     assert.throws(() => new Flow(""), MalformedPathspecError);
   });
 
-  it("rejects an artifact that does not exist, listing those that do", async () => {
+  void it("rejects an artifact that does not exist, listing those that do", async () => {
     const run = await Run.get(`ClientTestFlow/${okRun}`, opts);
     await assert.rejects(run.data("totl"), (e: unknown) => {
       assert.ok(e instanceof ArtifactNotFoundError);
       assert.equal(e.artifact, "totl");
-      assert.deepEqual(e.available, ["blob", "fail", "gate", "items", "n", "total"]);
-      assert.match(e.message, /its artifacts are: blob, fail, gate, items, n, total/);
+      assert.deepEqual(e.available, ["blob", "fail", "gate", "n", "total"]);
+      assert.match(e.message, /its artifacts are: blob, fail, gate, n, total/);
       return true;
     });
   });
 });
 
-describe("namespaces", () => {
-  it("refuses another user's run by default, naming the namespace and the run", async () => {
+void describe("namespaces", () => {
+  void it("refuses another user's run by default, naming the namespace and the run", async () => {
     await assert.rejects(Run.get(`ClientTestFlow/${bobRun}`, opts), (e: unknown) => {
       assert.ok(e instanceof NamespaceMismatchError);
       assert.equal(e.namespace, "user:alice");
@@ -230,7 +230,7 @@ describe("namespaces", () => {
     await assert.rejects(Task.get(`ClientTestFlow/${bobRun}/start/1`, opts), NamespaceMismatchError);
   });
 
-  it("switches with namespace(), and back with defaultNamespace()", async () => {
+  void it("switches with namespace(), and back with defaultNamespace()", async () => {
     assert.equal(namespace(null), null);
     assert.equal((await Run.get(`ClientTestFlow/${bobRun}`, opts)).user, "bob");
     namespace("user:bob");
@@ -243,7 +243,7 @@ describe("namespaces", () => {
     assert.throws(() => namespace(""), /namespace\(\) takes a tag/);
   });
 
-  it("says when a flow has no run in the namespace", async () => {
+  void it("says when a flow has no run in the namespace", async () => {
     namespace("nobody-has-this-tag");
     try {
       await assert.rejects(new Flow("ClientTestFlow", opts).latestSuccessfulRun(), /has no successful run in namespace 'nobody-has-this-tag'/);
@@ -253,8 +253,8 @@ describe("namespaces", () => {
   });
 });
 
-describe("a run that is still running", () => {
-  it("shows partial data, finished false, and follows a task's log until it ends", async () => {
+void describe("a run that is still running", () => {
+  void it("shows partial data, finished false, and follows a task's log until it ends", async () => {
     const gate = path.join(project.dir, "gate-open");
     const child = project.spawnCli(["run", "flow.ts", "--n", "2", "--gate", gate], ALICE);
     const done = finished(child);
@@ -291,8 +291,8 @@ describe("a run that is still running", () => {
   });
 });
 
-describe("tags", () => {
-  it("adds, removes and replaces user tags, and keeps them", async () => {
+void describe("tags", () => {
+  void it("adds, removes and replaces user tags, and keeps them", async () => {
     const run = await Run.get(`ClientTestFlow/${okRun}`, opts);
     assert.deepEqual(await run.addTag("reviewed"), ["exp-1", "shared", "reviewed"]);
     assert.deepEqual(await run.removeTag("shared"), ["exp-1", "reviewed"]);
@@ -301,7 +301,7 @@ describe("tags", () => {
     assert.deepEqual((await Run.get(run.pathspec, opts)).userTags, ["exp-1", "shared"]);
   });
 
-  it("rejects empty, too long and control-character tags", async () => {
+  void it("rejects empty, too long and control-character tags", async () => {
     const run = await Run.get(`ClientTestFlow/${okRun}`, opts);
     await assert.rejects(run.addTag(""), (e: unknown) => e instanceof InvalidTagError && /cannot be empty/.test(e.message));
     await assert.rejects(run.addTag("   "), InvalidTagError);
@@ -310,13 +310,13 @@ describe("tags", () => {
     assert.deepEqual((await Run.get(run.pathspec, opts)).userTags, ["exp-1", "shared"]);
   });
 
-  it("refuses to remove a system tag", async () => {
+  void it("refuses to remove a system tag", async () => {
     const run = await Run.get(`ClientTestFlow/${okRun}`, opts);
     await assert.rejects(run.removeTag("user:alice"), (e: unknown) => e instanceof SystemTagError && e.tag === "user:alice");
     assert.ok((await Run.get(run.pathspec, opts)).systemTags.includes("user:alice"));
   });
 
-  it("loses nothing when several processes edit one run's tags at once", async () => {
+  void it("loses nothing when several processes edit one run's tags at once", async () => {
     const script = await project.write(
       "tagger.mjs",
       `import { Run } from ${JSON.stringify(DIST_INDEX)};

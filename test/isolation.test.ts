@@ -47,18 +47,18 @@ export default class SleepyFlow extends FlowSpec {
   @step end() {}
 }`,
   );
+  // How many naps were in progress at once, at the busiest moment.
+  const concurrency = (spans: number[][]) =>
+    Math.max(...spans.map(([s]) => spans.filter(([a, b]) => a! <= s! && s! < b!).length));
   const parallel = await project.cli(["run", "sleepy.ts", "--max-workers", "4"]);
   assert.equal(parallel.code, 0, parallel.stderr);
   const spans = (await project.value("SleepyFlow", await project.latestRun("SleepyFlow"), "end", "spans")) as number[][];
-  const starts = spans.map((s) => s[0]!);
-  const ends = spans.map((s) => s[1]!);
-  assert.ok(Math.max(...starts) < Math.min(...ends), `the four naps overlapped: ${JSON.stringify(spans)}`);
+  assert.ok(concurrency(spans) >= 2, `naps overlapped with --max-workers 4: ${JSON.stringify(spans)}`);
 
   const serial = await project.cli(["run", "sleepy.ts", "--max-workers", "1"]);
   assert.equal(serial.code, 0, serial.stderr);
   const s2 = (await project.value("SleepyFlow", await project.latestRun("SleepyFlow"), "end", "spans")) as number[][];
-  const sorted = [...s2].sort((a, b) => a[0]! - b[0]!);
-  for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i]![0]! >= sorted[i - 1]![1]!, "with one worker, naps never overlap");
+  assert.equal(concurrency(s2), 1, "with one worker, naps never overlap");
 });
 
 for (const [label, body, expect] of [
@@ -76,7 +76,7 @@ export default class ${name} extends FlowSpec {
   declare ok: string;
   @step start() { this.next(this.bad, this.good); }
   @step async bad() { ${body} this.next(this.join); }
-  @step async good() { this.ok = "yes"; this.next(this.join); }
+  @step async good() { await new Promise((r) => setTimeout(r, 300)); this.ok = "yes"; this.next(this.join); }
   @step join(inputs: Inputs<${name}>) { this.next(this.end); }
   @step end() {}
 }`,
@@ -92,6 +92,8 @@ export default class ${name} extends FlowSpec {
     const bad = await project.metadata.getTask(name, runId, "bad", (await project.metadata.listTasks(name, runId, "bad"))[0]!);
     assert.equal(bad?.attempts[0]?.end?.status, "failed");
     assert.match(bad?.attempts[0]?.end?.error?.message ?? "", expect);
+    // The sibling task was not taken down: it finished and its artifact is stored.
+    assert.equal(await project.value(name, runId, "good", "ok"), "yes");
   });
 }
 

@@ -159,7 +159,6 @@ void describe("S3 + metadata service under failures and load", { skip }, () => {
     assert.equal(live.child.exitCode, null, `the run ended during the disruption:\n${live.output()}`);
     assert.ok(before < 30, `${before} tasks had already finished`);
     const r = await live.done;
-    if (process.env.DEBUG_RELIABILITY) console.log(r.stdout, r.stderr);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     await checkRun(backends, runIdOf(r), 30, seed);
   }

@@ -161,7 +161,7 @@ export class Flow<F = unknown> {
   }
 
   /** One run of this flow by id. */
-  run(runId: string): Promise<Run<F>> {
+  async run(runId: string): Promise<Run<F>> {
     parsePathspec(`${this.name}/${runId}`, "run");
     return loadRun<F>(this.ctx, this.name, runId, true);
   }
@@ -238,7 +238,7 @@ export class Run<F = unknown> {
   }
 
   /** Loads the run at `Flow/runId`; it must be in the current namespace. */
-  static get<F = unknown>(pathspec: string, options: ClientOptions = {}): Promise<Run<F>> {
+  static async get<F = unknown>(pathspec: string, options: ClientOptions = {}): Promise<Run<F>> {
     const [flow, runId] = parsePathspec(pathspec, "run") as [string, string];
     return loadRun<F>(clientContext(options), flow, runId, true);
   }
@@ -413,24 +413,39 @@ export class Step<F = unknown> {
     return this.taskIds;
   }
 
-  /** The step's tasks, in the order they were created. */
+  /** The step's tasks that have started, in the order they were created. */
   async *tasks(): AsyncGenerator<Task<F>> {
-    for (const id of this.taskIds) yield await loadTask<F>(this.ctx, this, id);
+    for (const id of this.taskIds) {
+      const task = await readTask<F>(this.ctx, this, id);
+      if (task) yield task;
+    }
   }
 
   /** The step's first task: the only one unless the step runs once per foreach element. */
   async task(): Promise<Task<F>> {
+    for await (const task of this.tasks()) return task;
     return loadTask<F>(this.ctx, this, this.taskIds[0]!);
   }
 }
 
-async function loadTask<F>(ctx: ClientContext, step: Step<F>, taskId: string): Promise<Task<F>> {
+/** Reads a task; undefined while its directory exists but its first attempt is not recorded yet. */
+async function readTask<F>(ctx: ClientContext, step: Step<F>, taskId: string): Promise<Task<F> | undefined> {
   const run = step.run;
   const record = await ctx.metadata.getTask(run.flowName, run.id, step.name, taskId);
-  if (!record || record.attempts.length === 0) {
-    throw new ObjectNotFoundError("task", `${step.pathspec}/${taskId}`, `step ${step.pathspec} has the tasks ${step.taskIdList.join(", ")}`);
+  return record && record.attempts.length > 0 ? new Task<F>(LOADER, ctx, step, record) : undefined;
+}
+
+async function loadTask<F>(ctx: ClientContext, step: Step<F>, taskId: string): Promise<Task<F>> {
+  const task = await readTask<F>(ctx, step, taskId);
+  if (!task) {
+    const others = step.taskIdList.filter((id) => id !== taskId);
+    throw new ObjectNotFoundError(
+      "task",
+      `${step.pathspec}/${taskId}`,
+      step.taskIdList.includes(taskId) ? "it has not started yet" : `step ${step.pathspec} has the tasks ${others.join(", ")}`,
+    );
   }
-  return new Task<F>(LOADER, ctx, step, record);
+  return task;
 }
 
 /** One attempt at running a task. */

@@ -742,7 +742,13 @@ class Scheduler {
     } else {
       this.say(`${prefix} Task failed.`, "stderr");
       this.failure = { step: task.step, taskId: task.taskId, error };
-      this.stopAll();
+      // Nothing new starts, but tasks already running finish: their results are kept, so a
+      // resume clones them instead of running them again. Ctrl-C stops them at once.
+      this.queue.length = 0;
+      const others = this.running.size - 1;
+      if (others > 0) {
+        this.say(`Waiting for ${others} running task${others === 1 ? "" : "s"} to finish before the run ends (Ctrl-C stops them).`, "stderr");
+      }
     }
     this.pump();
   }
