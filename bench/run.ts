@@ -89,12 +89,14 @@ async function core(dir: string): Promise<void> {
   report({ name: "  throughput", value: 1000 / (f1000 / 1000), unit: "task/s" });
 
   // The big artifact runs in-process through the same runFlow the CLI calls, to read its timings.
-  // Twice, with different bytes: the first touch of fresh memory on a VM costs far more than later
-  // ones, so both the cold and the steady-state figure are shown.
+  // Three runs with different bytes (so nothing deduplicates): the first touch of fresh memory on
+  // a VM costs far more than later ones and varies a lot, so each run is shown and the median is
+  // checked against the target.
   const cwd = process.cwd();
   process.chdir(dir);
   try {
-    for (const [label, seed] of [["cold", 1], ["warm", 2]] as const) {
+    const rates: number[] = [];
+    for (const seed of [1, 2, 3]) {
       const t0 = performance.now();
       const s = await runFlow(
         { flowFile: path.join(flows, "bigbuffer.ts"), parameters: { seed }, output: () => undefined },
@@ -105,19 +107,23 @@ async function core(dir: string): Promise<void> {
       const start = s.stats.find((t) => t.step === "start")!.timings!;
       const read = s.stats.find((t) => t.step === "read")!.timings!;
       const mbps = 100 / ((start.persistMs + read.loadMs) / 1000);
-      report({ name: `100 MB Buffer (${label}): write (hash+store)`, value: start.persistMs, unit: "ms" });
-      report({ name: `100 MB Buffer (${label}): read (load+verify)`, value: read.loadMs, unit: "ms" });
+      rates.push(mbps);
       report({
-        name: `100 MB Buffer (${label}): write + read`,
+        name: `100 MB Buffer, run ${seed}: write / read / unchanged-check`,
         value: mbps,
         unit: "MB/s",
-        target: "≥ 300 MB/s",
-        ok: mbps >= 300,
-        note: label === "cold" ? "first touch of fresh VM memory" : "Python Metaflow: 7.0 s to make, store and read",
+        note: `write ${start.persistMs.toFixed(0)} ms, read ${read.loadMs.toFixed(0)} ms, re-hash ${read.persistMs.toFixed(0)} ms, whole run ${(wall / 1000).toFixed(2)} s`,
       });
-      report({ name: `  unchanged-check of the read value`, value: read.persistMs, unit: "ms" });
-      report({ name: `  whole run (make 100 MB, store, read)`, value: wall / 1000, unit: "s" });
     }
+    const mid = median(rates);
+    report({
+      name: "100 MB Buffer: written in one step, read in the next",
+      value: mid,
+      unit: "MB/s",
+      target: "≥ 300 MB/s",
+      ok: mid >= 300,
+      note: "median of 3; Python Metaflow: 7.0 s to make, store and read",
+    });
   } finally {
     process.chdir(cwd);
   }

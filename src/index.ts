@@ -61,6 +61,7 @@ export type { GraphProblem, PlainError } from "./errors.js";
 export * from "./client/index.js";
 export { Runner, ExecutingRun, RunnerFailedError } from "./runner.js";
 export type { RunnerOptions, RunnerLogLine } from "./runner.js";
+export type { ResumeOptions } from "./runtime/scheduler.js";
 
 export { S3, S3Object, S3Error, S3NotFoundError } from "./s3/index.js";
 export type { S3Options, S3Data, S3PutItem, S3ListEntry, S3GetOptions } from "./s3/index.js";

@@ -2,11 +2,10 @@
  * The `Runner`: runs a flow from code through the same `runFlow` that `metaflow run` calls (no
  * child CLI, no output parsing) and hands back the finished run as a client `Run`.
  */
-import * as path from "node:path";
 import { Run } from "./client/objects.js";
-import { findDatastoreRoot } from "./datastore/local.js";
+import type { ClientOptions } from "./client/context.js";
 import { RunFailedError } from "./errors.js";
-import type { RunOptions, RunSummary } from "./runtime/scheduler.js";
+import type { ResumeOptions, RunOptions, RunSummary } from "./runtime/scheduler.js";
 
 /** Options of a `Runner`: those of `metaflow run`, as typed fields. */
 export interface RunnerOptions {
@@ -20,7 +19,7 @@ export interface RunnerOptions {
   readonly with?: readonly string[];
   /** `process` runs every task in its own process. @default "context" */
   readonly isolation?: "context" | "process";
-  /** Datastore directory. @default the nearest `.metaflow` up from the working directory */
+  /** A local datastore directory. @default the configured datastore (the nearest `.metaflow` unless configured) */
   readonly datastoreRoot?: string;
   /** Environment for `METAFLOW_RUN_*` parameter defaults and the user name. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -56,9 +55,7 @@ export class RunnerFailedError<F = unknown> extends RunFailedError {
  * @example
  * const run = await new Runner<TrainFlow>("flows/train.ts").run({ alpha: 0.1 });
  * console.log(await run.data("score"));
- *
- * `resume()` comes with `metaflow resume` (issue #4); it will take the origin run and step and
- * return the new `Run` the same way `run()` does.
+ * const fixed = await new Runner<TrainFlow>("flows/train.ts").resume({ originRunId: run.id, step: "train" });
  */
 export class Runner<F = unknown> {
   /** Prepares to run `flowFile` (no I/O until `run` or `runAsync`). */
@@ -79,8 +76,29 @@ export class Runner<F = unknown> {
     return run;
   }
 
+  /**
+   * Resumes an earlier run (by default this user's latest) as `metaflow resume` does: a new run
+   * that reuses every task that finished before the failed step (or before `step`) and reruns the
+   * rest; resolves and rejects like `run()`.
+   */
+  async resume(options: ResumeOptions = {}): Promise<Run<F>> {
+    const handle = await this.resumeAsync(options);
+    const run = await handle.wait();
+    if (!run.successful) throw new RunnerFailedError(run, handle.summary!);
+    return run;
+  }
+
   /** Starts the flow and resolves, once the run id is known, to a handle on the running run. */
-  async runAsync(parameters: Readonly<Record<string, unknown>> = {}): Promise<ExecutingRun<F>> {
+  runAsync(parameters: Readonly<Record<string, unknown>> = {}): Promise<ExecutingRun<F>> {
+    return this.start({ parameters });
+  }
+
+  /** Starts a resume (see `resume`) and resolves, once the new run's id is known, to its handle. */
+  resumeAsync(options: ResumeOptions = {}): Promise<ExecutingRun<F>> {
+    return this.start({ resume: options });
+  }
+
+  private async start(what: Pick<RunOptions, "parameters" | "resume">): Promise<ExecutingRun<F>> {
     // Loaded on demand: the scheduler pulls in the bundler and the parser, which a process that
     // only reads results (or a task host, which loads this library) has no use for.
     const { runFlow } = await import("./runtime/scheduler.js");
@@ -88,7 +106,7 @@ export class Runner<F = unknown> {
     // Runner itself; by the time a run starts both modules are fully evaluated.
     const library = (await import("./index.js")) as unknown as Record<string, unknown>;
     const { echo, ...rest } = this.options;
-    const datastoreRoot = path.resolve(rest.datastoreRoot ?? findDatastoreRoot(process.cwd()));
+    const client: ClientOptions = rest.datastoreRoot === undefined ? {} : { datastoreRoot: rest.datastoreRoot };
     const feed = new LineFeed();
     const controller = new AbortController();
     let announce!: (runId: string) => void;
@@ -96,8 +114,7 @@ export class Runner<F = unknown> {
     const options: RunOptions = {
       ...rest,
       flowFile: this.flowFile,
-      parameters,
-      datastoreRoot,
+      ...what,
       signal: controller.signal,
       onRunId: (id) => announce(id),
       output: (stream, line) => {
@@ -108,7 +125,7 @@ export class Runner<F = unknown> {
     const done = runFlow(options, library).finally(() => feed.close());
     // Errors before the run id is known (a bad parameter, a bad graph) reject runAsync itself.
     const runId = await Promise.race([idKnown, done.then((s) => s.runId)]);
-    return new ExecutingRun<F>(runId, done, feed, controller, datastoreRoot);
+    return new ExecutingRun<F>(runId, done, feed, controller, client);
   }
 }
 
@@ -125,7 +142,7 @@ export class ExecutingRun<F = unknown> {
     done: Promise<RunSummary>,
     private readonly feed: LineFeed,
     private readonly controller: AbortController,
-    private readonly datastoreRoot: string,
+    private readonly client: ClientOptions,
   ) {
     this.finished = done.then((s) => (this.summary = s));
     // The outcome is read by wait(); a caller that never waits must not see an unhandled rejection.
@@ -145,7 +162,7 @@ export class ExecutingRun<F = unknown> {
   /** Waits for the run to end and resolves to it as a client `Run`, successful or not. */
   async wait(): Promise<Run<F>> {
     const summary = await this.finished;
-    return Run.loadOwn<F>(summary.pathspec, { datastoreRoot: this.datastoreRoot });
+    return Run.loadOwn<F>(summary.pathspec, this.client);
   }
 
   /** Stops every task, marks the run failed, and resolves once it has ended. */

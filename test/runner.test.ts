@@ -58,6 +58,38 @@ void describe("Runner.run", () => {
   });
 });
 
+void describe("Runner.resume", () => {
+  void it("resumes a failed run, reusing the tasks that finished, and resolves to the new Run", async () => {
+    const marker = path.join(project.dir, "broken");
+    const file = await project.write(
+      "flaky.ts",
+      `import * as fs from "node:fs";
+       import { FlowSpec, step } from "metaflow-ts";
+       export default class FlakyFlow extends FlowSpec {
+         declare x: number;
+         @step start() { this.x = 20; this.next(this.middle); }
+         @step middle() {
+           if (fs.existsSync(${JSON.stringify(marker)})) throw new Error("still broken");
+           this.x += 1;
+           this.next(this.end);
+         }
+         @step end() {}
+       }`,
+    );
+    await fs.writeFile(marker, "");
+    const runner = new Runner<{ x: number }>(file, { datastoreRoot: project.root });
+    const failed = await runner.run().catch((e: unknown) => (e as RunnerFailedError).run);
+    assert.equal(failed.failedStep, "middle");
+    await fs.rm(marker);
+    const resumed = await runner.resume({ originRunId: failed.id });
+    assert.notEqual(resumed.id, failed.id);
+    assert.equal(resumed.originRunId, failed.id);
+    assert.equal(await resumed.data("x"), 21);
+    const start = await (await resumed.step("start")).task();
+    assert.match(start.attempts.at(-1)?.clonedFrom ?? "", new RegExp(`FlakyFlow/${failed.id}/start/`));
+  });
+});
+
 void describe("Runner.runAsync", () => {
   void it("gives the run id at once, streams log lines, and waits for the Run", async () => {
     const handle = await new Runner<ClientTestFlow>(flowFile, { datastoreRoot: project.root }).runAsync({ n: 2 });

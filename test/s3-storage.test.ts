@@ -172,7 +172,7 @@ void describe("S3Storage on s3rver", { skip: availability.skip }, () => {
   void test("a large object goes up in parts and comes back byte-identical", async () => {
     const s = storage("large");
     const commands: string[] = [];
-    s.transport.client.middlewareStack.add(
+    (await s.transport.sdkClient()).middlewareStack.add(
       (next, context) => (args) => {
         commands.push(String(context.commandName));
         return next(args);
@@ -205,7 +205,7 @@ void describe("S3Storage on s3rver", { skip: availability.skip }, () => {
     const s = storage("restart");
     let attempts = 0;
     // The deserialize step runs once per HTTP attempt, below the SDK's retry middleware.
-    s.transport.client.middlewareStack.add(
+    (await s.transport.sdkClient()).middlewareStack.add(
       (next) => (args) => {
         attempts++;
         return next(args);

@@ -52,6 +52,7 @@ export async function typedHandles(): Promise<void> {
   const untyped = await new Flow("TrainFlow").latestRun();
   const anything = await untyped.data("anything");
   exact<unknown, typeof anything>(true);
+  void anything;
   void [a, b];
 }
 

@@ -2,7 +2,6 @@
 import { Command } from "commander";
 import * as fs from "node:fs";
 import { UsageError } from "../errors.js";
-import { startMetadataService } from "../service/server.js";
 
 function positiveNumber(flag: string, value: string): number {
   const n = Number(value);
@@ -69,6 +68,8 @@ export function serviceCommand(): Command {
         const port = positiveNumber("--port", opts.port);
         if (!Number.isInteger(port) || port > 65535)
           throw new UsageError(`--port must be an integer from 0 to 65535, got ${opts.port}`);
+        // Loaded here so other commands do not pay for the PostgreSQL driver.
+        const { startMetadataService } = await import("../service/server.js");
         const service = await startMetadataService({
           databaseUrl,
           token: readToken(opts.tokenFile),

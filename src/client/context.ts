@@ -1,35 +1,40 @@
-/** Where the client reads from: one datastore directory's metadata and content store. */
+/** Where the client reads from: the configured (or given) datastore and metadata provider. */
 import * as path from "node:path";
-import { ContentStore } from "../datastore/cas.js";
-import { findDatastoreRoot, LocalStorage } from "../datastore/local.js";
-import { LocalMetadata } from "../metadata/local.js";
+import type { ContentStore } from "../datastore/cas.js";
+import type { StorageBackend } from "../datastore/types.js";
 import type { MetadataProvider } from "../metadata/types.js";
+import { openBackends } from "../runtime/backends.js";
 
 /** Options every client entry point accepts. */
 export interface ClientOptions {
-  /** The `.metaflow` directory to read. @default the nearest `.metaflow` up from the working directory */
+  /**
+   * Read this local `.metaflow` directory, whatever the configuration says.
+   * @default the configured datastore: `METAFLOW_DATASTORE_SYSROOT_LOCAL`, S3, or the nearest `.metaflow`
+   */
   readonly datastoreRoot?: string;
 }
 
 /** The metadata provider and content store of one datastore. */
 export interface ClientContext {
+  /** Where the data is, for messages: a directory or an `s3://` URL. */
   readonly root: string;
   readonly metadata: MetadataProvider;
-  /** The local metadata, for what only a local datastore has (log files). */
-  readonly local: LocalMetadata;
+  readonly storage: StorageBackend;
   readonly store: ContentStore;
+  /** The options that open this same context again. */
+  readonly options: ClientOptions;
 }
 
 const contexts = new Map<string, ClientContext>();
 
 /** The context for `options`, shared by every object read from the same datastore. */
 export function clientContext(options: ClientOptions = {}): ClientContext {
-  const root = path.resolve(options.datastoreRoot ?? findDatastoreRoot(process.cwd()));
-  let ctx = contexts.get(root);
+  const key = options.datastoreRoot === undefined ? `cwd:${process.cwd()}` : `dir:${path.resolve(options.datastoreRoot)}`;
+  let ctx = contexts.get(key);
   if (!ctx) {
-    const local = new LocalMetadata(root);
-    ctx = { root, metadata: local, local, store: new ContentStore(new LocalStorage(root)) };
-    contexts.set(root, ctx);
+    const b = openBackends(options.datastoreRoot === undefined ? {} : { datastoreRoot: options.datastoreRoot });
+    ctx = { root: b.storage.root, metadata: b.metadata, storage: b.storage, store: b.store, options };
+    contexts.set(key, ctx);
   }
   return ctx;
 }

@@ -3,8 +3,8 @@
  * across retries, until the attempt that counts has ended.
  */
 import { promises as fs } from "node:fs";
-import * as path from "node:path";
-import { logFileName, parseLog } from "../runtime/logs.js";
+import { logKey } from "../runtime/backends.js";
+import { parseLog } from "../runtime/logs.js";
 import type { ClientContext } from "./context.js";
 
 /** One line of a task's output. */
@@ -39,16 +39,11 @@ export interface LogOptions {
 
 const ALL_STREAMS = ["stdout", "stderr"] as const;
 
-function taskDir(ctx: ClientContext, t: LogTarget): string {
-  return path.join(ctx.local.runDir(t.flow, t.runId), t.step, t.taskId);
-}
-
 /** Reads one attempt's logs as they are now, stdout and stderr merged in time order. */
 export async function readLogs(ctx: ClientContext, t: LogTarget, attempt: number, streams: readonly ("stdout" | "stderr")[] = ALL_STREAMS): Promise<LogLine[]> {
-  const dir = taskDir(ctx, t);
   const parts = await Promise.all(
     streams.map(async (stream) => {
-      const text = await fs.readFile(path.join(dir, logFileName(attempt, stream)), "utf8").catch(missingAsEmpty);
+      const text = (await ctx.storage.get(logKey(t.flow, t.runId, t.step, t.taskId, attempt, stream)))?.toString("utf8") ?? "";
       return parseLog(text).map((l) => ({ stream, time: l.time, line: l.line, attempt }));
     }),
   );
@@ -63,7 +58,6 @@ export async function readLogs(ctx: ClientContext, t: LogTarget, attempt: number
 export async function* followLogs(ctx: ClientContext, t: LogTarget, options: LogOptions = {}): AsyncGenerator<LogLine> {
   const streams = options.streams ?? ALL_STREAMS;
   const pollMs = options.pollMs ?? 200;
-  const dir = taskDir(ctx, t);
   let attempt = options.attempt ?? (await latestAttempt(ctx, t)) ?? 0;
   const offsets = { stdout: 0, stderr: 0 };
   let deadSince: number | undefined;
@@ -73,7 +67,7 @@ export async function* followLogs(ctx: ClientContext, t: LogTarget, options: Log
     // Read after the metadata, so the lines written before an attempt's end are all seen.
     const fresh: LogLine[][] = [];
     for (const stream of streams) {
-      const text = await readFrom(path.join(dir, logFileName(attempt, stream)), offsets, stream);
+      const text = await readFrom(ctx, logKey(t.flow, t.runId, t.step, t.taskId, attempt, stream), offsets, stream);
       fresh.push(parseLog(text).map((l) => ({ stream, time: l.time, line: l.line, attempt })));
     }
     yield* mergeByTime(fresh);
@@ -104,22 +98,31 @@ export async function latestAttempt(ctx: ClientContext, t: LogTarget): Promise<n
   return record?.attempts[record.attempts.length - 1]?.start.attempt;
 }
 
-async function readFrom(file: string, offsets: Record<"stdout" | "stderr", number>, stream: "stdout" | "stderr"): Promise<string> {
+/** The complete lines of a log past `offsets[stream]`, advancing the offset. */
+async function readFrom(ctx: ClientContext, key: string, offsets: Record<"stdout" | "stderr", number>, stream: "stdout" | "stderr"): Promise<string> {
+  const file = ctx.storage.localPath?.(key);
+  // A local log is read from the offset on; a remote one (uploaded as it grows, or at the end) whole.
+  const buf = file === undefined ? ((await ctx.storage.get(key)) ?? Buffer.alloc(0)).subarray(offsets[stream]) : await readTail(file, offsets[stream]);
+  // Stop at the last newline: a line still being written is read whole on the next poll.
+  const end = buf.lastIndexOf(0x0a) + 1;
+  offsets[stream] += end;
+  return buf.subarray(0, end).toString("utf8");
+}
+
+async function readTail(file: string, offset: number): Promise<Buffer> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, "r");
   } catch (err) {
-    return missingAsEmpty(err);
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
+    throw err;
   }
   try {
     const { size } = await handle.stat();
-    if (size <= offsets[stream]) return "";
-    const buf = Buffer.alloc(size - offsets[stream]);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, offsets[stream]);
-    // Stop at the last newline: a line still being written is read whole on the next poll.
-    const end = buf.lastIndexOf(0x0a, bytesRead - 1) + 1;
-    offsets[stream] += end;
-    return buf.subarray(0, end).toString("utf8");
+    if (size <= offset) return Buffer.alloc(0);
+    const buf = Buffer.alloc(size - offset);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
+    return buf.subarray(0, bytesRead);
   } finally {
     await handle.close();
   }
@@ -129,11 +132,6 @@ function mergeByTime(parts: LogLine[][]): LogLine[] {
   const all = parts.flat();
   // Array.prototype.sort is stable, so lines of one stream keep their order.
   return parts.length > 1 ? all.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0)) : all;
-}
-
-function missingAsEmpty(err: unknown): string {
-  if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
-  throw err;
 }
 
 /** Whether a local process with this pid exists (the host that runs a task attempt). */

@@ -271,7 +271,7 @@ export class Run<F = unknown> {
 
   /** The flow this run belongs to (a handle). */
   get flow(): Flow<F> {
-    return new Flow<F>(this.flowName, { datastoreRoot: this.ctx.root });
+    return new Flow<F>(this.flowName, this.ctx.options);
   }
 
   /** The steps that have started, in the order they first ran. */

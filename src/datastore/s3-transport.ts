@@ -3,16 +3,22 @@
  * requests in flight, retries that survive a server restart, multipart uploads, length checks.
  * Used by the `S3Storage` datastore backend and by the user-facing `S3` class.
  */
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
+
+type Sdk = typeof import("@aws-sdk/client-s3");
+type SdkStorage = typeof import("@aws-sdk/lib-storage");
+let sdkModules: Promise<{ s3: Sdk; storage: SdkStorage }> | undefined;
+
+/**
+ * The AWS SDK is loaded on first use: it costs ~0.1 s to load, and most processes (worker hosts,
+ * the CLI on a local datastore, client scripts) never talk to S3.
+ */
+function loadSdk(): Promise<{ s3: Sdk; storage: SdkStorage }> {
+  sdkModules ??= Promise.all([import("@aws-sdk/client-s3"), import("@aws-sdk/lib-storage")]).then(
+    ([s3, storage]) => ({ s3, storage }),
+  );
+  return sdkModules;
+}
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -158,7 +164,8 @@ class Limiter {
  * while a response body is being read (which the SDK's own retries cannot see).
  */
 export class S3Transport {
-  readonly client: S3Client;
+  readonly #config: S3ClientConfig;
+  #client: Promise<{ s3: Sdk; storage: SdkStorage; client: S3Client }> | undefined;
   readonly attempts: number;
   readonly multipartThreshold: number;
   readonly partSize: number;
@@ -207,7 +214,18 @@ export class S3Transport {
     // The SDK warns on Node 20 about releases it has not made yet; Metaflow.ts pins its SDK version,
     // so the warning is noise in every task's stderr. An explicit setting by the user is kept.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-    this.client = new S3Client(config);
+    this.#config = config;
+  }
+
+  /** The SDK client (created, with the SDK loaded, on first use); tests add middleware to it. */
+  async sdkClient(): Promise<S3Client> {
+    return (await this.#sdk()).client;
+  }
+
+  /** The SDK and a client, created on first use. */
+  #sdk(): Promise<{ s3: Sdk; storage: SdkStorage; client: S3Client }> {
+    this.#client ??= loadSdk().then(({ s3, storage }) => ({ s3, storage, client: new s3.S3Client(this.#config) }));
+    return this.#client;
   }
 
   /** A transport configured from the S3 settings of `config`. */
@@ -244,9 +262,8 @@ export class S3Transport {
   async head(loc: S3Location): Promise<{ size: number } | undefined> {
     return this.retrying(urlOf(loc), "check", async () => {
       try {
-        const out = await this.client.send(
-          new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }),
-        );
+        const { s3, client } = await this.#sdk();
+        const out = await client.send(new s3.HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
         return { size: out.ContentLength ?? 0 };
       } catch (err) {
         if (isNotFound(err)) return undefined;
@@ -312,8 +329,9 @@ export class S3Transport {
     await this.retrying(urlOf(loc), "write", async () => {
       if (size < this.multipartThreshold) {
         const bytes = "file" in body ? await fs.promises.readFile(body.file) : concat(body, size);
-        await this.client.send(
-          new PutObjectCommand({
+        const { s3, client } = await this.#sdk();
+        await client.send(
+          new s3.PutObjectCommand({
             Bucket: loc.bucket,
             Key: loc.key,
             Body: bytes,
@@ -327,8 +345,9 @@ export class S3Transport {
         "file" in body
           ? fs.createReadStream(body.file)
           : Readable.from(body, { objectMode: false });
-      const upload = new Upload({
-        client: this.client,
+      const { storage, client } = await this.#sdk();
+      const upload = new storage.Upload({
+        client,
         params: { Bucket: loc.bucket, Key: loc.key, Body: stream },
         partSize: this.partSize,
         queueSize: 4,
@@ -351,9 +370,10 @@ export class S3Transport {
     const objects: { key: string; size: number }[] = [];
     let token: string | undefined;
     do {
+      const { s3, client } = await this.#sdk();
       const page = await this.retrying(urlOf({ bucket, key: prefix }), "list", () =>
-        this.client.send(
-          new ListObjectsV2Command({
+        client.send(
+          new s3.ListObjectsV2Command({
             Bucket: bucket,
             Prefix: prefix,
             ...(delimiter ? { Delimiter: delimiter } : {}),
@@ -371,23 +391,23 @@ export class S3Transport {
 
   /** Deletes the object; deleting a missing object is not an error (as in S3 itself). */
   async delete(loc: S3Location): Promise<void> {
+    const { s3, client } = await this.#sdk();
     await this.retrying(urlOf(loc), "delete", () =>
-      this.client.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key })),
+      client.send(new s3.DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key })),
     );
   }
 
   /** Closes the client's sockets so the process can exit promptly. */
   destroy(): void {
-    this.client.destroy();
+    void this.#client?.then(({ client }) => client.destroy());
   }
 
   async #open(
     loc: S3Location,
   ): Promise<{ stream: Readable; length: number | undefined } | undefined> {
     try {
-      const out = await this.client.send(
-        new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }),
-      );
+      const { s3, client } = await this.#sdk();
+      const out = await client.send(new s3.GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
       if (!out.Body) return { stream: Readable.from([]), length: 0 };
       return { stream: out.Body as Readable, length: out.ContentLength };
     } catch (err) {
