@@ -7,22 +7,11 @@ import type { ClientOptions } from "./client/context.js";
 import { RunFailedError } from "./errors.js";
 import type { ResumeOptions, RunOptions, RunSummary } from "./runtime/scheduler.js";
 
-/** Options of a `Runner`: those of `metaflow run`, as typed fields. */
-export interface RunnerOptions {
-  /** User tags. @default [] */
-  readonly tags?: readonly string[];
-  /** Tasks running at once. @default 16 */
-  readonly maxWorkers?: number;
-  /** Most tasks a single foreach may create. @default 100 */
-  readonly maxNumSplits?: number;
-  /** Decorators added to every step, e.g. `retry` or `timeout:seconds=60`. @default [] */
-  readonly with?: readonly string[];
-  /** `process` runs every task in its own process. @default "context" */
-  readonly isolation?: "context" | "process";
-  /** A local datastore directory. @default the configured datastore (the nearest `.metaflow` unless configured) */
-  readonly datastoreRoot?: string;
-  /** Environment for `METAFLOW_RUN_*` parameter defaults and the user name. @default process.env */
-  readonly env?: Readonly<Record<string, string | undefined>>;
+/** Options of a `Runner`: those of `metaflow run`, as typed fields (defaults as in `RunOptions`). */
+export interface RunnerOptions extends Pick<
+  RunOptions,
+  "tags" | "maxWorkers" | "maxNumSplits" | "with" | "isolation" | "datastoreRoot" | "env"
+> {
   /** Also print the run's console lines, as `metaflow run` does. @default false */
   readonly echo?: boolean;
 }
@@ -106,7 +95,8 @@ export class Runner<F = unknown> {
     // Runner itself; by the time a run starts both modules are fully evaluated.
     const library = (await import("./index.js")) as unknown as Record<string, unknown>;
     const { echo, ...rest } = this.options;
-    const client: ClientOptions = rest.datastoreRoot === undefined ? {} : { datastoreRoot: rest.datastoreRoot };
+    const client: ClientOptions =
+      rest.datastoreRoot === undefined ? {} : { datastoreRoot: rest.datastoreRoot };
     const feed = new LineFeed();
     const controller = new AbortController();
     let announce!: (runId: string) => void;

@@ -1,7 +1,7 @@
 /** Bad input at every entry point: a clear error naming the bad value, nothing stored corrupted. */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { Project } from "./helpers/project.js";
+import { aliveTaskPids, Project, waitForOutput } from "./helpers/project.js";
 
 const project = new Project();
 after(() => project.cleanup());
@@ -154,30 +154,14 @@ void test("a step that never returns is stopped by Ctrl-C: run marked failed, no
   child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
   let err = "";
   child.stderr.setEncoding("utf8").on("data", (t: string) => (err += t));
-  await new Promise<void>((resolve) => {
-    const poll = setInterval(() => {
-      if (/\/spin\/\d+ \(pid \d+\)\] Task is starting/.test(out)) {
-        clearInterval(poll);
-        resolve();
-      }
-    }, 50);
-  });
-  const pids = [...out.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
+  await waitForOutput(() => out, /\/spin\/\d+ \(pid \d+\)\] Task is starting/);
   const t0 = Date.now();
   child.kill("SIGINT");
   const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
   assert.ok(Date.now() - t0 < 5000, "stopped within 5 s");
   assert.equal(code, 130, err);
   assert.match(err, /interrupted/i);
-  const alive = pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  assert.deepEqual(alive, [], "no worker host survives the run");
+  assert.deepEqual(aliveTaskPids(out), [], "no worker host survives the run");
   const runId = await project.latestRun("Forever");
   assert.equal((await project.metadata.getRunEnd("Forever", runId))?.status, "failed");
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { Project } from "./helpers/project.js";
+import { aliveTaskPids, Project, waitForOutput } from "./helpers/project.js";
 
 const project = new Project();
 after(() => project.cleanup());
@@ -143,30 +143,14 @@ void test("SIGTERM stops the run within 5 s, marks it failed, prints how to resu
   let err = "";
   child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
   child.stderr.setEncoding("utf8").on("data", (t: string) => (err += t));
-  await new Promise<void>((resolve) => {
-    const poll = setInterval(() => {
-      if ((out.match(/\/work\/\d+ .*Task is starting/g) ?? []).length >= 2) {
-        clearInterval(poll);
-        resolve();
-      }
-    }, 20);
-  });
-  const pids = [...out.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
+  await waitForOutput(() => out, /\/work\/\d+ .*Task is starting(.|\n)*\/work\/\d+ .*Task is starting/);
   const t0 = Date.now();
   child.kill("SIGTERM");
   const code = await new Promise<number | null>((r) => child.on("close", (c) => r(c)));
   assert.ok(Date.now() - t0 < 5000);
   assert.equal(code, 130);
   assert.match(err, /To resume it: npx metaflow resume TermFlow\.ts --origin-run-id \d+/);
-  const alive = pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  assert.deepEqual(alive, []);
+  assert.deepEqual(aliveTaskPids(out), []);
   const runId = await project.latestRun("TermFlow");
   assert.equal((await project.metadata.getRunEnd("TermFlow", runId))?.status, "failed");
 });

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { DatastoreError } from "../errors.js";
+import { keySegments } from "./keys.js";
 import type { StagedObject, StorageBackend } from "./types.js";
 
 const openFile = promisify(fs.open);
@@ -124,24 +124,6 @@ export class LocalStorage implements StorageBackend {
   }
 }
 
-/** Splits a key into path segments, refusing anything that could point outside the root. */
-function keySegments(key: string): string[] {
-  const segments = key.split("/");
-  for (const segment of segments) {
-    if (
-      segment === "" ||
-      segment === "." ||
-      segment === ".." ||
-      segment.includes("\\") ||
-      segment.includes("\0")
-    ) {
-      throw new DatastoreError(
-        `Invalid datastore key ${JSON.stringify(key)}: keys are '/'-separated names without empty, '.' or '..' parts.`,
-      );
-    }
-  }
-  return segments;
-}
 
 function tempName(base: string): string {
   return `${TEMP_PREFIX}${base}-${process.pid}-${randomBytes(6).toString("hex")}`;

@@ -3,7 +3,7 @@
  * S3 makes every PUT (and every completed multipart upload) visible atomically, which is the whole
  * of the atomicity contract; retries and parallelism live in `S3Transport`.
  */
-import { DatastoreError } from "../errors.js";
+import { keySegments } from "./keys.js";
 import { S3Transport, parseS3Location, type S3TransportOptions } from "./s3-transport.js";
 import type { StorageBackend } from "./types.js";
 
@@ -93,20 +93,8 @@ export class S3Storage implements StorageBackend {
   }
 }
 
-/** Refuses keys with empty, `.` or `..` segments, so S3 and local storage accept the same keys. */
+/** Checks a key with the rules every backend shares and returns it. */
 function checkKey(key: string): string {
-  for (const segment of key.split("/")) {
-    if (
-      segment === "" ||
-      segment === "." ||
-      segment === ".." ||
-      segment.includes("\\") ||
-      segment.includes("\0")
-    ) {
-      throw new DatastoreError(
-        `Invalid datastore key ${JSON.stringify(key)}: keys are '/'-separated names without empty, '.' or '..' parts.`,
-      );
-    }
-  }
+  keySegments(key);
   return key;
 }

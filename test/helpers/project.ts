@@ -119,6 +119,31 @@ export function runCli(
   });
 }
 
+/** Resolves once `read()` matches `pattern` (polled every 20 ms). */
+export function waitForOutput(read: () => string, pattern: RegExp): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = setInterval(() => {
+      if (pattern.test(read())) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 20);
+  });
+}
+
+/** The worker pids a run printed (`(pid N)`) that are still alive. */
+export function aliveTaskPids(output: string): number[] {
+  const pids = [...new Set([...output.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])))];
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Process ids of live worker hosts started from this repository's dist/worker.js. */
 export function liveWorkers(): number[] {
   const out: number[] = [];
