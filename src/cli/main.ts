@@ -30,12 +30,13 @@ async function main(argv: string[]): Promise<number> {
     .description("Metaflow.ts: run flows of steps in TypeScript")
     .version(VERSION)
     .exitOverride()
-    .configureOutput({ writeErr: () => undefined, writeOut: (t) => process.stdout.write(t) })
+    // Commander's own error lines are dropped: every error is reported once, by reportError.
+    .configureOutput({ outputError: () => undefined })
     .showSuggestionAfterError(true);
   const command = argv[0];
-  const wantsHelp = argv.includes("--help") || argv.includes("-h");
   try {
-    const flowArg = wantsHelp ? undefined : firstPositional(argv.slice(1));
+    // With a flow file, `run`/`resume` know the flow's parameters (also for --help).
+    const flowArg = firstPositional(argv.slice(1));
     program.addCommand(await runCommand(command === "run" ? flowArg : undefined));
     program.addCommand(await resumeCommand(command === "resume" ? flowArg : undefined));
     program.addCommand(showCommand());
@@ -46,7 +47,11 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(runsCommand());
     program.addCommand(serviceCommand());
     program.addCommand(configureCommand());
-    for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => undefined });
+    for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });
+    if (argv.length === 0) {
+      program.outputHelp();
+      return 0;
+    }
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
