@@ -113,3 +113,36 @@ export default class ProcFlow extends FlowSpec {
   const pids = (await project.value("ProcFlow", await project.latestRun("ProcFlow"), "end", "pids")) as number[];
   assert.notEqual(pids[0], pids[1]);
 });
+
+void test("artifacts read in a step belong to the step's realm: instanceof Map, Array, Date, Float64Array hold", async () => {
+  project.write(
+    "realm.ts",
+    `${HEADER}
+export default class RealmFlow extends FlowSpec {
+  declare m: Map<string, number[]>; declare d: Date; declare f: Float64Array; declare list: { a: number }[];
+  declare checks: string; declare joined: string;
+  @step start() {
+    this.m = new Map([["k", [1, 2]]]); this.d = new Date(5); this.f = new Float64Array([1.5]); this.list = [{ a: 1 }, { a: 2 }];
+    this.next(this.each, { foreach: "list" });
+  }
+  @step each() {
+    this.checks = [
+      this.m instanceof Map, this.m.get("k") instanceof Array, this.d instanceof Date, this.f instanceof Float64Array,
+      this.list instanceof Array, this.input instanceof Object, this.f[0] === 1.5,
+    ].join(",");
+    this.next(this.join);
+  }
+  @step join(inputs: Inputs<RealmFlow>) {
+    this.joined = [inputs instanceof Array, inputs[0]!.m instanceof Map, inputs.every((i) => i.checks === inputs[0]!.checks)].join(",");
+    this.checks = inputs[0]!.checks;
+    this.next(this.end);
+  }
+  @step end() {}
+}`,
+  );
+  const r = await project.cli(["run", "realm.ts"]);
+  assert.equal(r.code, 0, r.stderr);
+  const runId = await project.latestRun("RealmFlow");
+  assert.equal(await project.value("RealmFlow", runId, "end", "checks"), "true,true,true,true,true,true,true");
+  assert.equal(await project.value("RealmFlow", runId, "end", "joined"), "true,true,true");
+});

@@ -117,7 +117,7 @@ export async function executeTask(
   let bytesLoaded = 0;
   const load = (ref: ArtifactRef): unknown => {
     const t = performance.now();
-    const v = store.getValueSync(ref);
+    const v = sandbox.adopt(store.getValueSync(ref));
     loadMs += performance.now() - t;
     bytesLoaded += ref.size;
     return v;
@@ -224,7 +224,7 @@ export async function executeTask(
       },
     });
 
-    const inputs = spec.isJoin ? makeInputs(spec, load) : undefined;
+    const inputs = spec.isJoin ? makeInputs(spec, load, (items) => sandbox.array(items)) : undefined;
     setCurrentTask({
       flowName: spec.flowName,
       runId: spec.runId,
@@ -421,7 +421,11 @@ async function putOrFail(spec: TaskSpec, name: string, value: unknown, store: Co
 }
 
 /** Builds the join's `inputs`: one lazy read-only view per incoming task, by position and by step. */
-function makeInputs(spec: TaskSpec, load: (ref: ArtifactRef) => unknown): unknown {
+function makeInputs(
+  spec: TaskSpec,
+  load: (ref: ArtifactRef) => unknown,
+  array: <T>(items: readonly T[]) => T[],
+): unknown {
   const views = spec.parents.map((parent) => {
     const byName = new Map(parent.artifacts.map((r) => [r.name, r]));
     const cache = new Map<string, unknown>();
@@ -445,7 +449,8 @@ function makeInputs(spec: TaskSpec, load: (ref: ArtifactRef) => unknown): unknow
     Object.defineProperty(view, INPUT_STEP, { value: parent.step });
     return Object.freeze(view);
   });
-  const inputs: Record<string, unknown> = [...views] as unknown as Record<string, unknown>;
+  // An array of the step's own realm, so `inputs instanceof Array` holds there.
+  const inputs = array(views) as unknown as Record<string, unknown>;
   for (const v of views) {
     const stepName = (v as Record<symbol, string>)[INPUT_STEP]!;
     if (!(stepName in inputs)) Object.defineProperty(inputs, stepName, { value: v, enumerable: false });

@@ -25,7 +25,69 @@ export interface Sandbox {
   dispose(): void;
   /** Set when the task called `process.exit`. */
   exitCode: number | undefined;
+  /**
+   * Rebuilds plain data loaded by the host (arrays, objects, Map, Set, Date, RegExp, typed-array
+   * views) with the task's own intrinsics, so `x instanceof Map` holds inside the step. Binary data
+   * is not copied: typed arrays become new views of the same memory; Buffers stay as they are.
+   */
+  adopt(value: unknown): unknown;
+  /** An array of the task's realm holding `items`. */
+  array<T>(items: readonly T[]): T[];
 }
+
+// Runs inside each task's context; written in plain JavaScript because it is evaluated there.
+const ADOPT_SOURCE = `(function () {
+  const toTag = (v) => Object.prototype.toString.call(v);
+  const typed = new Set(["Int8Array","Uint8Array","Uint8ClampedArray","Int16Array","Uint16Array","Int32Array","Uint32Array","Float32Array","Float64Array","BigInt64Array","BigUint64Array"]);
+  const errors = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+  function adopt(value, seen) {
+    if (value === null || typeof value !== "object") return value;
+    if (Buffer.isBuffer(value)) return value;
+    const known = seen.get(value);
+    if (known !== undefined) return known;
+    const tag = toTag(value).slice(8, -1);
+    let out;
+    if (Array.isArray(value)) {
+      out = new Array(value.length);
+      seen.set(value, out);
+      for (let i = 0; i < value.length; i++) if (i in value) out[i] = adopt(value[i], seen);
+      return out;
+    }
+    switch (tag) {
+      case "Object": {
+        out = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
+        seen.set(value, out);
+        for (const k of Object.keys(value)) out[k] = adopt(value[k], seen);
+        return out;
+      }
+      case "Map":
+        out = new Map();
+        seen.set(value, out);
+        for (const [k, v] of value) out.set(adopt(k, seen), adopt(v, seen));
+        return out;
+      case "Set":
+        out = new Set();
+        seen.set(value, out);
+        for (const v of value) out.add(adopt(v, seen));
+        return out;
+      case "Date":
+        return new Date(value.getTime());
+      case "RegExp":
+        return new RegExp(value.source, value.flags);
+      case "Error": {
+        const Ctor = errors[value.name] || Error;
+        out = new Ctor(value.message);
+        if (value.name && value.name !== out.name) out.name = value.name;
+        if (value.stack) out.stack = value.stack;
+        return out;
+      }
+      default:
+        if (typed.has(tag)) return new globalThis[tag](value.buffer, value.byteOffset, value.length);
+        return value;
+    }
+  }
+  return (value) => adopt(value, new Map());
+})()`;
 
 /** Where a sandbox's output goes. */
 export interface SandboxOptions {
@@ -119,6 +181,12 @@ export function createSandbox(options: SandboxOptions): Sandbox {
       wrapper.call(module.exports, module.exports, taskRequire, module, file, file.replace(/\/[^/]*$/, ""));
       return module.exports;
     },
+    adopt(value) {
+      return adoptInContext(value);
+    },
+    array(items) {
+      return arrayFrom(items);
+    },
     dispose() {
       disposed = true;
       for (const t of timers) {
@@ -204,6 +272,8 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   }
   const context = vm.createContext(globals, { name: "metaflow-task" });
   vm.runInContext("globalThis.global = globalThis;", context);
+  const adoptInContext = adoptScript.runInContext(context) as (v: unknown) => unknown;
+  const arrayFrom = vm.runInContext("(items) => Array.from(items)", context) as <T>(items: readonly T[]) => T[];
   // Node defines these well-known symbols on its own realm only; `using` in a flow (and objects
   // from the shared library) must agree on them.
   const ctxSymbol = vm.runInContext("Symbol", context) as Record<string, unknown>;
@@ -214,6 +284,8 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   (sandbox as { context: vm.Context }).context = context;
   return sandbox;
 }
+
+const adoptScript = new vm.Script(ADOPT_SOURCE, { filename: "metaflow-ts:adopt" });
 
 /** Compiles a CommonJS bundle once; it then runs in many contexts. */
 export function compileBundle(code: string, filename: string): vm.Script {
