@@ -267,23 +267,7 @@ export class ServiceMetadata implements MetadataProvider {
     taskId: string,
     start: AttemptStart,
   ): Promise<void> {
-    await this.call(
-      "PUT",
-      [
-        "flows",
-        flow,
-        "runs",
-        runId,
-        "steps",
-        step,
-        "tasks",
-        taskId,
-        "attempts",
-        String(start.attempt),
-        "start",
-      ],
-      { body: start },
-    );
+    await this.#putAttempt(flow, runId, step, taskId, start.attempt, "start", start);
   }
 
   async endAttempt(
@@ -293,23 +277,33 @@ export class ServiceMetadata implements MetadataProvider {
     taskId: string,
     end: AttemptEnd,
   ): Promise<void> {
-    await this.call(
-      "PUT",
-      [
-        "flows",
-        flow,
-        "runs",
-        runId,
-        "steps",
-        step,
-        "tasks",
-        taskId,
-        "attempts",
-        String(end.attempt),
-        "end",
-      ],
-      { body: end },
-    );
+    await this.#putAttempt(flow, runId, step, taskId, end.attempt, "end", end);
+  }
+
+  /** Records one side (start or end) of an attempt. */
+  async #putAttempt(
+    flow: string,
+    runId: string,
+    step: string,
+    taskId: string,
+    attempt: number,
+    side: "start" | "end",
+    body: AttemptStart | AttemptEnd,
+  ): Promise<void> {
+    const path = [
+      "flows",
+      flow,
+      "runs",
+      runId,
+      "steps",
+      step,
+      "tasks",
+      taskId,
+      "attempts",
+      String(attempt),
+      side,
+    ];
+    await this.call("PUT", path, { body });
   }
 
   async finishRun(flow: string, runId: string, end: RunEnd): Promise<void> {

@@ -160,42 +160,35 @@ function routes(store: MetadataStore): Route[] {
         );
       return ok(t);
     }),
-    {
-      method: "PUT",
-      path: [...task, "attempts", ":attempt", "start"],
+    ...(["start", "end"] as const).map((side) => ({
+      method: "PUT" as const,
+      path: [...task, "attempts", ":attempt", side],
       body: true,
-      async handle(p, body) {
+      async handle(p: Record<string, string | undefined>, body: unknown) {
         const n = Number(p.attempt);
-        await store.putAttempt(
-          p.flow!,
-          p.run!,
-          p.step!,
-          p.task!,
-          n,
-          "start",
-          v.attemptStartBody(n, body),
-        );
+        if (side === "start")
+          await store.putAttempt(
+            p.flow!,
+            p.run!,
+            p.step!,
+            p.task!,
+            n,
+            side,
+            v.attemptStartBody(n, body),
+          );
+        else
+          await store.putAttempt(
+            p.flow!,
+            p.run!,
+            p.step!,
+            p.task!,
+            n,
+            side,
+            v.attemptEndBody(n, body),
+          );
         return noContent;
       },
-    },
-    {
-      method: "PUT",
-      path: [...task, "attempts", ":attempt", "end"],
-      body: true,
-      async handle(p, body) {
-        const n = Number(p.attempt);
-        await store.putAttempt(
-          p.flow!,
-          p.run!,
-          p.step!,
-          p.task!,
-          n,
-          "end",
-          v.attemptEndBody(n, body),
-        );
-        return noContent;
-      },
-    },
+    })),
   ];
 }
 
