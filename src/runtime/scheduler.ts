@@ -3,7 +3,6 @@
  * the transitions each task takes, and records everything in the metadata provider. A task's
  * failure (a throw, a crash, a kill) fails only that task; the scheduler's bookkeeping goes on.
  */
-import { createHash } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { ArtifactRef } from "../datastore/types.js";
@@ -13,9 +12,10 @@ import { openBackends, logKey, type Backends } from "./backends.js";
 import { currentUser, VERSION } from "../config.js";
 import type { RecordedTransition } from "../flow/flowspec.js";
 import type { StepNode } from "../graph/types.js";
-import type { RunRecord, SplitFrame, TakenTransition, TaskRecord } from "../metadata/types.js";
+import type { RunRecord, SplitFrame, TakenTransition } from "../metadata/types.js";
 import { validateTag } from "../metadata/tags.js";
 import { storeCodePackage } from "./code-package.js";
+import { loadOrigin, taskKey, type OriginTask } from "./resume.js";
 import { loadFlow, type LoadedFlow } from "./load-flow.js";
 import { AttemptLogs } from "./logs.js";
 import { resolveParameters } from "./parameters.js";
@@ -216,7 +216,7 @@ class Scheduler {
   private readonly ownBackends: boolean;
   private readonly user: string;
   private readonly keys = new Map<string, string>();
-  private origin: { runId: string; tasks: Map<string, OriginTask>; rerun: Set<string> } | undefined;
+  private origin: { runId: string; tasks: ReadonlyMap<string, OriginTask>; rerun: ReadonlySet<string> } | undefined;
   private cloning = 0;
   private cloned = 0;
   private readonly cpuCount = Math.max(1, os.availableParallelism());
@@ -451,72 +451,11 @@ class Scheduler {
     }
   }
 
-  /** Reads the origin run: its record and every task that finished, by identity. */
+  /** Reads the origin run of a resume. */
   private async loadOrigin(resume: ResumeOptions): Promise<RunRecord> {
-    const flowName = this.flow.className;
-    let originRunId = resume.originRunId;
-    if (originRunId === undefined) {
-      for (const id of await this.metadata.listRuns(flowName)) {
-        const r = await this.metadata.getRun(flowName, id);
-        if (r?.user === this.user) {
-          originRunId = id;
-          break;
-        }
-      }
-      if (originRunId === undefined) {
-        throw new UsageError(`resume: user ${this.user} has no run of ${flowName} to resume; run it first, or pass --origin-run-id`);
-      }
-    }
-    const record = await this.metadata.getRun(flowName, originRunId);
-    if (!record) {
-      throw new UsageError(`resume: there is no run ${flowName}/${originRunId} (see 'metaflow runs' for the runs of ${flowName})`);
-    }
-    const records = new Map<string, TaskRecord>();
-    for (const step of await this.metadata.listSteps(flowName, originRunId)) {
-      const ids = await this.metadata.listTasks(flowName, originRunId, step);
-      const tasks = await Promise.all(ids.map((id) => this.metadata.getTask(flowName, originRunId, step, id)));
-      for (const t of tasks) if (t) records.set(`${flowName}/${originRunId}/${t.step}/${t.taskId}`, t);
-    }
-    const keyOf = new Map<string, string>();
-    const computeKey = (pathspec: string, seen: Set<string>): string | undefined => {
-      if (keyOf.has(pathspec)) return keyOf.get(pathspec);
-      const t = records.get(pathspec);
-      const start = t?.attempts[t.attempts.length - 1]?.start;
-      if (!t || !start || seen.has(pathspec)) return undefined;
-      seen.add(pathspec);
-      const parentKeys = start.parents.map((p) => computeKey(p, seen));
-      if (parentKeys.some((k) => k === undefined)) return undefined;
-      const key = taskKey(t.step, start.frames, parentKeys as string[]);
-      keyOf.set(pathspec, key);
-      return key;
-    };
-    const tasks = new Map<string, OriginTask>();
-    for (const [pathspec, t] of records) {
-      const last = t.attempts[t.attempts.length - 1];
-      if (last?.end?.status !== "completed" || !last.end.transition) continue;
-      const key = computeKey(pathspec, new Set());
-      if (key === undefined) continue;
-      tasks.set(key, {
-        step: t.step,
-        taskId: t.taskId,
-        attempt: last.end.attempt,
-        artifacts: last.end.artifacts,
-        transition: last.end.transition,
-      });
-    }
-    const rerun = new Set<string>();
-    if (resume.step !== undefined) {
-      // The chosen step and everything reachable from it run again.
-      const stack = [resume.step];
-      while (stack.length > 0) {
-        const s = stack.pop()!;
-        if (rerun.has(s)) continue;
-        rerun.add(s);
-        stack.push(...(this.nodes.get(s)?.out ?? []));
-      }
-    }
-    this.origin = { runId: originRunId, tasks, rerun };
-    return record;
+    const origin = await loadOrigin(this.metadata, this.flow.className, this.user, resume, this.nodes);
+    this.origin = { runId: origin.record.runId, tasks: origin.tasks, rerun: origin.rerun };
+    return origin.record;
   }
 
   private get stopping(): boolean {
@@ -833,21 +772,6 @@ class Scheduler {
     for (const h of all) h.kill("SIGTERM");
     await Promise.all(all.map((h) => h.exited));
   }
-}
-
-/** A finished task of the origin run that resume may clone. */
-interface OriginTask {
-  readonly step: string;
-  readonly taskId: string;
-  readonly attempt: number;
-  readonly artifacts: readonly ArtifactRef[];
-  readonly transition: TakenTransition;
-}
-
-/** A task's identity across runs: its step, its positions in enclosing splits, and its parents'. */
-function taskKey(step: string, frames: readonly SplitFrame[], parentKeys: readonly string[]): string {
-  const data = JSON.stringify([step, frames.map((f) => [f.step, f.kind, f.index, f.count]), parentKeys]);
-  return createHash("sha1").update(data).digest("hex");
 }
 
 function summariseParameters(flow: LoadedFlow, values: Record<string, unknown>): Record<string, unknown> {
