@@ -230,6 +230,20 @@ for (const setup of setups) {
       }
     });
 
+    void test("the client's commands read the same run: runs, dump, logs", async () => {
+      const runId = await results.latestRun("HelloFlow");
+      const runs = await run(["runs", "HelloFlow"]);
+      assert.equal(runs.code, 0, runs.stderr);
+      assert.match(runs.stdout, new RegExp(`${runId}\\s+completed`));
+      const dump = await run(["dump", `HelloFlow/${runId}/end`]);
+      assert.equal(dump.code, 0, dump.stderr);
+      assert.match(dump.stdout, /message: string.*=\s*'hi'|message.*'hi'/s);
+      const logs = await run(["logs", `HelloFlow/${runId}/start`, "--stdout"]);
+      assert.equal(logs.code, 0, logs.stderr);
+      assert.match(logs.stdout, /starting/);
+      assert.doesNotMatch(logs.stdout, /to stderr/);
+    });
+
     void test("branch and join with mergeArtifacts", async () => {
       const r = await run(["run", "branch.ts"]);
       assert.equal(r.code, 0, r.stderr);

@@ -3,6 +3,7 @@
  * across retries, until the attempt that counts has ended.
  */
 import { promises as fs } from "node:fs";
+import { LocalStorage } from "../datastore/local.js";
 import { logKey } from "../runtime/backends.js";
 import { parseLog } from "../runtime/logs.js";
 import type { ClientContext } from "./context.js";
@@ -100,7 +101,9 @@ export async function latestAttempt(ctx: ClientContext, t: LogTarget): Promise<n
 
 /** The complete lines of a log past `offsets[stream]`, advancing the offset. */
 async function readFrom(ctx: ClientContext, key: string, offsets: Record<"stdout" | "stderr", number>, stream: "stdout" | "stderr"): Promise<string> {
-  const file = ctx.storage.localPath?.(key);
+  // Only a local datastore's files grow in place; a remote backend's local paths are a cache of
+  // content objects, which logs never are.
+  const file = ctx.storage instanceof LocalStorage ? ctx.storage.localPath(key) : undefined;
   // A local log is read from the offset on; a remote one (uploaded as it grows, or at the end) whole.
   const buf = file === undefined ? ((await ctx.storage.get(key)) ?? Buffer.alloc(0)).subarray(offsets[stream]) : await readTail(file, offsets[stream]);
   // Stop at the last newline: a line still being written is read whole on the next poll.
