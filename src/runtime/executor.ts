@@ -122,6 +122,14 @@ export async function executeTask(
     bytesLoaded += ref.size;
     return v;
   };
+  // A foreach task needs one element of the list: only that element is rebuilt in the step's realm.
+  const loadElement = (ref: ArtifactRef, index: number): unknown => {
+    const t = performance.now();
+    const v = sandbox.adopt((store.getValueSync(ref) as unknown[])[index]);
+    loadMs += performance.now() - t;
+    bytesLoaded += ref.size;
+    return v;
+  };
 
   let asyncError: unknown;
   let failAsync: ((err: unknown) => void) | undefined;
@@ -198,7 +206,7 @@ export async function executeTask(
       enumerable: false,
       get() {
         if (!foreachFrame?.items) return undefined;
-        inputCache ??= { value: (load(foreachFrame.items) as unknown[])[foreachFrame.index] };
+        inputCache ??= { value: loadElement(foreachFrame.items, foreachFrame.index) };
         return inputCache.value;
       },
     });
@@ -224,7 +232,7 @@ export async function executeTask(
       },
     });
 
-    const inputs = spec.isJoin ? makeInputs(spec, load, (items) => sandbox.array(items)) : undefined;
+    const inputs = spec.isJoin ? makeInputs(spec, load, loadElement, (items) => sandbox.array(items)) : undefined;
     setCurrentTask({
       flowName: spec.flowName,
       runId: spec.runId,
@@ -424,6 +432,7 @@ async function putOrFail(spec: TaskSpec, name: string, value: unknown, store: Co
 function makeInputs(
   spec: TaskSpec,
   load: (ref: ArtifactRef) => unknown,
+  loadElement: (ref: ArtifactRef, index: number) => unknown,
   array: <T>(items: readonly T[]) => T[],
 ): unknown {
   const views = spec.parents.map((parent) => {
@@ -442,7 +451,7 @@ function makeInputs(
     }
     const foreach = frame?.kind === "foreach" ? frame : undefined;
     Object.defineProperty(view, "input", {
-      get: () => (foreach?.items ? (load(foreach.items) as unknown[])[foreach.index] : undefined),
+      get: () => (foreach?.items ? loadElement(foreach.items, foreach.index) : undefined),
     });
     Object.defineProperty(view, "index", { get: () => foreach?.index });
     Object.defineProperty(view, INPUT_REFS, { value: byName });
