@@ -90,7 +90,7 @@ export function parseWithFlag(text: string): { name: string; raw: Record<string,
   const name = (colon < 0 ? text : text.slice(0, colon)).trim();
   const raw: Record<string, string> = {};
   if (colon >= 0) {
-    for (const pair of text.slice(colon + 1).split(",")) {
+    for (const pair of splitTopLevel(text.slice(colon + 1))) {
       if (pair.trim() === "") continue;
       const eq = pair.indexOf("=");
       if (eq <= 0) {
@@ -100,6 +100,29 @@ export function parseWithFlag(text: string): { name: string; raw: Record<string,
     }
   }
   return { name, raw };
+}
+
+/** Splits on commas outside quotes, braces and brackets, so a value may be JSON: `vars={"A":"1","B":"2"}`. */
+function splitTopLevel(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === "\\") i++;
+      else if (ch === '"') quoted = false;
+    } else if (ch === '"') quoted = true;
+    else if (ch === "{" || ch === "[") depth++;
+    else if (ch === "}" || ch === "]") depth--;
+    else if (ch === "," && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
 }
 
 /** Converts a CLI string to a number, naming the decorator field when it is not one. */
