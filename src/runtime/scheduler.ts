@@ -81,6 +81,7 @@ export interface RunSummary {
   readonly failedTask?: string;
   readonly error?: PlainError;
   readonly interrupted: boolean;
+  /** Tasks this run executed (a retried task counts once; clones are counted in `cloned`). */
   readonly tasks: number;
   /** Tasks copied from the origin run by resume. */
   readonly cloned: number;
@@ -358,9 +359,13 @@ class Scheduler {
     });
     const wallMs = performance.now() - t0;
     const pathspec = `${flowName}/${this.runId}`;
+    // stats has one entry per attempt; a retried task counts once.
+    const ranTasks = new Set(this.stats.map((t) => t.taskId)).size;
     if (status === "completed") {
       const cloned = this.cloned > 0 ? ` (and ${this.cloned} cloned from run ${originRecord?.runId})` : "";
-      this.say(`Done! ${pathspec}: ${this.stats.length} tasks${cloned} in ${(wallMs / 1000).toFixed(2)} s.`);
+      const retried = this.stats.length - ranTasks;
+      const retries = retried > 0 ? `, ${retried} retried attempt${retried === 1 ? "" : "s"}` : "";
+      this.say(`Done! ${pathspec}: ${ranTasks} tasks${cloned}${retries} in ${(wallMs / 1000).toFixed(2)} s.`);
     }
     return {
       flow: flowName,
@@ -371,7 +376,7 @@ class Scheduler {
         ? { failedStep: this.failure.step, failedTask: this.failure.taskId, error: this.failure.error }
         : {}),
       interrupted: this.interrupted,
-      tasks: this.stats.length,
+      tasks: ranTasks,
       cloned: this.cloned,
       ...(originRecord ? { originRunId: originRecord.runId } : {}),
       wallMs,
