@@ -187,3 +187,44 @@ void test("two runs of the same flow at the same time in one datastore both succ
   const outs = await Promise.all(runs.map((id) => project.value("Twice", id, "end", "out")));
   assert.deepEqual(outs.map((o) => JSON.stringify(o)).sort(), ['["A1","A2","A3"]', '["B1","B2","B3"]']);
 });
+
+void test("--run-id-file: written as soon as the run starts; an unwritable path fails before any run exists", async () => {
+  flow("IdFile", `  @step start() { this.next(this.end); }\n  @step end() {}`);
+  const ok = await project.cli(["run", "IdFile.ts", "--run-id-file", "run-id.txt"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const fs = await import("node:fs");
+  assert.equal(fs.readFileSync(`${project.dir}/run-id.txt`, "utf8"), await project.latestRun("IdFile"));
+
+  const bad = await project.cli(["run", "IdFile.ts", "--run-id-file", "no/such/dir/id.txt"]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--run-id-file no\/such\/dir\/id\.txt: cannot write it \(ENOENT\)/);
+  // The earlier run is untouched and no half-started run was added.
+  assert.equal((await project.metadata.listRuns("IdFile")).length, 1);
+});
+
+void test("an empty or overlong --tag is refused before the run starts", async () => {
+  flow("Tags", `  @step start() { this.next(this.end); }\n  @step end() {}`);
+  const empty = await project.cli(["run", "Tags.ts", "--tag", ""]);
+  assert.equal(empty.code, 2, empty.stderr);
+  assert.match(empty.stderr, /tag/i);
+  const long = await project.cli(["run", "Tags.ts", "--tag", "x".repeat(600)]);
+  assert.equal(long.code, 2, long.stderr);
+  assert.match(long.stderr, /600/);
+  assert.deepEqual(await project.metadata.listRuns("Tags"), []);
+});
+
+void test("help: no arguments prints the commands; run FLOW --help lists the flow's parameters", async () => {
+  const none = await project.cli([]);
+  assert.equal(none.code, 0);
+  assert.match(none.stdout, /Commands:[\s\S]*run[\s\S]*resume[\s\S]*logs/);
+  flow(
+    "Helpful",
+    `  alpha = Parameter("alpha", { default: 0.5, help: "Learning rate" });
+  @step start() { this.next(this.end); }
+  @step end() {}`,
+  );
+  const help = await project.cli(["run", "Helpful.ts", "--help"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /--alpha <value>\s+Learning rate \(default: 0\.5\) \[env METAFLOW_RUN_ALPHA\]/);
+  assert.deepEqual(await project.metadata.listRuns("Helpful"), []);
+});

@@ -85,6 +85,8 @@ export default class RetryKindsFlow extends FlowSpec {
     const r = await project.cli(["run", "retry_kinds.ts"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const runId = await project.latestRun("RetryKindsFlow");
+    // The summary counts each task once and the failed first attempts apart.
+    assert.match(r.stdout, new RegExp(`Done! RetryKindsFlow/${runId}: \\d+ tasks, 4 retried attempts in`));
     assert.deepEqual(await project.value("RetryKindsFlow", runId, "end", "outs"), {
       thrown: "thrown ok",
       rejected: "rejected ok",

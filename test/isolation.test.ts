@@ -146,3 +146,22 @@ export default class RealmFlow extends FlowSpec {
   assert.equal(await project.value("RealmFlow", runId, "end", "checks"), "true,true,true,true,true,true,true");
   assert.equal(await project.value("RealmFlow", runId, "end", "joined"), "true,true,true");
 });
+
+void test("a worker host is replaced after 500 tasks and no task is lost on the way", async () => {
+  project.write(
+    "many.ts",
+    `${HEADER}
+export default class ManyFlow extends FlowSpec {
+  declare items: number[]; declare total: number;
+  @step start() { this.items = Array.from({ length: 520 }, (_, i) => i); this.next(this.each, { foreach: "items" }); }
+  @step each() { this.total = this.input as number; this.next(this.join); }
+  @step join(inputs: Inputs<ManyFlow>) { this.total = inputs.reduce((a, i) => a + i.total, 0); this.next(this.end); }
+  @step end() {}
+}`,
+  );
+  const r = await project.cli(["run", "many.ts", "--max-workers", "1", "--max-num-splits", "520"], { timeoutMs: 120000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await project.value("ManyFlow", await project.latestRun("ManyFlow"), "end", "total"), (519 * 520) / 2);
+  const pids = new Set([...r.stdout.matchAll(/\(pid (\d+)\)/g)].map((m) => m[1]));
+  assert.ok(pids.size >= 2, `tasks ran in ${pids.size} host(s)`);
+});

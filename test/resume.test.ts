@@ -79,7 +79,8 @@ void test("resume STEP reruns that step and everything after it; --origin-run-id
   const first = await project.cli(["run", file], { env: { COUNTER: counter } });
   assert.equal(first.code, 0, first.stderr);
   const origin = await project.latestRun("StepFlow");
-  const again = await project.cli(["resume", file, "join", "--origin-run-id", origin], { env: { COUNTER: counter } });
+  // Options may come before the flow file.
+  const again = await project.cli(["resume", "--origin-run-id", origin, file, "join"], { env: { COUNTER: counter } });
   assert.equal(again.code, 0, again.stderr);
   const c = counts(counter);
   assert.equal(c.get("start"), 1);

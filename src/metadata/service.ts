@@ -291,12 +291,7 @@ export class ServiceMetadata implements MetadataProvider {
     body: AttemptStart | AttemptEnd,
   ): Promise<void> {
     const path = [
-      "flows",
-      flow,
-      "runs",
-      runId,
-      "steps",
-      step,
+      ...stepPath(flow, runId, step),
       "tasks",
       taskId,
       "attempts",
@@ -363,15 +358,8 @@ export class ServiceMetadata implements MetadataProvider {
   }
 
   async listTasks(flow: string, runId: string, step: string): Promise<string[]> {
-    return (await this.call<{ tasks: string[] }>("GET", [
-      "flows",
-      flow,
-      "runs",
-      runId,
-      "steps",
-      step,
-      "tasks",
-    ]))!.tasks;
+    return (await this.call<{ tasks: string[] }>("GET", [...stepPath(flow, runId, step), "tasks"]))!
+      .tasks;
   }
 
   async getTask(
@@ -380,11 +368,9 @@ export class ServiceMetadata implements MetadataProvider {
     step: string,
     taskId: string,
   ): Promise<TaskRecord | undefined> {
-    return this.call<TaskRecord>(
-      "GET",
-      ["flows", flow, "runs", runId, "steps", step, "tasks", taskId],
-      { notFoundOk: true },
-    );
+    return this.call<TaskRecord>("GET", [...stepPath(flow, runId, step), "tasks", taskId], {
+      notFoundOk: true,
+    });
   }
 
   async getTags(flow: string, runId: string): Promise<string[]> {
@@ -418,4 +404,9 @@ export class ServiceMetadata implements MetadataProvider {
       throw err;
     }
   }
+}
+
+/** The URL path segments of a step of a run. */
+function stepPath(flow: string, runId: string, step: string): string[] {
+  return ["flows", flow, "runs", runId, "steps", step];
 }

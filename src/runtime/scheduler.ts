@@ -3,6 +3,7 @@
  * the transitions each task takes, and records everything in the metadata provider. A task's
  * failure (a throw, a crash, a kill) fails only that task; the scheduler's bookkeeping goes on.
  */
+import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { ArtifactRef } from "../datastore/types.js";
@@ -172,6 +173,14 @@ export async function runFlow(
   return scheduler.run(warm);
 }
 
+async function checkWritable(file: string): Promise<void> {
+  try {
+    await fs.writeFile(file, "");
+  } catch (err) {
+    throw new UsageError(`--run-id-file ${file}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give a path in a writable directory`);
+  }
+}
+
 function checkCount(flag: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) throw new UsageError(`${flag} must be a whole number ≥ 1, got ${v}`);
   return v;
@@ -301,6 +310,8 @@ class Scheduler {
         ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
       });
     }
+    // A run-id file that cannot be written fails before the run exists, so no run is left without an end.
+    if (this.opts.runIdFile) await checkWritable(this.opts.runIdFile);
     const createdAt = Date.now();
     this.systemTags = [
       `user:${this.user}`,
@@ -323,10 +334,7 @@ class Scheduler {
       ...(originRecord ? { originRunId: originRecord.runId } : {}),
     });
     this.opts.onRunId?.(this.runId);
-    if (this.opts.runIdFile) {
-      const fs = await import("node:fs/promises");
-      await fs.writeFile(this.opts.runIdFile, this.runId);
-    }
+    if (this.opts.runIdFile) await fs.writeFile(this.opts.runIdFile, this.runId);
     const onAbort = () => this.interrupt();
     if (this.opts.signal?.aborted) this.interrupt();
     this.opts.signal?.addEventListener("abort", onAbort, { once: true });

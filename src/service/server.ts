@@ -166,26 +166,8 @@ function routes(store: MetadataStore): Route[] {
       body: true,
       async handle(p: Record<string, string | undefined>, body: unknown) {
         const n = Number(p.attempt);
-        if (side === "start")
-          await store.putAttempt(
-            p.flow!,
-            p.run!,
-            p.step!,
-            p.task!,
-            n,
-            side,
-            v.attemptStartBody(n, body),
-          );
-        else
-          await store.putAttempt(
-            p.flow!,
-            p.run!,
-            p.step!,
-            p.task!,
-            n,
-            side,
-            v.attemptEndBody(n, body),
-          );
+        const record = side === "start" ? v.attemptStartBody(n, body) : v.attemptEndBody(n, body);
+        await store.putAttempt(p.flow!, p.run!, p.step!, p.task!, n, side, record);
         return noContent;
       },
     })),

@@ -175,24 +175,6 @@ export class MetadataStore {
     step: string,
     taskId: string,
     attempt: number,
-    which: "start",
-    record: AttemptStart,
-  ): Promise<void>;
-  async putAttempt(
-    flow: string,
-    runId: string,
-    step: string,
-    taskId: string,
-    attempt: number,
-    which: "end",
-    record: AttemptEnd,
-  ): Promise<void>;
-  async putAttempt(
-    flow: string,
-    runId: string,
-    step: string,
-    taskId: string,
-    attempt: number,
     which: "start" | "end",
     record: AttemptStart | AttemptEnd,
   ): Promise<void> {

@@ -176,15 +176,22 @@ export function runEndBody(v: unknown): RunEnd {
   return o as unknown as RunEnd;
 }
 
-/** The body of `PUT .../attempts/<n>/start`. */
-export function attemptStartBody(attempt: number, v: unknown): AttemptStart {
+/** A body object whose `attempt` matches the attempt number in the URL. */
+function attemptObject(attempt: number, v: unknown): Record<string, unknown> {
   const o = object("body", v);
   integer("body.attempt", o.attempt, 0, MAX_ATTEMPT);
-  if (o.attempt !== attempt)
+  if (o.attempt !== attempt) {
     throw badRequest(
       "body.attempt",
       `must match the attempt in the URL (${attempt}), got ${show(o.attempt)}`,
     );
+  }
+  return o;
+}
+
+/** The body of `PUT .../attempts/<n>/start`. */
+export function attemptStartBody(attempt: number, v: unknown): AttemptStart {
+  const o = attemptObject(attempt, v);
   integer("body.startedAt", o.startedAt);
   integer("body.pid", o.pid);
   array("body.parents", o.parents, 100_000).forEach((p, i) =>
@@ -196,13 +203,7 @@ export function attemptStartBody(attempt: number, v: unknown): AttemptStart {
 
 /** The body of `PUT .../attempts/<n>/end`, including the artifact index. */
 export function attemptEndBody(attempt: number, v: unknown): AttemptEnd {
-  const o = object("body", v);
-  integer("body.attempt", o.attempt, 0, MAX_ATTEMPT);
-  if (o.attempt !== attempt)
-    throw badRequest(
-      "body.attempt",
-      `must match the attempt in the URL (${attempt}), got ${show(o.attempt)}`,
-    );
+  const o = attemptObject(attempt, v);
   integer("body.finishedAt", o.finishedAt);
   oneOf("body.status", o.status, ["completed", "failed"]);
   artifactRefs("body.artifacts", o.artifacts);
