@@ -16,54 +16,7 @@
  *   }
  * }
  */
-export { FlowSpec } from "./flow/flowspec.js";
-export type {
-  Inputs,
-  InputView,
-  ArtifactNames,
-  StepNames,
-  StepRef,
-  MergeOptions,
-  ForeachOptions,
-  SwitchOptions,
-} from "./flow/flowspec.js";
-export { step } from "./flow/steps.js";
-export { Parameter, IncludeFile, JSONType } from "./flow/parameter.js";
-export type { ParameterOptions, IncludeFileOptions, ParameterSpec } from "./flow/parameter.js";
-export { current } from "./flow/current.js";
-export type { CurrentTask } from "./flow/current.js";
-
-export { environment } from "./decorators/environment.js";
-export type { EnvironmentOptions } from "./decorators/environment.js";
-export { resources } from "./decorators/resources.js";
-export type { ResourcesOptions } from "./decorators/resources.js";
-export { retry } from "./decorators/retry.js";
-export type { RetryOptions } from "./decorators/retry.js";
-export { catchError } from "./decorators/catch-error.js";
-export type { CatchErrorOptions } from "./decorators/catch-error.js";
-export { timeout } from "./decorators/timeout.js";
-export type { TimeoutOptions } from "./decorators/timeout.js";
-export type { DecoratorDefinition, DecoratorSpec, TaskPlan } from "./decorators/contract.js";
-
-export {
-  MetaflowError,
-  FlowLoadError,
-  GraphError,
-  UsageError,
-  ParameterError,
-  ArtifactSerializationError,
-  DatastoreError,
-  StepRuntimeError,
-  RunFailedError,
-} from "./errors.js";
-export type { GraphProblem, PlainError } from "./errors.js";
-
-export * from "./client/index.js";
+export * from "./api.js";
 export { Runner, ExecutingRun, RunnerFailedError } from "./runner.js";
 export type { RunnerOptions, RunnerLogLine } from "./runner.js";
-export type { ResumeOptions } from "./runtime/scheduler.js";
-
-export { S3, S3Object, S3Error, S3NotFoundError } from "./s3/index.js";
-export type { S3Options, S3Data, S3PutItem, S3ListEntry, S3GetOptions } from "./s3/index.js";
-export { loadConfig, ConfigError } from "./config/index.js";
-export type { MetaflowConfig, Setting, SettingSource, S3Credentials } from "./config/index.js";
+export type { ResumeOptions, RunOptions, RunSummary } from "./runtime/run.js";

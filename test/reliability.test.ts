@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ServiceMetadata } from "../src/metadata/service.js";
-import { openBackends, type Backends } from "../src/runtime/backends.js";
+import { openBackends, type Backends } from "../src/backends.js";
 import { remoteAvailability, outcome, startRemoteStack, Workdir, type CliOutcome, type RemoteStack } from "./helpers/remote.js";
 
 const availability = remoteAvailability();

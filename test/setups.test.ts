@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { LocalMetadata } from "../src/metadata/local.js";
 import { ServiceMetadata } from "../src/metadata/service.js";
-import { openBackends, type Backends } from "../src/runtime/backends.js";
+import { openBackends, type Backends } from "../src/backends.js";
 import { remoteAvailability, startRemoteStack, Workdir, type RemoteStack } from "./helpers/remote.js";
 
 const availability = remoteAvailability();

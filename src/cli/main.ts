@@ -2,7 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../config.js";
 import { UsageError } from "../errors.js";
-import { discardWarmHost } from "../runtime/pool.js";
+import { discardPrewarmed } from "../launchers/builtins.js";
 import { checkCommand } from "./check.js";
 import { dumpCommand } from "./dump.js";
 import { logsCommand } from "./logs.js";
@@ -13,6 +13,7 @@ import { runsCommand } from "./runs.js";
 import { serviceCommand } from "./service.js";
 import { showCommand } from "./show.js";
 import { tagCommand } from "./tag.js";
+import { taskCommand } from "./task.js";
 
 /** The first positional argument after the command name: the flow file or pathspec. */
 function firstPositional(argv: readonly string[]): string | undefined {
@@ -47,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(runsCommand());
     program.addCommand(serviceCommand());
     program.addCommand(configureCommand());
+    program.addCommand(taskCommand());
     for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });
     if (argv.length === 0) {
       program.outputHelp();
@@ -65,11 +67,11 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    discardWarmHost();
+    discardPrewarmed();
     process.exitCode = code;
   },
   (err: unknown) => {
-    discardWarmHost();
+    discardPrewarmed();
     process.exitCode = reportError(err);
   },
 );
