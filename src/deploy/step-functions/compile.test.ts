@@ -187,7 +187,16 @@ describe("step-functions compiler", () => {
         @step end() {}
       }`);
     assert.throws(() => compileFlow(long, new Map(), compileOptions()), /has 75 characters; state names are limited to 80/);
-    assert.throws(() => compileShape(SHAPES.nestedForeach!, { maxNumSplits: 10 ** 30 }), /task ids could reach \d+ characters/);
+    const levels = [1, 2, 3, 4, 5];
+    const deep = buildGraph("f.ts", `import { FlowSpec, step } from "metaflow-ts";
+      export default class D extends FlowSpec {
+        @step start() { this.next(this.s1, { foreach: "xs" }); }
+        ${levels.map((i) => (i < 5 ? `@step s${i}() { this.next(this.s${i + 1}, { foreach: "xs" }); }` : `@step s5() { this.next(this.j5); }`)).join("\n")}
+        ${levels.map((i) => `@step j${6 - i}(inputs) { this.next(this.${i < 5 ? `j${5 - i}` : "end"}); }`).join("\n")}
+        @step end() {}
+      }`);
+    assert.equal(compileFlow(deep, new Map(), compileOptions()).name, "L");
+    assert.throws(() => compileFlow(deep, new Map(), { ...compileOptions(), maxNumSplits: 10 ** 10 }), /5 nested foreach levels and --max-num-splits 10000000000, task ids could reach 66/);
     assert.throws(
       () => compileShape({ ...SHAPES.linear!, decorators: { a: [{ name: "batch", options: { cpu: -1 } }] } }),
       /@batch\.cpu must be a number > 0, got -1/,
