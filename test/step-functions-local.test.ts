@@ -8,9 +8,20 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { analyseFlow, resolveJoinParents, type TaskCommand, type FlowStructure } from "../src/deploy/step-functions/index.js";
+import {
+  analyseFlow,
+  resolveJoinParents,
+  type TaskCommand,
+  type FlowStructure,
+} from "../src/deploy/step-functions/index.js";
 import type { TakenTransition } from "../src/metadata/types.js";
-import { compileShape, SHAPES, shapeGraph, TEST_OPTIONS, type Shape } from "./fixtures/sfn-shapes.js";
+import {
+  compileShape,
+  SHAPES,
+  shapeGraph,
+  TEST_OPTIONS,
+  type Shape,
+} from "./fixtures/sfn-shapes.js";
 import { runLocally, type LocalRunResult, type SubmittedJob } from "./helpers/sfn-local.js";
 
 /** What one attempt was asked to run. */
@@ -45,7 +56,10 @@ class FakeDeployment {
     this.structure = analyseFlow(shapeGraph(shape));
   }
 
-  async run(input: unknown = { Parameters: { alpha: "0.5" } }, executionName = "exec-1"): Promise<LocalRunResult> {
+  async run(
+    input: unknown = { Parameters: { alpha: "0.5" } },
+    executionName = "exec-1",
+  ): Promise<LocalRunResult> {
     const { definition } = compileShape(this.shape);
     return runLocally(definition, input, {
       executionName,
@@ -71,21 +85,34 @@ class FakeDeployment {
     this.calls.push(call);
     if (c.run.kind === "new") assert.equal(c.run.parameters, JSON.stringify({ alpha: "0.5" }));
     if (c.joinOf) {
-      const parents = await resolveJoinParents(this.structure, c.step, c.joinOf, async (step, id) => this.transitions.get(`${step}/${id}`));
+      const parents = await resolveJoinParents(this.structure, c.step, c.joinOf, async (step, id) =>
+        this.transitions.get(`${step}/${id}`),
+      );
       call.parents = parents.map((p) => `${p.step}/${p.taskId}`);
     }
     const decided = c.caught === undefined ? this.script(c) : undefined;
-    if (decided?.fail) throw Object.assign(new Error(`${c.step} failed`), { name: "States.TaskFailed" });
+    if (decided?.fail)
+      throw Object.assign(new Error(`${c.step} failed`), { name: "States.TaskFailed" });
     const node = this.structure.steps.get(c.step)!;
     const t = node.next;
     let transition: TakenTransition;
     if (t.kind === "foreach") {
-      transition = { kind: "foreach", to: t.to, count: decided?.splits ?? 2, items: { name: t.foreach, hash: "h", size: 1, encoding: "json", type: "array" } as never };
+      transition = {
+        kind: "foreach",
+        to: t.to,
+        count: decided?.splits ?? 2,
+        items: { name: t.foreach, hash: "h", size: 1, encoding: "json", type: "array" } as never,
+      };
     } else if (t.kind === "switch") {
       const chosen = decided?.case ?? Object.keys(t.cases)[0]!;
       transition = { kind: "switch", to: t.cases[chosen]!, case: chosen };
     } else {
-      transition = t.kind === "branch" ? { kind: "branch", to: [...t.to] } : t.kind === "linear" ? { kind: "linear", to: t.to } : { kind: "end" };
+      transition =
+        t.kind === "branch"
+          ? { kind: "branch", to: [...t.to] }
+          : t.kind === "linear"
+            ? { kind: "linear", to: t.to }
+            : { kind: "end" };
     }
     this.transitions.set(`${c.step}/${c.taskId}`, transition);
     if (c.outputKey) {
@@ -93,7 +120,9 @@ class FakeDeployment {
         runId,
         step: c.step,
         taskId: c.taskId,
-        ...(transition.kind === "foreach" ? { splits: Array.from({ length: transition.count }, (_, i) => i) } : {}),
+        ...(transition.kind === "foreach"
+          ? { splits: Array.from({ length: transition.count }, (_, i) => i) }
+          : {}),
         ...(transition.kind === "switch" ? { case: transition.case } : {}),
       };
       this.objects.set(`test-bucket/metaflow/${c.outputKey}`, JSON.stringify(doc));
@@ -112,15 +141,24 @@ class FakeDeployment {
 
 const sorted = (xs: readonly string[]): string[] => [...xs].sort();
 
-describe("generated state machines run in aws-local-stepfunctions", () => {
-  it("linear: one task per step, in order; the run id from start reaches every later task", async () => {
+void describe("generated state machines run in aws-local-stepfunctions", () => {
+  void it("linear: one task per step, in order; the run id from start reaches every later task", async () => {
     const d = new FakeDeployment(SHAPES.linear!);
     const result = await d.run();
     assert.equal(result.ok, true, JSON.stringify(result));
     assert.deepEqual(d.order(), ["start/sfn", "a/sfn", "end/sfn"]);
-    assert.deepEqual(d.calls.map((c) => c.runId), ["1001", "1001", "1001"]);
-    assert.deepEqual(d.calls.map((c) => c.parent), [undefined, "start/sfn", "a/sfn"]);
-    assert.deepEqual(d.calls.map((c) => c.attempt), [0, 0, 0]);
+    assert.deepEqual(
+      d.calls.map((c) => c.runId),
+      ["1001", "1001", "1001"],
+    );
+    assert.deepEqual(
+      d.calls.map((c) => c.parent),
+      [undefined, "start/sfn", "a/sfn"],
+    );
+    assert.deepEqual(
+      d.calls.map((c) => c.attempt),
+      [0, 0, 0],
+    );
     assert.equal(d.calls[0]!.job.jobName, "TestFlow-start-sfn");
     assert.equal(d.calls[0]!.job.queue, TEST_OPTIONS.batch.queue);
     // The output document the start task wrote is where the state machine read it.
@@ -128,29 +166,40 @@ describe("generated state machines run in aws-local-stepfunctions", () => {
     assert.deepEqual(d.failedRuns, []);
   });
 
-  it("an execution started without Parameters gives the start task an empty object", async () => {
+  void it("an execution started without Parameters gives the start task an empty object", async () => {
     const d = new FakeDeployment(SHAPES.linear!);
     // The fake asserts the parameters of the start task; check them by hand here instead.
     const seen: string[] = [];
     const { definition } = compileShape(SHAPES.linear!);
-    const result = await runLocally(definition, {}, {
-      executionName: "e",
-      runTask: async (c) => {
-        if (c.run.kind === "new") seen.push(c.run.parameters);
-        if (c.outputKey) d.objects.set(`test-bucket/metaflow/${c.outputKey}`, JSON.stringify({ runId: "7" }));
+    const result = await runLocally(
+      definition,
+      {},
+      {
+        executionName: "e",
+        runTask: async (c) => {
+          if (c.run.kind === "new") seen.push(c.run.parameters);
+          if (c.outputKey)
+            d.objects.set(`test-bucket/metaflow/${c.outputKey}`, JSON.stringify({ runId: "7" }));
+        },
+        readObject: async (b, k) => d.objects.get(`${b}/${k}`),
       },
-      readObject: async (b, k) => d.objects.get(`${b}/${k}`),
-    });
+    );
     assert.equal(result.ok, true, JSON.stringify(result));
     assert.deepEqual(seen, ["{}"]);
   });
 
-  it("branch: both branches run after the split, and the join finds their last tasks in branch order", async () => {
+  void it("branch: both branches run after the split, and the join finds their last tasks in branch order", async () => {
     const d = new FakeDeployment(SHAPES.branch!);
     assert.equal((await d.run()).ok, true);
-    assert.deepEqual(sorted(d.order()), sorted(["start/sfn", "a/sfn", "b/sfn", "b2/sfn", "join/sfn", "end/sfn"]));
+    assert.deepEqual(
+      sorted(d.order()),
+      sorted(["start/sfn", "a/sfn", "b/sfn", "b2/sfn", "join/sfn", "end/sfn"]),
+    );
     const order = d.order();
-    assert.ok(order.indexOf("b/sfn") < order.indexOf("b2/sfn") && order.indexOf("b2/sfn") < order.indexOf("join/sfn"));
+    assert.ok(
+      order.indexOf("b/sfn") < order.indexOf("b2/sfn") &&
+        order.indexOf("b2/sfn") < order.indexOf("join/sfn"),
+    );
     assert.ok(order.indexOf("a/sfn") < order.indexOf("join/sfn"));
     const join = d.only("join")[0]!;
     assert.equal(join.joinOf, "start/sfn");
@@ -158,8 +207,10 @@ describe("generated state machines run in aws-local-stepfunctions", () => {
     assert.equal(d.only("end")[0]!.parent, "join/sfn");
   });
 
-  it("foreach: one task per split with its index; the join gets all of them in index order", async () => {
-    const d = new FakeDeployment(SHAPES.foreach!, (c) => (c.step === "start" ? { splits: 4 } : undefined));
+  void it("foreach: one task per split with its index; the join gets all of them in index order", async () => {
+    const d = new FakeDeployment(SHAPES.foreach!, (c) =>
+      c.step === "start" ? { splits: 4 } : undefined,
+    );
     assert.equal((await d.run()).ok, true);
     const squares = d.only("square");
     assert.deepEqual(sorted(squares.map((c) => c.taskId)), ["sfn-0", "sfn-1", "sfn-2", "sfn-3"]);
@@ -167,25 +218,46 @@ describe("generated state machines run in aws-local-stepfunctions", () => {
       assert.equal(c.splitIndex, Number(c.taskId.slice(4)));
       assert.equal(c.parent, "start/sfn");
     }
-    assert.deepEqual(d.only("join")[0]!.parents, ["square/sfn-0", "square/sfn-1", "square/sfn-2", "square/sfn-3"]);
+    assert.deepEqual(d.only("join")[0]!.parents, [
+      "square/sfn-0",
+      "square/sfn-1",
+      "square/sfn-2",
+      "square/sfn-3",
+    ]);
   });
 
-  it("nested foreach: index paths two deep; each inner join gathers its own outer index's tasks", async () => {
+  void it("nested foreach: index paths two deep; each inner join gathers its own outer index's tasks", async () => {
     const d = new FakeDeployment(SHAPES.nestedForeach!, (c) =>
-      c.step === "start" ? { splits: 2 } : c.step === "outer" ? { splits: c.taskId === "sfn-0" ? 3 : 1 } : undefined,
+      c.step === "start"
+        ? { splits: 2 }
+        : c.step === "outer"
+          ? { splits: c.taskId === "sfn-0" ? 3 : 1 }
+          : undefined,
     );
     assert.equal((await d.run()).ok, true);
-    assert.deepEqual(sorted(d.only("inner").map((c) => c.taskId)), ["sfn-0-0", "sfn-0-1", "sfn-0-2", "sfn-1-0"]);
+    assert.deepEqual(sorted(d.only("inner").map((c) => c.taskId)), [
+      "sfn-0-0",
+      "sfn-0-1",
+      "sfn-0-2",
+      "sfn-1-0",
+    ]);
     const innerJoins = new Map(d.only("innerJoin").map((c) => [c.taskId, c]));
     assert.equal(innerJoins.get("sfn-0")!.joinOf, "outer/sfn-0");
-    assert.deepEqual(innerJoins.get("sfn-0")!.parents, ["inner/sfn-0-0", "inner/sfn-0-1", "inner/sfn-0-2"]);
+    assert.deepEqual(innerJoins.get("sfn-0")!.parents, [
+      "inner/sfn-0-0",
+      "inner/sfn-0-1",
+      "inner/sfn-0-2",
+    ]);
     assert.deepEqual(innerJoins.get("sfn-1")!.parents, ["inner/sfn-1-0"]);
-    assert.deepEqual(sorted(d.only("after").map((c) => c.parent!)), ["innerJoin/sfn-0", "innerJoin/sfn-1"]);
+    assert.deepEqual(sorted(d.only("after").map((c) => c.parent!)), [
+      "innerJoin/sfn-0",
+      "innerJoin/sfn-1",
+    ]);
     assert.deepEqual(d.only("outerJoin")[0]!.parents, ["after/sfn-0", "after/sfn-1"]);
     assert.equal(d.only("inner").find((c) => c.taskId === "sfn-0-2")!.splitIndex, 2);
   });
 
-  it("switch with recursion: only the picked case runs; the step repeats until the condition says done", async () => {
+  void it("switch with recursion: only the picked case runs; the step repeats until the condition says done", async () => {
     let loops = 0;
     const d = new FakeDeployment(SHAPES.switchRecursion!, (c) => {
       if (c.step === "start") return { case: "low" };
@@ -193,11 +265,22 @@ describe("generated state machines run in aws-local-stepfunctions", () => {
       return undefined;
     });
     assert.equal((await d.run()).ok, true);
-    assert.deepEqual(d.order(), ["start/sfn", "low/sfn", "merge/sfn", "loop/sfn-r0", "loop/sfn-r1", "loop/sfn-r2", "end/sfn"]);
-    assert.deepEqual(d.calls.map((c) => c.parent), [undefined, "start/sfn", "low/sfn", "merge/sfn", "loop/sfn-r0", "loop/sfn-r1", "loop/sfn-r2"]);
+    assert.deepEqual(d.order(), [
+      "start/sfn",
+      "low/sfn",
+      "merge/sfn",
+      "loop/sfn-r0",
+      "loop/sfn-r1",
+      "loop/sfn-r2",
+      "end/sfn",
+    ]);
+    assert.deepEqual(
+      d.calls.map((c) => c.parent),
+      [undefined, "start/sfn", "low/sfn", "merge/sfn", "loop/sfn-r0", "loop/sfn-r1", "loop/sfn-r2"],
+    );
   });
 
-  it("recursion inside a foreach: each split loops on its own; the join finds each split's last iteration", async () => {
+  void it("recursion inside a foreach: each split loops on its own; the join finds each split's last iteration", async () => {
     const d = new FakeDeployment(SHAPES.recursionInForeach!, (c) => {
       if (c.step === "start") return { splits: 3 };
       if (c.step !== "work") return undefined;
@@ -207,39 +290,67 @@ describe("generated state machines run in aws-local-stepfunctions", () => {
       return { case: Number(iteration) < Number(index) ? "again" : "done" };
     });
     assert.equal((await d.run()).ok, true);
-    assert.deepEqual(sorted(d.only("work").map((c) => c.taskId)), ["sfn-0-r0", "sfn-1-r0", "sfn-1-r1", "sfn-2-r0", "sfn-2-r1", "sfn-2-r2"]);
-    assert.deepEqual(d.only("join")[0]!.parents, ["work/sfn-0-r0", "work/sfn-1-r1", "work/sfn-2-r2"]);
+    assert.deepEqual(sorted(d.only("work").map((c) => c.taskId)), [
+      "sfn-0-r0",
+      "sfn-1-r0",
+      "sfn-1-r1",
+      "sfn-2-r0",
+      "sfn-2-r1",
+      "sfn-2-r2",
+    ]);
+    assert.deepEqual(d.only("join")[0]!.parents, [
+      "work/sfn-0-r0",
+      "work/sfn-1-r1",
+      "work/sfn-2-r2",
+    ]);
   });
 
-  it("retry: a task failing once runs again as attempt 1 and the flow goes on", async () => {
-    const d = new FakeDeployment(SHAPES.retry!, (c) => (c.step === "flaky" && c.attempt === 0 ? { fail: true } : undefined));
+  void it("retry: a task failing once runs again as attempt 1 and the flow goes on", async () => {
+    const d = new FakeDeployment(SHAPES.retry!, (c) =>
+      c.step === "flaky" && c.attempt === 0 ? { fail: true } : undefined,
+    );
     assert.equal((await d.run()).ok, true);
-    assert.deepEqual(d.calls.map((c) => `${c.step}/${c.taskId}#${c.attempt}`), ["start/sfn#0", "flaky/sfn#0", "flaky/sfn#1", "end/sfn#0"]);
+    assert.deepEqual(
+      d.calls.map((c) => `${c.step}/${c.taskId}#${c.attempt}`),
+      ["start/sfn#0", "flaky/sfn#0", "flaky/sfn#1", "end/sfn#0"],
+    );
     const flaky = d.only("flaky")[0]!;
     assert.equal(flaky.job.attemptSeconds, 90);
     assert.deepEqual(flaky.job.environment, [{ Name: "MODE", Value: "fast" }]);
   });
 
-  it("retry exhausted without @catchError: the execution fails and the run is recorded as failed", async () => {
-    const d = new FakeDeployment(SHAPES.retry!, (c) => (c.step === "flaky" ? { fail: true } : undefined));
+  void it("retry exhausted without @catchError: the execution fails and the run is recorded as failed", async () => {
+    const d = new FakeDeployment(SHAPES.retry!, (c) =>
+      c.step === "flaky" ? { fail: true } : undefined,
+    );
     const result = await d.run();
     assert.equal(result.ok, false);
     assert.equal(result.ok === false && result.error, "MetaflowRunFailed");
-    assert.deepEqual(d.only("flaky").map((c) => c.attempt), [0, 1, 2]);
+    assert.deepEqual(
+      d.only("flaky").map((c) => c.attempt),
+      [0, 1, 2],
+    );
     assert.deepEqual(d.only("end"), []);
     assert.deepEqual(d.failedRuns, ["States.TaskFailed"]);
   });
 
-  it("catch: after every attempt failed, a caught task stores the error and the flow goes on", async () => {
-    const d = new FakeDeployment(SHAPES.catch!, (c) => (c.step === "fragile" ? { fail: true } : undefined));
+  void it("catch: after every attempt failed, a caught task stores the error and the flow goes on", async () => {
+    const d = new FakeDeployment(SHAPES.catch!, (c) =>
+      c.step === "fragile" ? { fail: true } : undefined,
+    );
     assert.equal((await d.run()).ok, true);
-    assert.deepEqual(d.calls.map((c) => `${c.step}/${c.taskId}#${c.attempt}${c.caught ? ` caught ${c.caught}` : ""}`), [
-      "start/sfn#0",
-      "fragile/sfn#0",
-      "fragile/sfn#1",
-      "fragile/sfn#2 caught States.TaskFailed",
-      "end/sfn#0",
-    ]);
+    assert.deepEqual(
+      d.calls.map(
+        (c) => `${c.step}/${c.taskId}#${c.attempt}${c.caught ? ` caught ${c.caught}` : ""}`,
+      ),
+      [
+        "start/sfn#0",
+        "fragile/sfn#0",
+        "fragile/sfn#1",
+        "fragile/sfn#2 caught States.TaskFailed",
+        "end/sfn#0",
+      ],
+    );
     assert.equal(d.only("end")[0]!.parent, "fragile/sfn");
     assert.deepEqual(d.failedRuns, []);
   });

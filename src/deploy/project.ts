@@ -45,20 +45,29 @@ export const MAX_DEPLOYMENT_NAME = 80;
 /** Validates `@project` options; the error names the bad value and the rule. */
 export function parseProjectOptions(raw: unknown): ProjectOptions {
   const name = (raw as { name?: unknown } | null)?.name;
-  if (typeof raw !== "object" || raw === null || typeof name !== "string" || !PROJECT_RE.test(name)) {
+  if (
+    typeof raw !== "object" ||
+    raw === null ||
+    typeof name !== "string" ||
+    !PROJECT_RE.test(name)
+  ) {
     throw new ProjectNameError(
       `@project.name must be lowercase letters, digits and _ starting with a letter (at most 40), e.g. @project({ name: "recsys" }); got ${JSON.stringify(name)}`,
     );
   }
   const extra = Object.keys(raw).filter((k) => k !== "name");
-  if (extra.length > 0) throw new ProjectNameError(`@project has no option '${extra[0]}'; its only option is name`);
+  if (extra.length > 0)
+    throw new ProjectNameError(`@project has no option '${extra[0]}'; its only option is name`);
   return { name };
 }
 
 /** A user name as it may appear in a branch: characters outside letters, digits, `_` and `-` become `_`. */
 export function userBranchPart(user: string): string {
   const part = user.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40);
-  if (part.replace(/_/g, "") === "") throw new ProjectNameError(`The user name ${JSON.stringify(user)} cannot name a branch; set METAFLOW_USER to a plain name`);
+  if (part.replace(/_/g, "") === "")
+    throw new ProjectNameError(
+      `The user name ${JSON.stringify(user)} cannot name a branch; set METAFLOW_USER to a plain name`,
+    );
   return part;
 }
 
@@ -68,15 +77,24 @@ export function userBranchPart(user: string): string {
  * @example
  * projectInfo({ name: "recsys" }, "TrainFlow", "bob", {}).projectFlowName; // "recsys.user.bob.TrainFlow"
  */
-export function projectInfo(project: ProjectOptions, flowName: string, user: string, choice: BranchChoice = {}): ProjectInfo {
+export function projectInfo(
+  project: ProjectOptions,
+  flowName: string,
+  user: string,
+  choice: BranchChoice = {},
+): ProjectInfo {
   if (choice.production && choice.branch !== undefined) {
-    throw new ProjectNameError(`Give --branch or --production, not both: --production deploys the prod branch, --branch ${choice.branch} the test branch test.${choice.branch}`);
+    throw new ProjectNameError(
+      `Give --branch or --production, not both: --production deploys the prod branch, --branch ${choice.branch} the test branch test.${choice.branch}`,
+    );
   }
   let branchName: string;
   if (choice.production) branchName = "prod";
   else if (choice.branch !== undefined) {
     if (!BRANCH_RE.test(choice.branch)) {
-      throw new ProjectNameError(`--branch must be letters, digits, _ or - (at most 40), e.g. --branch new_model; got ${JSON.stringify(choice.branch)}`);
+      throw new ProjectNameError(
+        `--branch must be letters, digits, _ or - (at most 40), e.g. --branch new_model; got ${JSON.stringify(choice.branch)}`,
+      );
     }
     branchName = `test.${choice.branch}`;
   } else branchName = `user.${userBranchPart(user)}`;
@@ -106,7 +124,9 @@ export function deploymentName(flowName: string, info?: ProjectInfo): string {
   }
   // Step Functions refuses whitespace, brackets, wildcards and these specials in names.
   if (/[\s<>{}[\]?*"#%\\^|~`$&,;:/]/.test(name) || /[\x00-\x1f\x7f]/.test(name)) {
-    throw new ProjectNameError(`The deployment name ${JSON.stringify(name)} has characters Step Functions does not allow in a name`);
+    throw new ProjectNameError(
+      `The deployment name ${JSON.stringify(name)} has characters Step Functions does not allow in a name`,
+    );
   }
   return name;
 }
@@ -144,8 +164,16 @@ export interface TokenDecision {
 
 /** A new production token: the deployment's flow name, lowercased, and 12 random characters. */
 export function newProductionToken(deployment: string): string {
-  const flow = (deployment.split(".").at(-1) ?? "flow").toLowerCase().replace(/[^a-z0-9]/g, "").slice(0, 30) || "flow";
-  return `${flow}-${randomBytes(9).toString("base64url").toLowerCase().replace(/[^a-z0-9]/g, "0").slice(0, 12)}`;
+  const flow =
+    (deployment.split(".").at(-1) ?? "flow")
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, "")
+      .slice(0, 30) || "flow";
+  return `${flow}-${randomBytes(9)
+    .toString("base64url")
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, "0")
+    .slice(0, 12)}`;
 }
 
 /** The namespace of a deployment's runs. */
@@ -157,7 +185,10 @@ export function productionNamespace(token: string): string {
  * Decides the production token of a `create`, refusing to deploy over someone else's deployment
  * without its token (a ProductionTokenError that says how to get authorized).
  */
-export function resolveProductionToken(req: TokenRequest, generate: () => string = () => newProductionToken(req.deployment)): TokenDecision {
+export function resolveProductionToken(
+  req: TokenRequest,
+  generate: () => string = () => newProductionToken(req.deployment),
+): TokenDecision {
   const { existing } = req;
   if (existing) {
     if (req.authorize !== undefined && req.authorize !== existing.token) {
@@ -166,7 +197,8 @@ export function resolveProductionToken(req: TokenRequest, generate: () => string
         `--authorize ${req.authorize} is not the production token of ${req.deployment}; ask ${existing.deployer}, who deployed it last, for the right one`,
       );
     }
-    const allowed = req.authorize !== undefined || req.known === existing.token || req.user === existing.deployer;
+    const allowed =
+      req.authorize !== undefined || req.known === existing.token || req.user === existing.deployer;
     if (!allowed) {
       throw new ProductionTokenError(
         req.deployment,
@@ -175,13 +207,18 @@ export function resolveProductionToken(req: TokenRequest, generate: () => string
       );
     }
   }
-  const generated = req.newToken === true || (existing === undefined && req.authorize === undefined && req.known === undefined);
+  const generated =
+    req.newToken === true ||
+    (existing === undefined && req.authorize === undefined && req.known === undefined);
   const token = generated ? generate() : (existing?.token ?? req.authorize ?? req.known!);
   return { token, record: { token, deployer: req.user }, generated };
 }
 
 /** Tag keys under which a state machine keeps its DeploymentRecord. */
-export const RECORD_TAGS = { token: "metaflow-ts:production-token", deployer: "metaflow-ts:deployer" } as const;
+export const RECORD_TAGS = {
+  token: "metaflow-ts:production-token",
+  deployer: "metaflow-ts:deployer",
+} as const;
 
 /** The record as state machine tags. */
 export function recordToTags(record: DeploymentRecord): Array<{ key: string; value: string }> {
@@ -192,7 +229,9 @@ export function recordToTags(record: DeploymentRecord): Array<{ key: string; val
 }
 
 /** The record read back from a state machine's tags; undefined when it carries none. */
-export function recordFromTags(tags: ReadonlyArray<{ key?: string; value?: string }>): DeploymentRecord | undefined {
+export function recordFromTags(
+  tags: ReadonlyArray<{ key?: string; value?: string }>,
+): DeploymentRecord | undefined {
   const get = (k: string) => tags.find((t) => t.key === k)?.value;
   const token = get(RECORD_TAGS.token);
   const deployer = get(RECORD_TAGS.deployer);

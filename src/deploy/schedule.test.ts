@@ -3,14 +3,18 @@ import { describe, it } from "node:test";
 import { ScheduleError } from "./errors.js";
 import { scheduleSpec, toAwsCron, type ScheduleOptions } from "./schedule.js";
 
-describe("@schedule → EventBridge Scheduler", () => {
-  it("converts standard cron and shortcuts to AWS's six fields", () => {
+void describe("@schedule → EventBridge Scheduler", () => {
+  void it("converts standard cron and shortcuts to AWS's six fields", () => {
     const table: Array<[ScheduleOptions, string, string]> = [
       [{ daily: true }, "cron(0 0 * * ? *)", "UTC"],
       [{ hourly: true }, "cron(0 * * * ? *)", "UTC"],
       [{ weekly: true }, "cron(0 0 ? * SUN *)", "UTC"],
       [{ daily: true, timezone: "Asia/Tokyo" }, "cron(0 0 * * ? *)", "Asia/Tokyo"],
-      [{ cron: "0 3 * * *", timezone: "Europe/Amsterdam" }, "cron(0 3 * * ? *)", "Europe/Amsterdam"],
+      [
+        { cron: "0 3 * * *", timezone: "Europe/Amsterdam" },
+        "cron(0 3 * * ? *)",
+        "Europe/Amsterdam",
+      ],
       [{ cron: "*/15 * * * *" }, "cron(*/15 * * * ? *)", "UTC"],
       [{ cron: "30 8 * * 1-5" }, "cron(30 8 ? * 2-6 *)", "UTC"],
       [{ cron: "0 9 * * 0" }, "cron(0 9 ? * 1 *)", "UTC"],
@@ -35,7 +39,7 @@ describe("@schedule → EventBridge Scheduler", () => {
     }
   });
 
-  it("refuses bad expressions and options with the reason", () => {
+  void it("refuses bad expressions and options with the reason", () => {
     const bad: Array<[ScheduleOptions, RegExp]> = [
       [{}, /give exactly one of cron, daily, hourly or weekly/],
       [{ daily: true, hourly: true }, /exactly one .* \(got daily and hourly\)/],
@@ -53,7 +57,10 @@ describe("@schedule → EventBridge Scheduler", () => {
       [{ cron: "0 3 L * *" }, /for L, W or # use AWS's six-field syntax/],
       [{ cron: "*/0 * * * *" }, /the step \/0 must be from 1 to 59/],
       [{ cron: "0 5-3 * * *" }, /the range 5-3 runs backwards/],
-      [{ cron: "0 3 * * * *" }, /exactly one of day-of-month \(\*\) and day-of-week \(\*\) must be '\?'/],
+      [
+        { cron: "0 3 * * * *" },
+        /exactly one of day-of-month \(\*\) and day-of-week \(\*\) must be '\?'/,
+      ],
       [{ cron: "0 3 ? * ? *" }, /exactly one of day-of-month/],
       [{ cron: 3 as unknown as string }, /cron must be a string/],
       [{ daily: true, timezone: "Mars/Olympus" }, /unknown timezone "Mars\/Olympus"/],
@@ -61,15 +68,19 @@ describe("@schedule → EventBridge Scheduler", () => {
       [{ daily: true, every: 2 } as ScheduleOptions, /unknown option 'every'/],
     ];
     for (const [options, reason] of bad) {
-      assert.throws(() => scheduleSpec(options), (e: unknown) => {
-        assert.ok(e instanceof ScheduleError, String(e));
-        assert.match(e.message, reason);
-        return true;
-      }, JSON.stringify(options));
+      assert.throws(
+        () => scheduleSpec(options),
+        (e: unknown) => {
+          assert.ok(e instanceof ScheduleError, String(e));
+          assert.match(e.message, reason);
+          return true;
+        },
+        JSON.stringify(options),
+      );
     }
   });
 
-  it("toAwsCron alone", () => {
+  void it("toAwsCron alone", () => {
     assert.equal(toAwsCron("0 3 * * *"), "0 3 * * ? *");
   });
 });

@@ -53,35 +53,56 @@ const MACROS: Readonly<Record<string, string>> = {
  */
 export function scheduleSpec(options: ScheduleOptions): ScheduleSpec {
   const show = JSON.stringify(options);
-  if (typeof options !== "object" || options === null) throw new ScheduleError(String(options), "give an object such as { daily: true }");
+  if (typeof options !== "object" || options === null)
+    throw new ScheduleError(String(options), "give an object such as { daily: true }");
   const known = ["cron", "daily", "hourly", "weekly", "timezone"];
   for (const k of Object.keys(options)) {
-    if (!known.includes(k)) throw new ScheduleError(show, `unknown option '${k}'; the options are ${known.join(", ")}`);
+    if (!known.includes(k))
+      throw new ScheduleError(show, `unknown option '${k}'; the options are ${known.join(", ")}`);
   }
   for (const k of ["daily", "hourly", "weekly"] as const) {
     if (options[k] !== undefined && typeof options[k] !== "boolean") {
-      throw new ScheduleError(show, `${k} must be true or false, got ${JSON.stringify(options[k])}`);
+      throw new ScheduleError(
+        show,
+        `${k} must be true or false, got ${JSON.stringify(options[k])}`,
+      );
     }
   }
-  const chosen = (["cron", "daily", "hourly", "weekly"] as const).filter((k) => options[k] !== undefined && options[k] !== false);
+  const chosen = (["cron", "daily", "hourly", "weekly"] as const).filter(
+    (k) => options[k] !== undefined && options[k] !== false,
+  );
   if (chosen.length !== 1) {
-    throw new ScheduleError(show, `give exactly one of cron, daily, hourly or weekly${chosen.length ? ` (got ${chosen.join(" and ")})` : ""}`);
+    throw new ScheduleError(
+      show,
+      `give exactly one of cron, daily, hourly or weekly${chosen.length ? ` (got ${chosen.join(" and ")})` : ""}`,
+    );
   }
   const timezone = checkTimezone(show, options.timezone);
   const kind = chosen[0]!;
   if (kind !== "cron") return { expression: `cron(${SHORTCUTS[kind]})`, timezone };
-  if (typeof options.cron !== "string") throw new ScheduleError(show, `cron must be a string such as "0 3 * * *", got ${JSON.stringify(options.cron)}`);
+  if (typeof options.cron !== "string")
+    throw new ScheduleError(
+      show,
+      `cron must be a string such as "0 3 * * *", got ${JSON.stringify(options.cron)}`,
+    );
   return { expression: `cron(${toAwsCron(options.cron)})`, timezone };
 }
 
 function checkTimezone(show: string, tz: unknown): string {
   if (tz === undefined) return "UTC";
-  if (typeof tz !== "string" || tz.trim() === "") throw new ScheduleError(show, `timezone must be an IANA name such as "Europe/Amsterdam", got ${JSON.stringify(tz)}`);
+  if (typeof tz !== "string" || tz.trim() === "")
+    throw new ScheduleError(
+      show,
+      `timezone must be an IANA name such as "Europe/Amsterdam", got ${JSON.stringify(tz)}`,
+    );
   try {
     // Throws a RangeError for a zone the ICU time-zone database does not know.
     new Intl.DateTimeFormat("en-US", { timeZone: tz });
   } catch {
-    throw new ScheduleError(show, `unknown timezone ${JSON.stringify(tz)}; use an IANA name such as "Europe/Amsterdam" or "America/New_York"`);
+    throw new ScheduleError(
+      show,
+      `unknown timezone ${JSON.stringify(tz)}; use an IANA name such as "Europe/Amsterdam" or "America/New_York"`,
+    );
   }
   return tz;
 }
@@ -96,9 +117,19 @@ interface Field {
 const MINUTE: Field = { name: "minute", min: 0, max: 59 };
 const HOUR: Field = { name: "hour", min: 0, max: 23 };
 const DOM: Field = { name: "day-of-month", min: 1, max: 31 };
-const MONTH: Field = { name: "month", min: 1, max: 12, names: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"] };
+const MONTH: Field = {
+  name: "month",
+  min: 1,
+  max: 12,
+  names: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
+};
 /** Standard cron: 0 (or 7) is Sunday. */
-const DOW: Field = { name: "day-of-week", min: 0, max: 7, names: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] };
+const DOW: Field = {
+  name: "day-of-week",
+  min: 0,
+  max: 7,
+  names: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+};
 const YEAR: Field = { name: "year", min: 1970, max: 2199 };
 
 /**
@@ -113,13 +144,22 @@ export function toAwsCron(expression: string): string {
   const fields = text.split(/\s+/);
   if (fields.length === 6) return checkAwsCron(show, fields);
   if (fields.length !== 5) {
-    throw new ScheduleError(`cron ${show}`, `expected 5 fields (minute hour day-of-month month day-of-week), got ${fields.length}`);
+    throw new ScheduleError(
+      `cron ${show}`,
+      `expected 5 fields (minute hour day-of-month month day-of-week), got ${fields.length}`,
+    );
   }
   const [minute, hour, dom, month, dow] = fields as [string, string, string, string, string];
   const fail = (reason: string): never => {
     throw new ScheduleError(`cron ${show}`, reason);
   };
-  for (const [f, v] of [[MINUTE, minute], [HOUR, hour], [DOM, dom], [MONTH, month]] as const) values(f, v, fail);
+  for (const [f, v] of [
+    [MINUTE, minute],
+    [HOUR, hour],
+    [DOM, dom],
+    [MONTH, month],
+  ] as const)
+    values(f, v, fail);
   const domAny = dom === "*" || dom === "?";
   const dowAny = dow === "*" || dow === "?";
   if (!domAny && !dowAny) {
@@ -136,7 +176,7 @@ export function toAwsCron(expression: string): string {
 function awsWeekdays(days: ReadonlySet<number>): string {
   const aws = [...new Set([...days].map((d) => (d % 7) + 1))].sort((a, b) => a - b);
   const parts: string[] = [];
-  for (let i = 0; i < aws.length; ) {
+  for (let i = 0; i < aws.length;) {
     let j = i;
     while (j + 1 < aws.length && aws[j + 1] === aws[j]! + 1) j++;
     parts.push(j - i >= 2 ? `${aws[i]}-${aws[j]}` : aws.slice(i, j + 1).join(","));
@@ -150,9 +190,13 @@ function values(f: Field, text: string, fail: (reason: string) => never): Set<nu
   const out = new Set<number>();
   for (const item of text.split(",")) {
     const m = /^(\*|[A-Za-z0-9]+(?:-[A-Za-z0-9]+)?)(?:\/(\d+))?$/.exec(item);
-    if (!m) fail(`${f.name} field '${text}': '${item}' is not a value, a range (a-b), a list (a,b) or a step (*/n)`);
+    if (!m)
+      fail(
+        `${f.name} field '${text}': '${item}' is not a value, a range (a-b), a list (a,b) or a step (*/n)`,
+      );
     const step = m![2] === undefined ? 1 : Number(m![2]);
-    if (step < 1 || step > f.max) fail(`${f.name} field '${text}': the step /${m![2]} must be from 1 to ${f.max}`);
+    if (step < 1 || step > f.max)
+      fail(`${f.name} field '${text}': the step /${m![2]} must be from 1 to ${f.max}`);
     let lo = f.min;
     let hi = f.max;
     if (m![1] !== "*") {
@@ -170,25 +214,45 @@ function value(f: Field, token: string, text: string, fail: (reason: string) => 
   const named = f.names?.indexOf(token.toUpperCase()) ?? -1;
   if (named >= 0) return f === MONTH ? named + 1 : named;
   if (!/^\d+$/.test(token)) {
-    fail(`${f.name} field '${text}': '${token}' is not a number${f.names ? ` or a name (${f.names.join(", ")})` : ""}; for L, W or # use AWS's six-field syntax`);
+    fail(
+      `${f.name} field '${text}': '${token}' is not a number${f.names ? ` or a name (${f.names.join(", ")})` : ""}; for L, W or # use AWS's six-field syntax`,
+    );
   }
   const n = Number(token);
-  if (n < f.min || n > f.max) fail(`${f.name} field '${text}': ${n} is out of range ${f.min}-${f.max}`);
+  if (n < f.min || n > f.max)
+    fail(`${f.name} field '${text}': ${n} is out of range ${f.min}-${f.max}`);
   return n;
 }
 
 /** Checks an expression already in AWS's six-field syntax and returns it normalised. */
 function checkAwsCron(show: string, fields: string[]): string {
-  const [minute, hour, dom, month, dow, year] = fields as [string, string, string, string, string, string];
+  const [minute, hour, dom, month, dow, year] = fields as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const fail = (reason: string): never => {
-    throw new ScheduleError(`cron ${show}`, `${reason} (six fields are read as AWS syntax: minute hour day-of-month month day-of-week year)`);
+    throw new ScheduleError(
+      `cron ${show}`,
+      `${reason} (six fields are read as AWS syntax: minute hour day-of-month month day-of-week year)`,
+    );
   };
   if ((dom === "?") === (dow === "?")) {
     fail(`exactly one of day-of-month (${dom}) and day-of-week (${dow}) must be '?'`);
   }
-  for (const [f, v] of [[MINUTE, minute], [HOUR, hour], [MONTH, month], [YEAR, year]] as const) values(f, v, fail);
+  for (const [f, v] of [
+    [MINUTE, minute],
+    [HOUR, hour],
+    [MONTH, month],
+    [YEAR, year],
+  ] as const)
+    values(f, v, fail);
   // AWS's own extensions in the day fields (L, W, #) are left for AWS to judge.
   if (dom !== "?" && !/^[0-9LW*,/-]+$/.test(dom)) fail(`day-of-month field '${dom}' is not valid`);
-  if (dow !== "?" && !/^[0-9A-Za-z*,/#L-]+$/.test(dow)) fail(`day-of-week field '${dow}' is not valid`);
+  if (dow !== "?" && !/^[0-9A-Za-z*,/#L-]+$/.test(dow))
+    fail(`day-of-week field '${dow}' is not valid`);
   return [minute, hour, dom, month.toUpperCase(), dow.toUpperCase(), year].join(" ");
 }

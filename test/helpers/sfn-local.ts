@@ -60,34 +60,50 @@ export interface LocalRunOptions {
 }
 
 /** The output of the execution, or the error it failed with. */
-export type LocalRunResult = { ok: true; output: unknown } | { ok: false; error: string; cause: string };
+export type LocalRunResult =
+  { ok: true; output: unknown } | { ok: false; error: string; cause: string };
 
 /** Executes `definition` with `input`; resolves with how the execution ended. */
-export async function runLocally(definition: AslMachine, input: unknown, options: LocalRunOptions): Promise<LocalRunResult> {
+export async function runLocally(
+  definition: AslMachine,
+  input: unknown,
+  options: LocalRunOptions,
+): Promise<LocalRunResult> {
   const attempts = new Map<string, number>();
   const handlers: Record<string, (input: any) => Promise<unknown>> = {};
   for (const [state, def] of taskStates(definition)) {
     if (def.Resource === "arn:aws:states:::aws-sdk:s3:getObject") {
       handlers[state] = async (p: { Bucket: string; Key: string }) => {
         const body = await options.readObject(p.Bucket, p.Key);
-        if (body === undefined) throw Object.assign(new Error(`NoSuchKey: ${p.Key}`), { name: "S3.NoSuchKeyException" });
+        if (body === undefined)
+          throw Object.assign(new Error(`NoSuchKey: ${p.Key}`), { name: "S3.NoSuchKeyException" });
         return { Body: body };
       };
     } else if (def.Resource === "arn:aws:states:::batch:submitJob.sync") {
       handlers[state] = (p: Record<string, any>) => submit(state, p, attempts, options);
     } else {
-      throw new Error(`runLocally: no local handler for the resource of state '${state}': ${String(def.Resource)}`);
+      throw new Error(
+        `runLocally: no local handler for the resource of state '${state}': ${String(def.Resource)}`,
+      );
     }
   }
   const arn = options.stateMachineArn ?? "arn:aws:states:us-east-1:123456789012:stateMachine:local";
-  const machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true } });
+  const machine = new StateMachine(definition as never, {
+    validationOptions: { checkPaths: true },
+  });
   const execution = machine.run(input as never, {
     overrides: {
       taskResourceLocalHandlers: handlers as never,
-      retryIntervalOverrides: Object.fromEntries(Object.keys(handlers).map((s) => [s, options.retryWaitMs ?? 0])),
+      retryIntervalOverrides: Object.fromEntries(
+        Object.keys(handlers).map((s) => [s, options.retryWaitMs ?? 0]),
+      ),
     },
     context: {
-      Execution: { Id: `${arn.replace(":stateMachine:", ":execution:")}:${options.executionName}`, Name: options.executionName, Input: input },
+      Execution: {
+        Id: `${arn.replace(":stateMachine:", ":execution:")}:${options.executionName}`,
+        Name: options.executionName,
+        Input: input,
+      },
       State: { RetryCount: RETRY_MARKER },
     } as never,
   });
@@ -99,7 +115,12 @@ export async function runLocally(definition: AslMachine, input: unknown, options
   }
 }
 
-async function submit(state: string, p: Record<string, any>, attempts: Map<string, number>, options: LocalRunOptions): Promise<unknown> {
+async function submit(
+  state: string,
+  p: Record<string, any>,
+  attempts: Map<string, number>,
+  options: LocalRunOptions,
+): Promise<unknown> {
   const argv = (p.ContainerOverrides.Command as string[]).slice(DEFAULT_ENTRYPOINT.length);
   if (isRunFailedCommand(argv)) {
     await options.runFailed?.(parseRunFailedCommand(argv));
@@ -123,5 +144,8 @@ async function submit(state: string, p: Record<string, any>, attempts: Map<strin
     environment: p.ContainerOverrides.Environment ?? [],
     attemptSeconds: p.Timeout?.AttemptDurationSeconds,
   });
-  return { JobId: `local-${command.step}-${command.taskId}-${command.attempt}`, Status: "SUCCEEDED" };
+  return {
+    JobId: `local-${command.step}-${command.taskId}-${command.attempt}`,
+    Status: "SUCCEEDED",
+  };
 }

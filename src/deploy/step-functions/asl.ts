@@ -23,7 +23,8 @@ export function taskStates(machine: AslMachine): Array<[string, AslState]> {
   for (const [name, state] of Object.entries(machine.States)) {
     if (state.Type === "Task") out.push([name, state]);
     if (state.Type === "Map") out.push(...taskStates(state.ItemProcessor as AslMachine));
-    if (state.Type === "Parallel") for (const b of state.Branches as AslMachine[]) out.push(...taskStates(b));
+    if (state.Type === "Parallel")
+      for (const b of state.Branches as AslMachine[]) out.push(...taskStates(b));
   }
   return out;
 }

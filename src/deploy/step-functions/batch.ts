@@ -47,7 +47,9 @@ export function jobDefinitionFor(
     executionRoleArn: batch.executionRole ?? defaults.executionRole,
     sharedMemory: batch.sharedMemory,
     maxSwap: batch.maxSwap,
-    environment: Object.fromEntries(Object.entries(environment).sort(([a], [b]) => a.localeCompare(b))),
+    environment: Object.fromEntries(
+      Object.entries(environment).sort(([a], [b]) => a.localeCompare(b)),
+    ),
   };
   const hash = createHash("sha256").update(JSON.stringify(content)).digest("hex").slice(0, 10);
   const name = `${batchName(deployment, 128 - 11)}-${hash}`;
@@ -58,7 +60,9 @@ export function jobDefinitionFor(
 }
 
 /** `ContainerOverrides.ResourceRequirements` of a step's tasks. */
-export function resourceRequirements(s: Pick<StepRunSettings, "cpu" | "memory" | "gpu">): Array<{ Type: string; Value: string }> {
+export function resourceRequirements(
+  s: Pick<StepRunSettings, "cpu" | "memory" | "gpu">,
+): Array<{ Type: string; Value: string }> {
   const out = [
     { Type: "VCPU", Value: String(s.cpu) },
     { Type: "MEMORY", Value: String(s.memory) },
@@ -68,7 +72,10 @@ export function resourceRequirements(s: Pick<StepRunSettings, "cpu" | "memory" |
 }
 
 /** The `RegisterJobDefinition` request for a spec (the SDK's input shape). */
-export function registerJobDefinitionInput(spec: JobDefinitionSpec, tags: Readonly<Record<string, string>> = {}): Record<string, unknown> {
+export function registerJobDefinitionInput(
+  spec: JobDefinitionSpec,
+  tags: Readonly<Record<string, string>> = {},
+): Record<string, unknown> {
   const linux: Record<string, number> = {};
   if (spec.sharedMemory !== undefined) linux.sharedMemorySize = spec.sharedMemory;
   if (spec.maxSwap !== undefined) {

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { formatTaskCommand, parseTaskCommand, taskCommandExpression, type TaskCommand } from "./command.js";
+import {
+  formatTaskCommand,
+  parseTaskCommand,
+  taskCommandExpression,
+  type TaskCommand,
+} from "./command.js";
 import { outputKey, parseTaskId, taskIdFor } from "./ids.js";
 
 const join: TaskCommand = {
@@ -18,15 +23,20 @@ const join: TaskCommand = {
   project: { name: "recsys", branch: "test.feature", production: false },
 };
 
-describe("metaflow task command contract", () => {
-  it("round-trips every field through the command line", () => {
+void describe("metaflow task command contract", () => {
+  void it("round-trips every field through the command line", () => {
     assert.deepEqual(parseTaskCommand(formatTaskCommand(join)), join);
     const start: TaskCommand = {
       ...join,
       step: "start",
       taskId: "sfn",
       attempt: 0,
-      run: { kind: "new", executionId: "arn:aws:states:us-east-1:1:execution:sm:e1", parameters: '{"alpha":"0.1"}', systemTags: ["production:t", "project:recsys"] },
+      run: {
+        kind: "new",
+        executionId: "arn:aws:states:us-east-1:1:execution:sm:e1",
+        parameters: '{"alpha":"0.1"}',
+        systemTags: ["production:t", "project:recsys"],
+      },
       joinOf: undefined,
       parent: undefined,
       splitIndex: 3,
@@ -35,14 +45,23 @@ describe("metaflow task command contract", () => {
       project: { name: "recsys", branch: "prod", production: true },
     } as TaskCommand;
     const parsed = parseTaskCommand(formatTaskCommand(start));
-    assert.deepEqual(parsed, Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)));
+    assert.deepEqual(
+      parsed,
+      Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)),
+    );
   });
 
-  it("names the flag of a bad command line", () => {
+  void it("names the flag of a bad command line", () => {
     const argv = formatTaskCommand(join);
-    assert.throws(() => parseTaskCommand(["run", ...argv.slice(1)]), /expected 'task' first, got "run"/);
+    assert.throws(
+      () => parseTaskCommand(["run", ...argv.slice(1)]),
+      /expected 'task' first, got "run"/,
+    );
     assert.throws(() => parseTaskCommand([...argv, "--bogus"]), /unknown flag "--bogus"/);
-    assert.throws(() => parseTaskCommand([...argv, "--new-run-for", "arn"]), /exactly one of --run-id and --new-run-for/);
+    assert.throws(
+      () => parseTaskCommand([...argv, "--new-run-for", "arn"]),
+      /exactly one of --run-id and --new-run-for/,
+    );
     const bad = [...argv];
     bad[bad.indexOf("--attempt") + 1] = "-1";
     assert.throws(() => parseTaskCommand(bad), /--attempt must be a whole number ≥ 0, got "-1"/);
@@ -52,7 +71,7 @@ describe("metaflow task command contract", () => {
     assert.throws(() => parseTaskCommand([...argv, "--step"]), /--step needs a value/);
   });
 
-  it("quotes literals for States.Array and keeps expressions as they are", () => {
+  void it("quotes literals for States.Array and keeps expressions as they are", () => {
     const expr = taskCommandExpression({
       ...join,
       flow: "It's{odd}\\",
@@ -60,6 +79,7 @@ describe("metaflow task command contract", () => {
       attempt: "2",
       run: { kind: "existing", runId: { expr: "$.runId" } },
       joinOf: undefined,
+      splitIndex: undefined,
       parent: { expr: "$.p" },
       outputKey: undefined,
       project: undefined,
@@ -71,8 +91,8 @@ describe("metaflow task command contract", () => {
   });
 });
 
-describe("deployed task ids", () => {
-  it("encode foreach indices and iterations, and read back", () => {
+void describe("deployed task ids", () => {
+  void it("encode foreach indices and iterations, and read back", () => {
     const cases: Array<[Parameters<typeof taskIdFor>[0], string]> = [
       [{ indices: [] }, "sfn"],
       [{ indices: [2] }, "sfn-2"],
@@ -90,7 +110,10 @@ describe("deployed task ids", () => {
     assert.match(taskIdFor({ indices: [99999, 99999], iteration: 9999 }), /^[A-Za-z0-9_-]{1,64}$/);
   });
 
-  it("output documents live under the deployment and the execution", () => {
-    assert.equal(outputKey("recsys.prod.TrainFlow", "e-1", "start", "sfn"), "sfn/recsys.prod.TrainFlow/e-1/start/sfn.json");
+  void it("output documents live under the deployment and the execution", () => {
+    assert.equal(
+      outputKey("recsys.prod.TrainFlow", "e-1", "start", "sfn"),
+      "sfn/recsys.prod.TrainFlow/e-1/start/sfn.json",
+    );
   });
 });

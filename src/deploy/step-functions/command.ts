@@ -54,7 +54,11 @@ export interface TaskCommand {
   /** The namespace the task's `current.namespace` reports: `production:<token>`. */
   readonly namespace: string;
   /** `@project` information for `current.projectName` and friends. */
-  readonly project?: { readonly name: string; readonly branch: string; readonly production: boolean };
+  readonly project?: {
+    readonly name: string;
+    readonly branch: string;
+    readonly production: boolean;
+  };
 }
 
 /** A value the state machine evaluates (a JSONPath or an intrinsic function), not a literal. */
@@ -73,7 +77,12 @@ export interface TaskCommandTemplate {
   readonly taskId: Val;
   readonly attempt: Val;
   readonly run:
-    | { readonly kind: "new"; readonly executionId: Val; readonly parameters: Val; readonly systemTags: readonly string[] }
+    | {
+        readonly kind: "new";
+        readonly executionId: Val;
+        readonly parameters: Val;
+        readonly systemTags: readonly string[];
+      }
     | { readonly kind: "existing"; readonly runId: Val };
   readonly parent?: Val;
   readonly joinOf?: Val;
@@ -96,7 +105,9 @@ function parts<V>(c: {
   step: string;
   taskId: V;
   attempt: V;
-  run: { kind: "new"; executionId: V; parameters: V; systemTags: readonly string[] } | { kind: "existing"; runId: V };
+  run:
+    | { kind: "new"; executionId: V; parameters: V; systemTags: readonly string[] }
+    | { kind: "existing"; runId: V };
   parent?: V | undefined;
   joinOf?: V | undefined;
   splitIndex?: V | undefined;
@@ -107,7 +118,15 @@ function parts<V>(c: {
   namespace: string;
   project?: TaskCommand["project"] | undefined;
 }): (string | V)[] {
-  const out: (string | V)[] = ["task", "--flow", c.flow, "--code-package", c.codePackage, "--step", c.step];
+  const out: (string | V)[] = [
+    "task",
+    "--flow",
+    c.flow,
+    "--code-package",
+    c.codePackage,
+    "--step",
+    c.step,
+  ];
   out.push("--task-id", c.taskId, "--attempt", c.attempt);
   if (c.run.kind === "new") {
     out.push("--new-run-for", c.run.executionId, "--parameters", c.run.parameters);
@@ -129,7 +148,8 @@ function parts<V>(c: {
   return out;
 }
 
-const ref = (r: TaskRef | undefined): string | undefined => (r ? `${r.step}/${r.taskId}` : undefined);
+const ref = (r: TaskRef | undefined): string | undefined =>
+  r ? `${r.step}/${r.taskId}` : undefined;
 
 /** The argv of a concrete command, without the entrypoint: `["task", "--flow", ...]`. */
 export function formatTaskCommand(c: TaskCommand): string[] {
@@ -152,7 +172,10 @@ export function intrinsicLiteral(s: string): string {
  * The `States.Array(...)` expression a Batch task state puts in `ContainerOverrides.Command.$`:
  * literals quoted, expressions as they are.
  */
-export function taskCommandExpression(t: TaskCommandTemplate, entrypoint: readonly string[] = DEFAULT_ENTRYPOINT): string {
+export function taskCommandExpression(
+  t: TaskCommandTemplate,
+  entrypoint: readonly string[] = DEFAULT_ENTRYPOINT,
+): string {
   const items = [...entrypoint, ...parts<Val>(t)];
   const args = items.map((v) => (typeof v === "string" ? intrinsicLiteral(v) : v.expr));
   return `States.Array(${args.join(", ")})`;
@@ -167,15 +190,31 @@ export class TaskCommandError extends Error {
 }
 
 const VALUE_FLAGS = new Set([
-  "--flow", "--code-package", "--step", "--task-id", "--attempt", "--new-run-for", "--parameters", "--sys-tag",
-  "--run-id", "--parent", "--join-of", "--split-index", "--caught", "--output-key", "--max-num-splits",
-  "--namespace", "--project", "--branch",
+  "--flow",
+  "--code-package",
+  "--step",
+  "--task-id",
+  "--attempt",
+  "--new-run-for",
+  "--parameters",
+  "--sys-tag",
+  "--run-id",
+  "--parent",
+  "--join-of",
+  "--split-index",
+  "--caught",
+  "--output-key",
+  "--max-num-splits",
+  "--namespace",
+  "--project",
+  "--branch",
 ]);
 const BOOLEAN_FLAGS = new Set(["--finish-run", "--production"]);
 
 /** Reads `argv` (after the entrypoint: starting with `task`) back into a {@link TaskCommand}. */
 export function parseTaskCommand(argv: readonly string[]): TaskCommand {
-  if (argv[0] !== "task") throw new TaskCommandError(`expected 'task' first, got ${JSON.stringify(argv[0])}`);
+  if (argv[0] !== "task")
+    throw new TaskCommandError(`expected 'task' first, got ${JSON.stringify(argv[0])}`);
   const values = new Map<string, string[]>();
   const flags = new Set<string>();
   for (let i = 1; i < argv.length; i++) {
@@ -195,14 +234,16 @@ export function parseTaskCommand(argv: readonly string[]): TaskCommand {
   };
   const int = (flag: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v)) throw new TaskCommandError(`${flag} must be a whole number ≥ 0, got ${JSON.stringify(v)}`);
+    if (!/^\d+$/.test(v))
+      throw new TaskCommandError(`${flag} must be a whole number ≥ 0, got ${JSON.stringify(v)}`);
     return Number(v);
   };
   const taskRef = (flag: string): TaskRef | undefined => {
     const v = one(flag);
     if (v === undefined) return undefined;
     const slash = v.indexOf("/");
-    if (slash <= 0 || slash === v.length - 1) throw new TaskCommandError(`${flag} must be step/taskId, got ${JSON.stringify(v)}`);
+    if (slash <= 0 || slash === v.length - 1)
+      throw new TaskCommandError(`${flag} must be step/taskId, got ${JSON.stringify(v)}`);
     return { step: v.slice(0, slash), taskId: v.slice(slash + 1) };
   };
   const execution = one("--new-run-for");
@@ -212,7 +253,12 @@ export function parseTaskCommand(argv: readonly string[]): TaskCommand {
   }
   const run: RunSelector =
     execution !== undefined
-      ? { kind: "new", executionId: execution, parameters: one("--parameters") ?? "{}", systemTags: values.get("--sys-tag") ?? [] }
+      ? {
+          kind: "new",
+          executionId: execution,
+          parameters: one("--parameters") ?? "{}",
+          systemTags: values.get("--sys-tag") ?? [],
+        }
       : { kind: "existing", runId: runId! };
   const project = one("--project");
   const parent = taskRef("--parent");
@@ -235,7 +281,15 @@ export function parseTaskCommand(argv: readonly string[]): TaskCommand {
     finishRun: flags.has("--finish-run"),
     maxNumSplits: int("--max-num-splits", need("--max-num-splits"))!,
     namespace: need("--namespace"),
-    ...(project !== undefined ? { project: { name: project, branch: need("--branch"), production: flags.has("--production") } } : {}),
+    ...(project !== undefined
+      ? {
+          project: {
+            name: project,
+            branch: need("--branch"),
+            production: flags.has("--production"),
+          },
+        }
+      : {}),
   };
 }
 
@@ -285,7 +339,8 @@ export function isRunFailedCommand(argv: readonly string[]): boolean {
 
 /** Reads a run-failed command line back. */
 export function parseRunFailedCommand(argv: readonly string[]): RunFailedCommand {
-  if (argv[0] !== "task") throw new TaskCommandError(`expected 'task' first, got ${JSON.stringify(argv[0])}`);
+  if (argv[0] !== "task")
+    throw new TaskCommandError(`expected 'task' first, got ${JSON.stringify(argv[0])}`);
   const get = (flag: string): string => {
     const i = argv.indexOf(flag);
     const v = i < 0 ? undefined : argv[i + 1];

@@ -7,17 +7,12 @@
 import type { StepNode } from "../../graph/index.js";
 import { DeployError } from "../errors.js";
 import type { AslMachine, AslState } from "./asl.js";
-import { batchName, jobDefinitionFor, resourceRequirements, type BatchDefaults, type JobDefinitionSpec } from "./batch.js";
-import {
-  runFailedCommandExpression,
-  taskCommandExpression,
-  type TaskCommand,
-  type TaskCommandTemplate,
-  type Val,
-} from "./command.js";
+import { resourceRequirements, type BatchDefaults, type JobDefinitionSpec } from "./batch.js";
+import { runFailedCommandExpression, type TaskCommand } from "./command.js";
 import { MAX_TASK_ID_LENGTH, TASK_ID_PREFIX } from "./ids.js";
 import type { StepRunSettings } from "./settings.js";
 import { stepOf, type FlowStructure } from "./structure.js";
+import { format, stateName, TaskStates } from "./task-states.js";
 
 /** Deployment-wide inputs of the compiler. */
 export interface CompileOptions {
@@ -54,19 +49,25 @@ export interface CompiledStateMachine {
   readonly jobDefinitions: readonly JobDefinitionSpec[];
 }
 
-/** Batch's smallest run-time limit. */
-const MIN_BATCH_TIMEOUT = 60;
 /** Longest state name Step Functions accepts. */
 const MAX_STATE_NAME = 80;
 /** Longest suffix added to a step name to name one of its states. */
-const SUFFIXES = ["task", "caught", "output", "run id", "map", "parallel", "choice", "again", "done", "no case", "loop"];
+const SUFFIXES = [
+  "task",
+  "caught",
+  "output",
+  "run id",
+  "map",
+  "parallel",
+  "choice",
+  "again",
+  "done",
+  "no case",
+  "loop",
+];
 const LONGEST_SUFFIX = Math.max(...SUFFIXES.map((s) => s.length + 1));
 
-const name = (step: string, suffix?: string): string => (suffix ? `${step} ${suffix}` : step);
-/** `States.Format` over a template whose literal parts were escaped with {@link lit}. */
-const format = (template: string, ...args: string[]): string => `States.Format(${[`'${template}'`, ...args].join(", ")})`;
-/** A literal part of a `States.Format` template: braces, quotes and backslashes are escaped. */
-const lit = (s: string): string => s.replace(/[\\'{}]/g, (ch) => `\\${ch}`);
+const name = stateName;
 
 /**
  * Compiles `structure` with each step's run settings into a state machine and the Batch job
@@ -84,10 +85,8 @@ export function compileStateMachine(
 }
 
 class Compiler {
-  private readonly jobDefinitions = new Map<string, JobDefinitionSpec>();
-  private readonly bucket: string;
-  private readonly prefix: string;
   private readonly maxNumSplits: number;
+  private readonly tasks: TaskStates;
 
   constructor(
     private readonly structure: FlowStructure,
@@ -101,22 +100,36 @@ class Compiler {
         `Deployed tasks need the S3 datastore, but the datastore root is ${JSON.stringify(options.datastoreRoot)}; set METAFLOW_DEFAULT_DATASTORE=s3 and METAFLOW_DATASTORE_SYSROOT_S3=s3://bucket/prefix`,
       );
     }
-    this.bucket = m[1]!;
-    this.prefix = m[2]!.replace(/\/+$/, "");
     this.maxNumSplits = options.maxNumSplits ?? 100;
+    const prefix = m[2]!.replace(/\/+$/, "");
+    this.tasks = new TaskStates(structure, settings, options, m[1]!, prefix, this.maxNumSplits);
     this.check();
   }
 
   compile(): CompiledStateMachine {
-    const failed = this.batchState("run-failed", {
-      "Command.$": runFailedCommandExpression(
-        { ...this.common(), executionId: { expr: "$$.Execution.Id" }, error: { expr: "$.error.Error" } },
-        this.options.entrypoint,
-      ),
-      ResourceRequirements: resourceRequirements({ cpu: 1, memory: 2048, gpu: 0 }),
-    }, this.jobFor("start"), 3600, null);
+    const failed = this.tasks.batchState(
+      "run-failed",
+      {
+        "Command.$": runFailedCommandExpression(
+          {
+            ...this.tasks.common(),
+            executionId: { expr: "$$.Execution.Id" },
+            error: { expr: "$.error.Error" },
+          },
+          this.options.entrypoint,
+        ),
+        ResourceRequirements: resourceRequirements({ cpu: 1, memory: 2048, gpu: 0 }),
+      },
+      this.tasks.jobFor("start"),
+      3600,
+      null,
+    );
     const flow = this.scope("start", undefined, {
-      Init: { Type: "Pass", Parameters: { "Parameters.$": "$.Parameters", ix: "" }, Next: this.entry("start") },
+      Init: {
+        Type: "Pass",
+        Parameters: { "Parameters.$": "$.Parameters", ix: "" },
+        Next: this.entry("start"),
+      },
     });
     const definition: AslMachine = {
       Comment: `Metaflow.ts flow ${this.structure.graph.className}, deployed as ${this.options.deployment}`,
@@ -137,10 +150,18 @@ class Compiler {
         },
         Succeeded: { Type: "Succeed" },
         "Record failure": { ...failed, ResultPath: null, Next: "Failed" },
-        Failed: { Type: "Fail", Error: "MetaflowRunFailed", Cause: "A task failed; see the run's logs with metaflow logs" },
+        Failed: {
+          Type: "Fail",
+          Error: "MetaflowRunFailed",
+          Cause: "A task failed; see the run's logs with metaflow logs",
+        },
       },
     };
-    return { name: this.options.deployment, definition, jobDefinitions: [...this.jobDefinitions.values()] };
+    return {
+      name: this.options.deployment,
+      definition,
+      jobDefinitions: [...this.tasks.jobDefinitions.values()],
+    };
   }
 
   /** Refuses what cannot be deployed, before anything is built. */
@@ -170,14 +191,12 @@ class Compiler {
     }
   }
 
-  private setting(step: string): StepRunSettings {
-    const s = this.settings.get(step);
-    if (!s) throw new Error(`internal: no run settings for step '${step}'`);
-    return s;
-  }
-
   /** The states of the part of the flow from `entryStep` up to (not including) `stop`. */
-  private scope(entryStep: string, stop: string | undefined, states: Record<string, AslState> = {}): Record<string, AslState> {
+  private scope(
+    entryStep: string,
+    stop: string | undefined,
+    states: Record<string, AslState> = {},
+  ): Record<string, AslState> {
     const pending = [entryStep];
     const seen = new Set<string>();
     while (pending.length > 0) {
@@ -212,28 +231,60 @@ class Compiler {
   /** Every state of one step: id, task, caught task, output read, and the transition states. */
   private stepStates(node: StepNode, stop: string | undefined): Record<string, AslState> {
     const s = node.name;
-    const settings = this.setting(s);
-    const needsOutput = s === "start" || node.next.kind === "foreach" || node.next.kind === "switch";
+    const settings = this.tasks.setting(s);
+    const needsOutput =
+      s === "start" || node.next.kind === "foreach" || node.next.kind === "switch";
     const transition = this.transitionStates(node, stop);
-    const afterOutput: Partial<AslState> = s === "start" ? { Next: name(s, "run id") } : transition.next;
+    const afterOutput: Partial<AslState> =
+      s === "start" ? { Next: name(s, "run id") } : transition.next;
     const afterTask: Partial<AslState> = needsOutput ? { Next: name(s, "output") } : afterOutput;
     const states: Record<string, AslState> = {};
     if (this.structure.repeating.has(s)) {
       states[name(s, "loop")] = { Type: "Pass", Result: { n: 0 }, ResultPath: "$.loop", Next: s };
     }
-    states[s] = { Type: "Pass", Parameters: this.taskInfo(node), ResultPath: "$.task", Next: name(s, "task") };
+    states[s] = {
+      Type: "Pass",
+      Parameters: this.taskInfo(node),
+      ResultPath: "$.task",
+      Next: name(s, "task"),
+    };
     states[name(s, "task")] = {
-      ...this.taskState(node, settings, false, needsOutput),
+      ...this.tasks.taskState(node, settings, false, needsOutput),
       ...(settings.retries > 0
-        ? { Retry: [{ ErrorEquals: ["States.ALL"], IntervalSeconds: settings.retryIntervalSeconds, MaxAttempts: settings.retries, BackoffRate: 1 }] }
+        ? {
+            Retry: [
+              {
+                ErrorEquals: ["States.ALL"],
+                IntervalSeconds: settings.retryIntervalSeconds,
+                MaxAttempts: settings.retries,
+                BackoffRate: 1,
+              },
+            ],
+          }
         : {}),
-      ...(settings.catchError ? { Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.caught", Next: name(s, "caught") }] } : {}),
+      ...(settings.catchError
+        ? {
+            Catch: [
+              { ErrorEquals: ["States.ALL"], ResultPath: "$.caught", Next: name(s, "caught") },
+            ],
+          }
+        : {}),
       ...afterTask,
     } as AslState;
-    if (settings.catchError) states[name(s, "caught")] = { ...this.taskState(node, settings, true, needsOutput), ...afterTask } as AslState;
-    if (needsOutput) states[name(s, "output")] = { ...this.outputState(s), ...afterOutput } as AslState;
+    if (settings.catchError)
+      states[name(s, "caught")] = {
+        ...this.tasks.taskState(node, settings, true, needsOutput),
+        ...afterTask,
+      } as AslState;
+    if (needsOutput)
+      states[name(s, "output")] = { ...this.tasks.outputState(s), ...afterOutput } as AslState;
     if (s === "start") {
-      states[name(s, "run id")] = { Type: "Pass", InputPath: "$.out.doc.runId", ResultPath: "$.runId", ...transition.next } as AslState;
+      states[name(s, "run id")] = {
+        Type: "Pass",
+        InputPath: "$.out.doc.runId",
+        ResultPath: "$.runId",
+        ...transition.next,
+      } as AslState;
     }
     return { ...states, ...transition.states };
   }
@@ -244,12 +295,16 @@ class Compiler {
       ? format(`${TASK_ID_PREFIX}{}-r{}`, "$.ix", "$.loop.n")
       : format(`${TASK_ID_PREFIX}{}`, "$.ix");
     const info: Record<string, unknown> = { step: node.name, "id.$": ix };
-    if (node.name !== "start") Object.assign(info, { "parentStep.$": "$.task.step", "parentId.$": "$.task.id" });
+    if (node.name !== "start")
+      Object.assign(info, { "parentStep.$": "$.task.step", "parentId.$": "$.task.id" });
     return info;
   }
 
   /** The states after a step's task (and output read): Map, Parallel, Choice, or a plain Next. */
-  private transitionStates(node: StepNode, stop: string | undefined): { next: Partial<AslState>; states: Record<string, AslState> } {
+  private transitionStates(
+    node: StepNode,
+    stop: string | undefined,
+  ): { next: Partial<AslState>; states: Record<string, AslState> } {
     const s = node.name;
     const t = node.next;
     switch (t.kind) {
@@ -269,7 +324,11 @@ class Compiler {
             "task.$": "$.task",
           },
           MaxConcurrency: this.options.maxWorkers ?? 100,
-          ItemProcessor: { ProcessorConfig: { Mode: "INLINE" }, StartAt: this.entry(t.to), States: this.scope(t.to, join) },
+          ItemProcessor: {
+            ProcessorConfig: { Mode: "INLINE" },
+            StartAt: this.entry(t.to),
+            States: this.scope(t.to, join),
+          },
           ResultPath: null,
           Next: this.entry(join),
         };
@@ -286,11 +345,19 @@ class Compiler {
         return { next: { Next: name(s, "parallel") }, states: { [name(s, "parallel")]: parallel } };
       }
       case "switch":
-        return { next: { Next: name(s, "choice") }, states: this.choiceStates(s, t.cases, t.condition, stop) };
+        return {
+          next: { Next: name(s, "choice") },
+          states: this.choiceStates(s, t.cases, t.condition, stop),
+        };
     }
   }
 
-  private choiceStates(s: string, cases: Readonly<Record<string, string>>, condition: string, stop: string | undefined): Record<string, AslState> {
+  private choiceStates(
+    s: string,
+    cases: Readonly<Record<string, string>>,
+    condition: string,
+    stop: string | undefined,
+  ): Record<string, AslState> {
     const states: Record<string, AslState> = {};
     const choices = Object.entries(cases).map(([value, to]) => {
       let next: string;
@@ -306,101 +373,16 @@ class Compiler {
       Cause: `Step '${s}' picked a case its switch on '${condition}' does not have`,
     };
     if (Object.values(cases).includes(s)) {
-      states[name(s, "again")] = { Type: "Pass", Parameters: { "n.$": "States.MathAdd($.loop.n, 1)" }, ResultPath: "$.loop", Next: s };
+      states[name(s, "again")] = {
+        Type: "Pass",
+        Parameters: { "n.$": "States.MathAdd($.loop.n, 1)" },
+        ResultPath: "$.loop",
+        Next: s,
+      };
     }
     if (stop !== undefined && Object.values(cases).includes(stop)) {
       states[name(s, "done")] = { Type: "Pass", End: true, OutputPath: "$.task" };
     }
     return states;
-  }
-
-  /** The Batch task state of a step (or, with `caught`, the one that stores the error). */
-  private taskState(node: StepNode, settings: StepRunSettings, caught: boolean, needsOutput: boolean): AslState {
-    const s = node.name;
-    const parentOf = format("{}/{}", "$.task.parentStep", "$.task.parentId");
-    const entersForeach = [...this.structure.steps.values()].some((n) => n.next.kind === "foreach" && n.next.to === s);
-    const template: TaskCommandTemplate = {
-      ...this.common(),
-      step: s,
-      taskId: { expr: "$.task.id" },
-      attempt: caught ? String(settings.retries + 1) : { expr: format("{}", "$$.State.RetryCount") },
-      run:
-        s === "start"
-          ? { kind: "new", executionId: { expr: "$$.Execution.Id" }, parameters: { expr: "States.JsonToString($.Parameters)" }, systemTags: this.options.systemTags }
-          : { kind: "existing", runId: { expr: "$.runId" } },
-      ...(s === "start" ? {} : node.isJoin ? { joinOf: { expr: parentOf } } : { parent: { expr: parentOf } }),
-      ...(entersForeach ? { splitIndex: { expr: format("{}", "$.index") } } : {}),
-      ...(caught ? { caught: { expr: "$.caught.Error" } as Val } : {}),
-      ...(needsOutput ? { outputKey: { expr: this.outputKeyExpr(s, false) } } : {}),
-      finishRun: node.next.kind === "end",
-      maxNumSplits: this.maxNumSplits,
-      ...(this.options.project ? { project: this.options.project } : {}),
-    };
-    const limit = Math.max(MIN_BATCH_TIMEOUT, Math.ceil(settings.timeoutSeconds ?? this.options.defaultTimeoutSeconds ?? 432_000));
-    const overrides: Record<string, unknown> = {
-      "Command.$": taskCommandExpression(template, this.options.entrypoint),
-      ResourceRequirements: resourceRequirements(settings),
-    };
-    if (Object.keys(settings.env).length > 0) {
-      overrides.Environment = Object.entries(settings.env).map(([Name, Value]) => ({ Name, Value }));
-    }
-    return this.batchState(caught ? `${s}-caught` : s, overrides, this.jobFor(s), limit);
-  }
-
-  private batchState(
-    jobName: string,
-    overrides: Record<string, unknown>,
-    job: { queue: string; definition: string },
-    limit: number,
-    /** What tells the Batch jobs of one state apart (the task id); null for a fixed name. */
-    jobSuffix: string | null = "$.task.id",
-  ): AslState {
-    const base = batchName(`${this.options.deployment}-${jobName}`, 100);
-    return {
-      Type: "Task",
-      Resource: "arn:aws:states:::batch:submitJob.sync",
-      Parameters: {
-        ...(jobSuffix === null ? { JobName: base } : { "JobName.$": format(`${lit(base)}-{}`, jobSuffix) }),
-        JobQueue: job.queue,
-        JobDefinition: job.definition,
-        ContainerOverrides: overrides,
-        Timeout: { AttemptDurationSeconds: limit },
-      },
-      ResultPath: null,
-      TimeoutSeconds: limit + (this.options.queueAllowanceSeconds ?? 86_400),
-    };
-  }
-
-  /** Reads the output document a task wrote, into `$.out.doc`. */
-  private outputState(step: string): AslState {
-    return {
-      Type: "Task",
-      Resource: "arn:aws:states:::aws-sdk:s3:getObject",
-      Parameters: { Bucket: this.bucket, "Key.$": this.outputKeyExpr(step, true) },
-      ResultSelector: { "doc.$": "States.StringToJson($.Body)" },
-      ResultPath: "$.out",
-      Retry: [{ ErrorEquals: ["States.ALL"], IntervalSeconds: 2, MaxAttempts: 4, BackoffRate: 2 }],
-    };
-  }
-
-  /** The key of a task's output document (see ids.ts `outputKey`), relative to the datastore root or as an S3 key. */
-  private outputKeyExpr(step: string, s3Key: boolean): string {
-    const root = s3Key && this.prefix !== "" ? `${lit(this.prefix)}/` : "";
-    return format(`${root}sfn/${lit(this.options.deployment)}/{}/${lit(step)}/{}.json`, "$$.Execution.Name", "$.task.id");
-  }
-
-  private common(): Pick<TaskCommandTemplate, "flow" | "codePackage" | "namespace"> {
-    return { flow: this.structure.graph.className, codePackage: this.options.codePackage, namespace: this.options.namespace };
-  }
-
-  private jobFor(step: string): { queue: string; definition: string } {
-    const { queue, definition } = jobDefinitionFor(
-      this.options.deployment,
-      this.options.batch,
-      this.setting(step).batch,
-      this.options.environment ?? {},
-    );
-    this.jobDefinitions.set(definition.name, definition);
-    return { queue, definition: definition.name };
   }
 }

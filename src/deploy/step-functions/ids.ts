@@ -31,7 +31,9 @@ const ID_RE = /^sfn((?:-\d+)*)(?:-r(\d+))?$/;
 export function parseTaskId(taskId: string): TaskPosition {
   const m = ID_RE.exec(taskId);
   if (!m) {
-    throw new Error(`'${taskId}' is not a Step Functions task id (expected sfn, sfn-2, sfn-2-0-r1, ...)`);
+    throw new Error(
+      `'${taskId}' is not a Step Functions task id (expected sfn, sfn-2, sfn-2-0-r1, ...)`,
+    );
   }
   const indices = m[1] ? m[1].slice(1).split("-").map(Number) : [];
   return m[2] === undefined ? { indices } : { indices, iteration: Number(m[2]) };
@@ -41,6 +43,11 @@ export function parseTaskId(taskId: string): TaskPosition {
  * Storage key (relative to the datastore root) where the task `step/taskId` of execution
  * `executionName` of `deployment` writes its output document, which the state machine reads.
  */
-export function outputKey(deployment: string, executionName: string, step: string, taskId: string): string {
+export function outputKey(
+  deployment: string,
+  executionName: string,
+  step: string,
+  taskId: string,
+): string {
   return `sfn/${deployment}/${executionName}/${step}/${taskId}.json`;
 }

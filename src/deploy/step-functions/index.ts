@@ -12,7 +12,12 @@ export { compileStateMachine, type CompiledStateMachine, type CompileOptions } f
 export * from "./command.js";
 export { outputKey, parseTaskId, taskIdFor, TASK_ID_PREFIX, type TaskPosition } from "./ids.js";
 export { resolveJoinParents, JoinParentsError, type TransitionLookup } from "./join-parents.js";
-export { parseBatchOptions, stepRunSettings, type BatchOptions, type StepRunSettings } from "./settings.js";
+export {
+  parseBatchOptions,
+  stepRunSettings,
+  type BatchOptions,
+  type StepRunSettings,
+} from "./settings.js";
 export { analyseFlow, type FlowStructure } from "./structure.js";
 export { registerJobDefinitionInput, type BatchDefaults, type JobDefinitionSpec } from "./batch.js";
 export type { AslMachine, AslState } from "./asl.js";
@@ -29,6 +34,8 @@ export function compileFlow(
   options: CompileOptions,
 ): CompiledStateMachine {
   const structure = analyseFlow(graph);
-  const settings = new Map(graph.steps.map((s) => [s.name, stepRunSettings(decorators.get(s.name) ?? [])]));
+  const settings = new Map(
+    graph.steps.map((s) => [s.name, stepRunSettings(decorators.get(s.name) ?? [])]),
+  );
   return compileStateMachine(structure, settings, options);
 }

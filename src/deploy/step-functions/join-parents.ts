@@ -14,7 +14,10 @@ import { stepOf, type FlowStructure } from "./structure.js";
  * The transition recorded by the successful attempt of task `step/taskId`, or undefined when the
  * task has none (it never ran, or no attempt succeeded).
  */
-export type TransitionLookup = (step: string, taskId: string) => Promise<TakenTransition | undefined>;
+export type TransitionLookup = (
+  step: string,
+  taskId: string,
+) => Promise<TakenTransition | undefined>;
 
 /** A join's parents cannot be found: a task on the way has no successful attempt recorded. */
 export class JoinParentsError extends Error {
@@ -42,7 +45,9 @@ export async function resolveJoinParents(
   lookup: TransitionLookup,
 ): Promise<TaskRef[]> {
   if (structure.joinOf.get(split.step) !== join) {
-    throw new JoinParentsError(`Step '${split.step}' does not open the split that '${join}' closes`);
+    throw new JoinParentsError(
+      `Step '${split.step}' does not open the split that '${join}' closes`,
+    );
   }
   const t = await lookup(split.step, split.taskId);
   const base = parseTaskId(split.taskId).indices;
@@ -52,7 +57,9 @@ export async function resolveJoinParents(
   } else if (t?.kind === "branch") {
     starts = t.to.map((step) => ({ step, indices: base }));
   } else {
-    throw new JoinParentsError(`Task ${split.step}/${split.taskId} has no recorded split (its transition is ${t ? t.kind : "missing"})`);
+    throw new JoinParentsError(
+      `Task ${split.step}/${split.taskId} has no recorded split (its transition is ${t ? t.kind : "missing"})`,
+    );
   }
   const parents: TaskRef[] = new Array<TaskRef>(starts.length);
   let next = 0;
@@ -75,16 +82,26 @@ async function walk(
 ): Promise<TaskRef> {
   const at = (step: string, iteration?: number): TaskRef => ({
     step,
-    taskId: taskIdFor({ indices, ...(structure.repeating.has(step) ? { iteration: iteration ?? 0 } : {}) }),
+    taskId: taskIdFor({
+      indices,
+      ...(structure.repeating.has(step) ? { iteration: iteration ?? 0 } : {}),
+    }),
   });
   let task = at(firstStep);
   for (let visited = 0; visited < MAX_WALK; visited++) {
     const t = await lookup(task.step, task.taskId);
-    if (!t) throw new JoinParentsError(`Task ${task.step}/${task.taskId} has no successful attempt recorded, so join '${join}' cannot gather its inputs`);
+    if (!t)
+      throw new JoinParentsError(
+        `Task ${task.step}/${task.taskId} has no successful attempt recorded, so join '${join}' cannot gather its inputs`,
+      );
     let to: string;
     if (t.kind === "linear" || t.kind === "switch") to = t.to;
-    else if (t.kind === "foreach" || t.kind === "branch") to = structure.joinOf.get(task.step) ?? "";
-    else throw new JoinParentsError(`Task ${task.step}/${task.taskId} ended the flow before reaching join '${join}'`);
+    else if (t.kind === "foreach" || t.kind === "branch")
+      to = structure.joinOf.get(task.step) ?? "";
+    else
+      throw new JoinParentsError(
+        `Task ${task.step}/${task.taskId} ended the flow before reaching join '${join}'`,
+      );
     if (to === join && t.kind !== "foreach" && t.kind !== "branch") return task;
     if (to === task.step) {
       task = at(to, parseTaskId(task.taskId).iteration! + 1);
@@ -93,5 +110,7 @@ async function walk(
       task = at(to);
     }
   }
-  throw new JoinParentsError(`Gave up finding the inputs of join '${join}' after ${MAX_WALK} tasks`);
+  throw new JoinParentsError(
+    `Gave up finding the inputs of join '${join}' after ${MAX_WALK} tasks`,
+  );
 }

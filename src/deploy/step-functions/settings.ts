@@ -27,24 +27,45 @@ export interface BatchOptions {
   readonly maxSwap?: number;
 }
 
-const BATCH_KEYS = ["queue", "image", "cpu", "memory", "gpu", "iamRole", "executionRole", "sharedMemory", "maxSwap"] as const;
+const BATCH_KEYS = [
+  "queue",
+  "image",
+  "cpu",
+  "memory",
+  "gpu",
+  "iamRole",
+  "executionRole",
+  "sharedMemory",
+  "maxSwap",
+] as const;
 
 /** Validates `@batch` options (from code, or `--with batch:k=v` strings); errors name the field. */
 export function parseBatchOptions(raw: Readonly<Record<string, unknown>>): BatchOptions {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (!(BATCH_KEYS as readonly string[]).includes(k)) {
-      throw new DeployError(`@batch has no option '${k}'`, `@batch has no option '${k}'; its options are: ${BATCH_KEYS.join(", ")}`);
+      throw new DeployError(
+        `@batch has no option '${k}'`,
+        `@batch has no option '${k}'; its options are: ${BATCH_KEYS.join(", ")}`,
+      );
     }
     if (v === undefined) continue;
     if (k === "queue" || k === "image" || k === "iamRole" || k === "executionRole") {
-      if (typeof v !== "string" || v.trim() === "") throw badField(`@batch.${k} must be a non-empty string, got ${JSON.stringify(v)}`);
+      if (typeof v !== "string" || v.trim() === "")
+        throw badField(`@batch.${k} must be a non-empty string, got ${JSON.stringify(v)}`);
       out[k] = v.trim();
     } else {
       const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
       const min = k === "cpu" || k === "memory" ? 1 : 0;
-      if (typeof n !== "number" || !Number.isFinite(n) || n < min || (k !== "cpu" && !Number.isInteger(n))) {
-        throw badField(`@batch.${k} must be ${k === "cpu" ? "a number > 0" : `a whole number ≥ ${min}`}, got ${JSON.stringify(v)}`);
+      if (
+        typeof n !== "number" ||
+        !Number.isFinite(n) ||
+        n < min ||
+        (k !== "cpu" && !Number.isInteger(n))
+      ) {
+        throw badField(
+          `@batch.${k} must be ${k === "cpu" ? "a number > 0" : `a whole number ≥ ${min}`}, got ${JSON.stringify(v)}`,
+        );
       }
       out[k] = n;
     }
@@ -89,7 +110,10 @@ export function stepRunSettings(decorators: readonly DecoratorSpec[]): StepRunSe
   const num = (o: Readonly<Record<string, unknown>> | undefined, k: string): number | undefined =>
     typeof o?.[k] === "number" ? (o[k] as number) : undefined;
   const minutes = num(retry, "minutesBetweenRetries") ?? 2;
-  const memory = Math.max(resources?.memorySet === false ? 0 : (num(resources, "memory") ?? 0), batch.memory ?? 0);
+  const memory = Math.max(
+    resources?.memorySet === false ? 0 : (num(resources, "memory") ?? 0),
+    batch.memory ?? 0,
+  );
   return {
     retries: num(retry, "times") ?? 0,
     retryIntervalSeconds: Math.max(1, Math.round(minutes * 60)),
