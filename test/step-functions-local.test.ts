@@ -11,6 +11,7 @@ import { describe, it } from "node:test";
 import {
   analyseFlow,
   resolveJoinParents,
+  startOutputKey,
   type TaskCommand,
   type FlowStructure,
 } from "../src/deploy/step-functions/index.js";
@@ -64,7 +65,14 @@ class FakeDeployment {
     return runLocally(definition, input, {
       executionName,
       runTask: (c, job) => this.task(c, job),
-      runFailed: async (c) => void this.failedRuns.push(c.error),
+      stateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:${TEST_OPTIONS.deployment}`,
+      runFailed: async (c) => {
+        // The run-failed task finds the run through the start task's output document.
+        const doc = this.objects.get(`test-bucket/metaflow/${startOutputKey(c.executionId)}`);
+        this.failedRuns.push(
+          `${c.error} run ${doc ? (JSON.parse(doc) as { runId: string }).runId : "?"}`,
+        );
+      },
       readObject: async (bucket, key) => this.objects.get(`${bucket}/${key}`),
     });
   }
@@ -331,7 +339,7 @@ void describe("generated state machines run in aws-local-stepfunctions", () => {
       [0, 1, 2],
     );
     assert.deepEqual(d.only("end"), []);
-    assert.deepEqual(d.failedRuns, ["States.TaskFailed"]);
+    assert.deepEqual(d.failedRuns, ["States.TaskFailed run 1001"]);
   });
 
   void it("catch: after every attempt failed, a caught task stores the error and the flow goes on", async () => {

@@ -6,7 +6,7 @@ import {
   taskCommandExpression,
   type TaskCommand,
 } from "./command.js";
-import { outputKey, parseTaskId, taskIdFor } from "./ids.js";
+import { outputKey, parseTaskId, startOutputKey, taskIdFor } from "./ids.js";
 
 const join: TaskCommand = {
   flow: "TrainFlow",
@@ -115,5 +115,10 @@ void describe("deployed task ids", () => {
       outputKey("recsys.prod.TrainFlow", "e-1", "start", "sfn"),
       "sfn/recsys.prod.TrainFlow/e-1/start/sfn.json",
     );
+    assert.equal(
+      startOutputKey("arn:aws:states:eu-west-1:123456789012:execution:recsys.prod.TrainFlow:e-1"),
+      "sfn/recsys.prod.TrainFlow/e-1/start/sfn.json",
+    );
+    assert.equal(startOutputKey("arn:aws:states:eu-west-1:1:stateMachine:x"), undefined);
   });
 });

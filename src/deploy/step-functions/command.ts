@@ -211,21 +211,29 @@ const VALUE_FLAGS = new Set([
 ]);
 const BOOLEAN_FLAGS = new Set(["--finish-run", "--production"]);
 
+/** The flags of a command line, checked against the table: repeated values kept in order. */
+class FlagReader {
+  readonly values = new Map<string, string[]>();
+  readonly flags = new Set<string>();
+
+  constructor(argv: readonly string[]) {
+    if (argv[0] !== "task")
+      throw new TaskCommandError(`expected 'task' first, got ${JSON.stringify(argv[0])}`);
+    for (let i = 1; i < argv.length; i++) {
+      const flag = argv[i]!;
+      if (BOOLEAN_FLAGS.has(flag)) this.flags.add(flag);
+      else if (VALUE_FLAGS.has(flag)) {
+        const v = argv[++i];
+        if (v === undefined) throw new TaskCommandError(`${flag} needs a value`);
+        this.values.set(flag, [...(this.values.get(flag) ?? []), v]);
+      } else throw new TaskCommandError(`unknown flag ${JSON.stringify(flag)}`);
+    }
+  }
+}
+
 /** Reads `argv` (after the entrypoint: starting with `task`) back into a {@link TaskCommand}. */
 export function parseTaskCommand(argv: readonly string[]): TaskCommand {
-  if (argv[0] !== "task")
-    throw new TaskCommandError(`expected 'task' first, got ${JSON.stringify(argv[0])}`);
-  const values = new Map<string, string[]>();
-  const flags = new Set<string>();
-  for (let i = 1; i < argv.length; i++) {
-    const flag = argv[i]!;
-    if (BOOLEAN_FLAGS.has(flag)) flags.add(flag);
-    else if (VALUE_FLAGS.has(flag)) {
-      const v = argv[++i];
-      if (v === undefined) throw new TaskCommandError(`${flag} needs a value`);
-      values.set(flag, [...(values.get(flag) ?? []), v]);
-    } else throw new TaskCommandError(`unknown flag ${JSON.stringify(flag)}`);
-  }
+  const { values, flags } = new FlagReader(argv);
   const one = (flag: string): string | undefined => values.get(flag)?.at(-1);
   const need = (flag: string): string => {
     const v = one(flag);

@@ -51,3 +51,13 @@ export function outputKey(
 ): string {
   return `sfn/${deployment}/${executionName}/${step}/${taskId}.json`;
 }
+
+/**
+ * Where the start task of the execution `executionArn`
+ * (`arn:aws:states:<region>:<account>:execution:<deployment>:<name>`) wrote its output document:
+ * how the run-failed state finds the run id. Undefined for an ARN of another shape.
+ */
+export function startOutputKey(executionArn: string): string | undefined {
+  const m = /^arn:[^:]+:states:[^:]*:[^:]*:execution:([^:]+):([^:]+)$/.exec(executionArn);
+  return m ? outputKey(m[1]!, m[2]!, "start", TASK_ID_PREFIX) : undefined;
+}

@@ -10,7 +10,14 @@ import { analyseFlow } from "./structure.js";
 
 export { compileStateMachine, type CompiledStateMachine, type CompileOptions } from "./compile.js";
 export * from "./command.js";
-export { outputKey, parseTaskId, taskIdFor, TASK_ID_PREFIX, type TaskPosition } from "./ids.js";
+export {
+  outputKey,
+  parseTaskId,
+  startOutputKey,
+  taskIdFor,
+  TASK_ID_PREFIX,
+  type TaskPosition,
+} from "./ids.js";
 export { resolveJoinParents, JoinParentsError, type TransitionLookup } from "./join-parents.js";
 export {
   parseBatchOptions,
