@@ -126,6 +126,6 @@ function isForeignTypedArray(v: unknown): boolean {
 function describe(v: unknown): string {
   if (v === undefined) return "undefined (was it assigned?)";
   if (v === null) return "null";
-  if (typeof v === "object") return `a ${(v as object).constructor?.name ?? "object"}`;
-  return `a ${typeof v}`;
+  const name = typeof v === "object" ? ((v as object).constructor?.name ?? "object") : typeof v;
+  return `${/^[aeiou]/i.test(name) ? "an" : "a"} ${name}`;
 }
