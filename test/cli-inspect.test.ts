@@ -113,10 +113,10 @@ void describe("metaflow dump", () => {
     assert.match(anyEnd.stderr, /its artifacts are: blob, fail, gate, n, total/);
   });
 
-  void it("says why a failed task has no artifacts", async () => {
+  void it("shows what a failed task had assigned, marked as from its failed attempt", async () => {
     const r = await cli(["dump", `ClientTestFlow/${failedRun}/square`]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /\(failed, foreach index 1\):\n {2}no artifacts: it failed \(Error: boom in square\)/);
+    assert.match(r.stdout, /\(failed, foreach index 1\):\n {2}artifacts of failed attempt 0 \(Error: boom in square\), as assigned before it failed:\n(.|\n)* {2}sq: number, \d+ B = 4\n/);
   });
 });
 

@@ -9,6 +9,7 @@ import { addNamespaceOptions, applyNamespace, exitOnClosedPipe, formatBytes, who
 
 interface DumpFlags extends NamespaceFlags {
   include?: string;
+  private?: boolean;
   maxValueSize: string;
   maxLines: string;
 }
@@ -19,6 +20,7 @@ export function dumpCommand(): Command {
     .argument("<pathspec>", "Flow/run/step (every task of the step) or Flow/run/step/task")
     .description("print the artifacts of a task or of every task of a step")
     .option("--include <names>", "only these artifacts, comma-separated")
+    .option("--private", "show private artifacts (named _x) too")
     .option("--max-value-size <bytes>", "artifacts bigger than this are described, not loaded", String(1024 * 1024))
     .option("--max-lines <n>", "longest printed value, in lines; longer ones are cut", "40");
   return addNamespaceOptions(cmd).action(async (pathspec: string, flags: DumpFlags) => {
@@ -43,22 +45,29 @@ export function dumpCommand(): Command {
         continue;
       }
       let artifacts = stored.sort((a, b) => a.name.localeCompare(b.name));
+      if (task.artifactsFromFailedAttempt !== undefined) {
+        const e = task.exception;
+        out.push(`  artifacts of failed attempt ${task.artifactsFromFailedAttempt}${e ? ` (${e.name}: ${e.message})` : ""}, as assigned before it failed:`);
+      }
       if (include) {
         const names = artifacts.map((a) => a.name);
         const missing = include.find((n) => !names.includes(n));
         if (missing !== undefined) throw new ArtifactNotFoundError(task.pathspec, missing, names.sort());
         artifacts = artifacts.filter((a) => include.includes(a.name));
       }
+      const hidden = include || flags.private ? 0 : artifacts.filter((a) => a.isPrivate).length;
+      if (hidden > 0) artifacts = artifacts.filter((a) => !a.isPrivate);
       for (const a of artifacts) out.push(await describe(a, maxSize, maxLines));
+      if (hidden > 0) out.push(`  ${hidden} private artifact${hidden === 1 ? "" : "s"} hidden; --private shows them`);
       process.stdout.write(`${out.join("\n")}\n`);
     }
   });
 }
 
-/** The task's artifacts, or undefined when it has none because it is running or failed. */
+/** The task's artifacts (private ones too), or undefined when it has none because it is running or failed. */
 async function storedArtifacts(task: Task): Promise<DataArtifact[] | undefined> {
   try {
-    return await task.artifacts();
+    return await task.artifacts({ private: true });
   } catch (err) {
     if (err instanceof NotFinishedError) return undefined;
     throw err;

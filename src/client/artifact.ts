@@ -18,12 +18,20 @@ export class DataArtifact<T = unknown> {
   readonly pathspec: string;
   /** `Flow/run/step/task` of the task that holds it. */
   readonly taskPathspec: string;
+  /** The attempt that stored it. */
+  readonly attempt: number;
+  /**
+   * True when the attempt that stored it failed: the value is what the step had assigned before
+   * it failed (a failed task keeps its artifacts for inspection; later steps never see them).
+   */
+  readonly fromFailedAttempt: boolean;
 
   /** Built by `Task.artifact()` and `Task.artifacts()`; not meant to be called directly. */
   constructor(
     private readonly ctx: ClientContext,
     private readonly ref: ArtifactRef,
     taskPathspec: string,
+    origin: { readonly attempt: number; readonly failed: boolean } = { attempt: 0, failed: false },
   ) {
     this.name = ref.name;
     this.hash = ref.hash;
@@ -32,6 +40,13 @@ export class DataArtifact<T = unknown> {
     this.encoding = ref.encoding;
     this.taskPathspec = taskPathspec;
     this.pathspec = `${taskPathspec}/${ref.name}`;
+    this.attempt = origin.attempt;
+    this.fromFailedAttempt = origin.failed;
+  }
+
+  /** True for a private artifact (its name starts with `_`): hidden from listings unless asked for. */
+  get isPrivate(): boolean {
+    return isPrivateName(this.name);
   }
 
   /** Loads and returns the value (verified against its hash). */
@@ -40,7 +55,21 @@ export class DataArtifact<T = unknown> {
   }
 
   /** The metadata as plain data (no value). */
-  toJSON(): { name: string; hash: string; size: number; type: string; encoding: Encoding; pathspec: string } {
-    return { name: this.name, hash: this.hash, size: this.size, type: this.type, encoding: this.encoding, pathspec: this.pathspec };
+  toJSON(): { name: string; hash: string; size: number; type: string; encoding: Encoding; pathspec: string; attempt: number; fromFailedAttempt: boolean } {
+    return {
+      name: this.name,
+      hash: this.hash,
+      size: this.size,
+      type: this.type,
+      encoding: this.encoding,
+      pathspec: this.pathspec,
+      attempt: this.attempt,
+      fromFailedAttempt: this.fromFailedAttempt,
+    };
   }
+}
+
+/** Whether an artifact name is private (starts with `_`), as in Metaflow. */
+export function isPrivateName(name: string): boolean {
+  return name.startsWith("_");
 }

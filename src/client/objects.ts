@@ -11,7 +11,7 @@ import type { AttemptEnd, AttemptStart, RunEnd, RunRecord, SplitFrame, TaskRecor
 import type { TagChange } from "../metadata/tags.js";
 import type { CodeManifest } from "../datastore/code-package.js";
 import { compareIds } from "../metadata/local.js";
-import { DataArtifact } from "./artifact.js";
+import { DataArtifact, isPrivateName } from "./artifact.js";
 import { CodePackage } from "./code.js";
 import { clientContext, type ClientContext, type ClientOptions } from "./context.js";
 import { ArtifactNotFoundError, NamespaceMismatchError, NotFinishedError, ObjectNotFoundError } from "./errors.js";
@@ -496,6 +496,8 @@ export class Task<F = unknown> {
   /** The foreach and branch splits that enclose the task, outermost first. */
   readonly frames: readonly SplitFrame[];
   private readonly refs: readonly ArtifactRef[] | undefined;
+  /** The attempt whose artifacts `refs` are, and whether it failed. */
+  private readonly refsOrigin: { readonly attempt: number; readonly failed: boolean } | undefined;
 
   /** Tasks are loaded with `Task.get`, `Step.task()` or `Step.tasks()`. */
   constructor(
@@ -511,8 +513,14 @@ export class Task<F = unknown> {
     const latest = record.attempts[record.attempts.length - 1]!;
     this.parents = latest.start.parents;
     this.frames = latest.start.frames;
-    // The artifacts are those of the latest attempt that succeeded.
-    this.refs = [...record.attempts].reverse().find((a) => a.end?.status === "completed")?.end?.artifacts;
+    // The artifacts are those of the latest attempt that succeeded; a task that ended failed shows
+    // what its latest failed attempt had assigned, marked as such.
+    const newestFirst = [...record.attempts].reverse();
+    const kept =
+      newestFirst.find((a) => a.end?.status === "completed") ??
+      (latest.end ? newestFirst.find((a) => a.end?.status === "failed" && a.end.artifacts.length > 0) : undefined);
+    this.refs = kept?.end?.artifacts;
+    this.refsOrigin = kept?.end ? { attempt: kept.end.attempt, failed: kept.end.status === "failed" } : undefined;
   }
 
   /** Loads the task at `Flow/runId/step/taskId`; its run must be in the current namespace. */
@@ -600,17 +608,31 @@ export class Task<F = unknown> {
     );
   }
 
-  /** The artifacts (name, size, type, hash) without loading their values. */
-  async artifacts(): Promise<DataArtifact[]> {
-    return this.storedRefs().map((r) => new DataArtifact(this.ctx, r, this.pathspec));
+  /**
+   * For a failed task: the number of the failed attempt whose artifacts (what it had assigned
+   * before it failed) `artifacts()` and `data()` read; undefined when they come from a success.
+   */
+  get artifactsFromFailedAttempt(): number | undefined {
+    return this.refsOrigin?.failed ? this.refsOrigin.attempt : undefined;
   }
 
-  /** One artifact's metadata; throws listing the artifacts that exist when there is none by that name. */
+  /**
+   * The artifacts (name, size, type, hash) without loading their values; private ones (named
+   * `_x`) only with `{ private: true }`. A failed task lists what its failed attempt had assigned,
+   * each marked `fromFailedAttempt`.
+   */
+  async artifacts(options: { readonly private?: boolean } = {}): Promise<DataArtifact[]> {
+    return this.storedRefs()
+      .filter((r) => options.private === true || !isPrivateName(r.name))
+      .map((r) => new DataArtifact(this.ctx, r, this.pathspec, this.refsOrigin));
+  }
+
+  /** One artifact's metadata (private ones too); throws listing the artifacts that exist when there is none by that name. */
   artifact<K extends DataName<F>>(name: K): DataArtifact<DataValue<F, K>> {
     const refs = this.storedRefs();
     const ref = refs.find((r) => r.name === name);
     if (!ref) throw new ArtifactNotFoundError(this.pathspec, name, refs.map((r) => r.name).sort());
-    return new DataArtifact<DataValue<F, K>>(this.ctx, ref, this.pathspec);
+    return new DataArtifact<DataValue<F, K>>(this.ctx, ref, this.pathspec, this.refsOrigin);
   }
 
   /** Whether the task stored an artifact called `name`. */
@@ -653,7 +675,7 @@ export class Task<F = unknown> {
       this.pathspec,
       this.status === "running"
         ? `Task ${this.pathspec} is still running; its artifacts are stored when it succeeds`
-        : `Task ${this.pathspec} failed (${this.exception ? `${this.exception.name}: ${this.exception.message}` : "no error recorded"}) and stored no artifacts`,
+        : `Task ${this.pathspec} failed (${this.exception ? `${this.exception.name}: ${this.exception.message}` : "no error recorded"}) and kept no artifacts`,
     );
   }
 }

@@ -9,15 +9,16 @@ import { stepDecorator } from "./make.js";
 /** Options of `@catchError`. */
 export interface CatchErrorOptions {
   /**
-   * Artifact that receives the error as plain data `{ name, message, stack, code? }`; without it
-   * the error is not stored (the failed attempt's metadata and logs still hold it). @default undefined
+   * Artifact that receives the error as plain data `{ name, message, stack, code? }`; a name
+   * starting with `_` makes it a private artifact. Without it the error is not stored as an
+   * artifact (the failed attempt's metadata and logs still hold it). @default undefined
    */
   var?: string;
   /** Print the caught error on the console. @default true */
   printException?: boolean;
 }
 
-const IDENTIFIER = /^[A-Za-z$][A-Za-z0-9_$]*$/;
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 /** Turns a task that failed every attempt into a success that records the error in `var`. */
 export const catchError = stepDecorator<CatchErrorOptions, { readonly var: string | undefined; readonly printException: boolean }>({
@@ -28,7 +29,7 @@ export const catchError = stepDecorator<CatchErrorOptions, { readonly var: strin
     const name = raw.var;
     if (name !== undefined && (typeof name !== "string" || !IDENTIFIER.test(name))) {
       throw new Error(
-        `@catchError.var must be an artifact name (a JavaScript identifier not starting with _), got ${JSON.stringify(name)}`,
+        `@catchError.var must be an artifact name (a JavaScript identifier), got ${JSON.stringify(name)}`,
       );
     }
     return { var: name, printException: booleanOption("catchError", "printException", raw.printException) ?? true };

@@ -29,7 +29,11 @@ function runOn(host: WorkerHost, request: AttemptRequest, listener: AttemptListe
       host.run(request.spec, {
         onLog: (stream, text) => listener.output(stream, text),
         onDone: (reply) => {
-          done(reply.ok ? { ok: true, artifacts: reply.artifacts, transition: reply.transition, timings: reply.timings } : { ok: false, error: reply.error, ...(reply.timings ? { timings: reply.timings } : {}) });
+          done(
+            reply.ok
+              ? { ok: true, artifacts: reply.artifacts, transition: reply.transition, timings: reply.timings }
+              : { ok: false, error: reply.error, ...(reply.timings ? { timings: reply.timings } : {}), ...(reply.artifacts ? { artifacts: reply.artifacts } : {}) },
+          );
           retire(host, reply.ok);
         },
         onExit: (exit) => done({ ok: false, error: describeExit(exit, request) }),

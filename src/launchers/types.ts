@@ -19,7 +19,13 @@ export interface AttemptRequest {
 /** How an attempt ended. */
 export type AttemptOutcome =
   | { readonly ok: true; readonly artifacts: readonly ArtifactRef[]; readonly transition: TakenTransition; readonly timings?: TaskTimings }
-  | { readonly ok: false; readonly error: PlainError; readonly timings?: TaskTimings };
+  | {
+      readonly ok: false;
+      readonly error: PlainError;
+      readonly timings?: TaskTimings;
+      /** What the failed attempt had assigned (stored best effort), recorded with its end. */
+      readonly artifacts?: readonly ArtifactRef[];
+    };
 
 /** What the scheduler hears about one attempt. */
 export interface AttemptListener {

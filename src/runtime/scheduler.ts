@@ -332,7 +332,7 @@ export class Scheduler {
         this.s.backends.metadata.endAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, {
           attempt: task.attempt,
           finishedAt: Date.now(),
-          ...(outcome.ok ? { status: "completed", artifacts: outcome.artifacts, transition: outcome.transition } : { status: "failed", artifacts: [], error: error! }),
+          ...(outcome.ok ? { status: "completed", artifacts: outcome.artifacts, transition: outcome.transition } : { status: "failed", artifacts: outcome.artifacts ?? [], error: error! }),
         }),
       );
     }

@@ -114,40 +114,58 @@ export class ArtifactSlots {
     });
   }
 
-  /** Stores everything the step can see; inputs it never changed pass on by reference. */
-  async persist(step: string, store: ContentStore): Promise<{ refs: ArtifactRef[]; bytesWritten: number }> {
+  /**
+   * Stores everything the step can see, private artifacts (`_x`) included; inputs it never changed
+   * pass on by reference. With `bestEffort` (a failed attempt keeping what it had assigned), a value
+   * that cannot be stored is skipped and named in `skipped` instead of failing.
+   */
+  async persist(step: string, store: ContentStore, options: { bestEffort?: boolean } = {}): Promise<{ refs: ArtifactRef[]; bytesWritten: number; skipped: string[] }> {
     const refs: ArtifactRef[] = [];
+    const skipped: string[] = [];
     let bytesWritten = 0;
     for (const name of Object.keys(this.flow)) {
-      if (INTERNAL.has(name) || name.startsWith("_")) continue;
-      const desc = Object.getOwnPropertyDescriptor(this.flow, name)!;
-      const slot = this.slots.get(name);
-      if (slot && desc.get) {
-        // Never read (or a parameter): pass the stored reference on without touching the data.
-        refs.push(slot.ref);
+      if (INTERNAL.has(name)) continue;
+      if (!options.bestEffort) {
+        bytesWritten += await this.persistOne(step, name, store, refs);
         continue;
       }
-      const value = desc.value;
-      if (slot && slot.loaded && slot.value === value && (isPrimitive(value) || unchanged(store, slot.ref, serializeOrFail(step, name, value)))) {
-        // Read and possibly mutated in place: keep the stored object if the value did not change.
-        refs.push(slot.ref);
-        continue;
+      try {
+        bytesWritten += await this.persistOne(step, name, store, refs);
+      } catch {
+        skipped.push(name);
       }
-      if (typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[Symbol.for("metaflow-ts.parameter")]) {
-        continue; // a Parameter() marker of a parameter the run did not define
-      }
-      const stored = await putOrFail(step, name, value, store);
-      bytesWritten += stored.written ? stored.size : 0;
-      refs.push({
-        name,
-        hash: stored.hash,
-        size: stored.size,
-        encoding: stored.encoding,
-        type: stored.type,
-        ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
-      });
     }
-    return { refs, bytesWritten };
+    return { refs, bytesWritten, skipped };
+  }
+
+  /** Stores one artifact (or passes its input on), appending its ref; returns the bytes written. */
+  private async persistOne(step: string, name: string, store: ContentStore, refs: ArtifactRef[]): Promise<number> {
+    const desc = Object.getOwnPropertyDescriptor(this.flow, name)!;
+    const slot = this.slots.get(name);
+    if (slot && desc.get) {
+      // Never read (or a parameter): pass the stored reference on without touching the data.
+      refs.push(slot.ref);
+      return 0;
+    }
+    const value = desc.value;
+    if (slot && slot.loaded && slot.value === value && (isPrimitive(value) || unchanged(store, slot.ref, serializeOrFail(step, name, value)))) {
+      // Read and possibly mutated in place: keep the stored object if the value did not change.
+      refs.push(slot.ref);
+      return 0;
+    }
+    if (typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[Symbol.for("metaflow-ts.parameter")]) {
+      return 0; // a Parameter() marker of a parameter the run did not define
+    }
+    const stored = await putOrFail(step, name, value, store);
+    refs.push({
+      name,
+      hash: stored.hash,
+      size: stored.size,
+      encoding: stored.encoding,
+      type: stored.type,
+      ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
+    });
+    return stored.written ? stored.size : 0;
   }
 }
 

@@ -28,11 +28,15 @@ export interface ExecutionResult {
   readonly timings: TaskTimings;
 }
 
-/** Thrown by the executor with timings attached, so failures still report where time went. */
+/**
+ * Thrown by the executor with timings attached, so failures still report where time went, and with
+ * the artifacts the failed attempt had assigned (stored best effort) when the step got to run.
+ */
 export class ExecutionFailure extends Error {
   constructor(
     override readonly cause: unknown,
     readonly timings: TaskTimings | undefined,
+    readonly artifacts?: ArtifactRef[],
   ) {
     super("task failed");
   }
@@ -107,13 +111,15 @@ export async function executeTask(
     bytesWritten,
     bytesLoaded: loader.stats.bytesLoaded,
   });
+  let slots: ArtifactSlots | undefined;
   try {
     const { value: exports, definitions: own } = collectDefinitions(() => sandbox.load(scriptFor(spec.bundlePath), spec.flowFile, library));
     const flow = new (findClass(exports, spec.className))() as Record<string, unknown>;
-    const slots = new ArtifactSlots(flow, loader, spec.parameterNames);
+    const taskSlots = new ArtifactSlots(flow, loader, spec.parameterNames);
+    slots = taskSlots;
     // Field initializers of Parameter()/IncludeFile() left markers; the stored values replace them.
     for (const ref of spec.parents[0]?.artifacts ?? []) {
-      if (!spec.isJoin || slots.isParameter(ref.name)) slots.wire(ref);
+      if (!spec.isJoin || taskSlots.isParameter(ref.name)) taskSlots.wire(ref);
     }
     wireForeachInput(flow, spec.frames, loader);
     let recorded: RecordedTransition | undefined;
@@ -125,7 +131,7 @@ export async function executeTask(
         if (spec.isEnd) throw new StepRuntimeError("end-next", "The end step cannot call this.next()", "Remove this.next() from end");
         recorded = t;
       },
-      merge: (inputs, options) => mergeArtifacts(spec.step, spec.isJoin, flow, slots, inputs, options),
+      merge: (inputs, options) => mergeArtifacts(spec.step, spec.isJoin, flow, taskSlots, inputs, options),
       foreachStack: () => foreachStack(spec.frames, loader, sandbox),
     });
     const inputs = spec.isJoin ? makeInputs(spec.parents, loader, (items) => sandbox.array(items)) : undefined;
@@ -158,13 +164,34 @@ export async function executeTask(
     // A step that caught the exit signal still asked to exit: that ends the task as a failure.
     if (sandbox.exitCode !== undefined) throw new TaskExitSignal(sandbox.exitCode);
     const stepEnd = performance.now();
-    return await finish(spec, flow, slots, store, sandbox, recorded, (persistMs, bytes) => timings(stepEnd - setupEnd, persistMs, bytes));
+    return await finish(spec, flow, taskSlots, store, sandbox, recorded, (persistMs, bytes) => timings(stepEnd - setupEnd, persistMs, bytes));
   } catch (err) {
     const cause = err instanceof TaskExitSignal || sandbox.exitCode === undefined ? err : new TaskExitSignal(sandbox.exitCode);
-    throw new ExecutionFailure(cause, timings(performance.now() - setupEnd, 0, 0));
+    const failedAt = performance.now();
+    const kept = slots ? await keepFailedArtifacts(spec.step, slots, store, write) : undefined;
+    throw new ExecutionFailure(cause, timings(failedAt - setupEnd, performance.now() - failedAt, 0), kept);
   } finally {
     setCurrentTask(undefined);
     sandbox.dispose();
+  }
+}
+
+/**
+ * Stores what a failed attempt had assigned, so it can be inspected; values that cannot be stored
+ * are skipped (and named in the task's log). Never throws: the step's own error is what counts.
+ */
+async function keepFailedArtifacts(
+  step: string,
+  slots: ArtifactSlots,
+  store: ContentStore,
+  write: (stream: "stdout" | "stderr", text: string) => void,
+): Promise<ArtifactRef[] | undefined> {
+  try {
+    const { refs, skipped } = await slots.persist(step, store, { bestEffort: true });
+    if (skipped.length > 0) write("stderr", `Kept the failed attempt's artifacts except ${skipped.map((n) => `'${n}'`).join(", ")}, which cannot be stored.\n`);
+    return refs;
+  } catch {
+    return undefined;
   }
 }
 

@@ -67,6 +67,7 @@ export function startHost(library: Record<string, unknown>): void {
           ok: false,
           error: mapError(f.cause, spec.bundlePath),
           ...(f.timings ? { timings: f.timings } : {}),
+          ...(f.artifacts ? { artifacts: f.artifacts } : {}),
         });
       },
     );

@@ -77,4 +77,11 @@ export type HostReply =
       readonly transition: TakenTransition;
       readonly timings: TaskTimings;
     }
-  | { readonly type: "done"; readonly ok: false; readonly error: PlainError; readonly timings?: TaskTimings };
+  | {
+      readonly type: "done";
+      readonly ok: false;
+      readonly error: PlainError;
+      readonly timings?: TaskTimings;
+      /** What the failed attempt had assigned, stored best effort. */
+      readonly artifacts?: readonly ArtifactRef[];
+    };
