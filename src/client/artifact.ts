@@ -1,5 +1,6 @@
 /** `DataArtifact`: one stored value of a task, described without loading it. */
 import type { ArtifactRef, Encoding } from "../datastore/types.js";
+import { DatastoreError } from "../errors.js";
 import type { ClientContext } from "./context.js";
 
 /** One artifact of a task: its name, size, type and content hash; `data()` loads the value. */
@@ -31,7 +32,7 @@ export class DataArtifact<T = unknown> {
     private readonly ctx: ClientContext,
     private readonly ref: ArtifactRef,
     taskPathspec: string,
-    origin: { readonly attempt: number; readonly failed: boolean } = { attempt: 0, failed: false },
+    origin: ArtifactOrigin = { attempt: 0, failed: false },
   ) {
     this.name = ref.name;
     this.hash = ref.hash;
@@ -42,7 +43,11 @@ export class DataArtifact<T = unknown> {
     this.pathspec = `${taskPathspec}/${ref.name}`;
     this.attempt = origin.attempt;
     this.fromFailedAttempt = origin.failed;
+    this.resume = origin.resume;
   }
+
+  /** The command that reruns the task that stores this value, for a missing or corrupt object. */
+  private readonly resume: string | undefined;
 
   /** True for a private artifact (its name starts with `_`): hidden from listings unless asked for. */
   get isPrivate(): boolean {
@@ -51,7 +56,12 @@ export class DataArtifact<T = unknown> {
 
   /** Loads and returns the value (verified against its hash). */
   async data(): Promise<T> {
-    return (await this.ctx.store.getValue(this.ref)) as T;
+    try {
+      return (await this.ctx.store.getValue(this.ref)) as T;
+    } catch (err) {
+      if (err instanceof DatastoreError && this.resume) throw new DatastoreError(`${err.message} For this run: \`npx ${this.resume}\`.`);
+      throw err;
+    }
   }
 
   /** The metadata as plain data (no value). */
@@ -67,6 +77,14 @@ export class DataArtifact<T = unknown> {
       fromFailedAttempt: this.fromFailedAttempt,
     };
   }
+}
+
+/** Which attempt stored an artifact, and the command that stores it again if its object is lost. */
+export interface ArtifactOrigin {
+  readonly attempt: number;
+  readonly failed: boolean;
+  /** `metaflow resume FLOW_FILE --origin-run-id RUN` of the run that holds the task. */
+  readonly resume?: string;
 }
 
 /** Whether an artifact name is private (starts with `_`), as in Metaflow. */

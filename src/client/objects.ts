@@ -11,7 +11,7 @@ import type { AttemptEnd, AttemptStart, RunEnd, RunRecord, SplitFrame, TaskRecor
 import type { TagChange } from "../metadata/tags.js";
 import type { CodeManifest } from "../datastore/code-package.js";
 import { compareIds } from "../metadata/local.js";
-import { DataArtifact, isPrivateName } from "./artifact.js";
+import { DataArtifact, isPrivateName, type ArtifactOrigin } from "./artifact.js";
 import { CodePackage } from "./code.js";
 import { clientContext, type ClientContext, type ClientOptions } from "./context.js";
 import { ArtifactNotFoundError, NamespaceMismatchError, NotFinishedError, ObjectNotFoundError } from "./errors.js";
@@ -497,7 +497,7 @@ export class Task<F = unknown> {
   readonly frames: readonly SplitFrame[];
   private readonly refs: readonly ArtifactRef[] | undefined;
   /** The attempt whose artifacts `refs` are, and whether it failed. */
-  private readonly refsOrigin: { readonly attempt: number; readonly failed: boolean } | undefined;
+  private readonly refsOrigin: ArtifactOrigin | undefined;
 
   /** Tasks are loaded with `Task.get`, `Step.task()` or `Step.tasks()`. */
   constructor(
@@ -520,7 +520,9 @@ export class Task<F = unknown> {
       newestFirst.find((a) => a.end?.status === "completed") ??
       (latest.end ? newestFirst.find((a) => a.end?.status === "failed" && a.end.artifacts.length > 0) : undefined);
     this.refs = kept?.end?.artifacts;
-    this.refsOrigin = kept?.end ? { attempt: kept.end.attempt, failed: kept.end.status === "failed" } : undefined;
+    this.refsOrigin = kept?.end
+      ? { attempt: kept.end.attempt, failed: kept.end.status === "failed", resume: `metaflow resume ${step.run.flowFile} --origin-run-id ${step.run.id}` }
+      : undefined;
   }
 
   /** Loads the task at `Flow/runId/step/taskId`; its run must be in the current namespace. */

@@ -16,8 +16,10 @@ import type { ArtifactRef, StorageBackend } from "./types.js";
  */
 const MAGIC = Buffer.from("MFCA", "latin1");
 const FORMAT_VERSION = 1;
-const HEADER_SIZE = 8;
-const FLAG_RAW = 0;
+/** Bytes of the header before every object's payload. */
+export const HEADER_SIZE = 8;
+/** Header flag of a payload stored as it is. */
+export const FLAG_RAW = 0;
 const FLAG_DEFLATE = 1;
 
 /** Values smaller than this are stored raw: compression would save next to nothing. */
@@ -232,7 +234,7 @@ function header(flag: number): Buffer {
 }
 
 /** Returns the payload flag, or throws a corrupt-object error for anything that is not our header. */
-function parseHeader(head: Buffer, objectSize: number, hash: string, where: string): number {
+export function parseHeader(head: Buffer, objectSize: number, hash: string, where: string): number {
   if (objectSize < HEADER_SIZE || head.length < HEADER_SIZE) {
     throw corruptObject(
       hash,
@@ -354,7 +356,7 @@ function readLocalObjectSync(file: string, hash: string): Buffer {
 }
 
 /** Fills `target` from `position`; a short file (a torn write) leaves the rest unfilled and is caught by the hash. */
-async function readFully(
+export async function readFully(
   handle: fs.promises.FileHandle,
   target: Buffer,
   position: number,
@@ -396,15 +398,20 @@ function checkHash(hash: string): string {
   return hash;
 }
 
+/** How to store a lost object again: resume checks every object of a task it would clone. */
+const RECOVER =
+  "To store it again, resume the run that needs it (`metaflow resume FLOW_FILE --origin-run-id RUN_ID`, which a failed run prints): " +
+  "resume reruns every task whose stored objects are missing or corrupt instead of cloning it.";
+
 function missingObject(hash: string, where: string): DatastoreError {
   return new DatastoreError(
-    `Object ${hash} is not in the datastore (looked for ${where}). The run that wrote it may have used another datastore root, or the file was deleted.`,
+    `Object ${hash} is not in the datastore (looked for ${where}): the file was deleted, or the run that wrote it used another datastore. ${RECOVER}`,
   );
 }
 
-function corruptObject(hash: string, where: string, detail: string): DatastoreError {
+/** The error for a stored object that does not hold what its hash says. */
+export function corruptObject(hash: string, where: string, detail: string): DatastoreError {
   return new DatastoreError(
-    `Object ${hash} at ${where} is corrupt or was torn by an interrupted write: ${detail}. ` +
-      `Delete ${where} and rerun the run or task that wrote it (for example with 'metaflow resume'), which stores it again.`,
+    `Object ${hash} at ${where} is corrupt or was torn by an interrupted write: ${detail}. Delete ${where}, then resume. ${RECOVER}`,
   );
 }

@@ -5,6 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Backends } from "../backends.js";
+import { contentKey, type ContentStore } from "../datastore/cas.js";
+import { checkObject, type ObjectCheck } from "../datastore/check.js";
 import { logKey } from "../datastore/logs.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { UsageError } from "../errors.js";
@@ -175,4 +177,60 @@ export function canClone(o: OriginTask, nodes: ReadonlyMap<string, StepNode>): b
   const t = o.transition;
   const targets = t.kind === "end" ? [] : t.kind === "branch" ? t.to : [t.to];
   return nodes.has(o.step) && targets.every((s) => nodes.has(s));
+}
+
+/** Objects up to this size are read and checked against their hash before a clone; bigger ones for presence and length. */
+export const VERIFY_BEFORE_CLONE_BYTES = 1024 * 1024;
+
+/** Why a finished task of the origin run cannot be cloned. */
+export interface CloneProblem {
+  readonly artifact: string;
+  readonly hash: string;
+  readonly problem: "missing" | "corrupt";
+  readonly where: string;
+  /** True when the corrupt object was removed, so the rerun stores it again. */
+  readonly removed: boolean;
+}
+
+/**
+ * Checks, before a clone, that every object a finished task points to (its artifacts and a
+ * foreach's list) is present and intact; each object is checked once per resume.
+ */
+export class CloneChecker {
+  private readonly checked = new Map<string, Promise<ObjectCheck & { removed?: boolean }>>();
+
+  constructor(private readonly store: ContentStore) {}
+
+  /** The first problem found, or undefined when the task can be cloned. */
+  async problem(o: OriginTask): Promise<CloneProblem | undefined> {
+    const refs = o.transition.kind === "foreach" ? [...o.artifacts, o.transition.items] : o.artifacts;
+    const results = await Promise.all(refs.map(async (ref) => ({ ref, check: await this.check(ref) })));
+    for (const { ref, check } of results) {
+      if (!check.ok) return { artifact: ref.name, hash: ref.hash, problem: check.problem, where: check.where, removed: check.removed === true };
+    }
+    return undefined;
+  }
+
+  private check(ref: ArtifactRef): Promise<ObjectCheck & { removed?: boolean }> {
+    let p = this.checked.get(ref.hash);
+    if (!p) {
+      p = checkObject(this.store, ref.hash, ref.size, VERIFY_BEFORE_CLONE_BYTES).then(async (c) => {
+        // A corrupt object would stop the rerun from storing a good copy (an object that exists is
+        // not written again). Only a local directory's copy is removed: behind a cache (S3), the
+        // damaged copy may be the cache's, not the store's.
+        if (c.ok || c.problem !== "corrupt" || this.store.backend.ensureLocal || !this.store.backend.localPath) return c;
+        await this.store.backend.delete(contentKey(ref.hash));
+        return { ...c, removed: true };
+      });
+      this.checked.set(ref.hash, p);
+    }
+    return p;
+  }
+}
+
+/** The console line for a task resume runs again instead of cloning. */
+export function describeCloneProblem(p: CloneProblem): string {
+  const object = `its artifact '${p.artifact}' (object ${p.hash.slice(0, 12)}…)`;
+  if (p.problem === "missing") return `Not cloned: ${object} is missing from the datastore; running the task again.`;
+  return `Not cloned: ${object} is corrupt (${p.where})${p.removed ? " and was removed" : ""}; running the task again.`;
 }

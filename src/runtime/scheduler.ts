@@ -15,7 +15,7 @@ import type { SplitFrame, TakenTransition } from "../metadata/types.js";
 import type { ParentTask, TaskSpec, TaskTimings } from "../task/protocol.js";
 import type { StepSetup } from "./plans.js";
 import { JoinBarrier, staticTransition, successors } from "./routing.js";
-import { canClone, cloneTask, taskKey, type OriginTask } from "./resume.js";
+import { canClone, CloneChecker, cloneTask, describeCloneProblem, taskKey, type OriginTask } from "./resume.js";
 import { formatTaskError } from "../task/stack.js";
 import { timeoutError } from "./task-errors.js";
 
@@ -86,6 +86,9 @@ export class Scheduler {
   private readonly keys = new Map<string, string>();
   private readonly stats: TaskStat[] = [];
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  /** Tasks this run executes (rather than clones): on resume, nothing after them is cloned. */
+  private readonly executed = new Set<string>();
+  private readonly cloneChecker: CloneChecker | undefined;
   private nextTaskId = 1;
   private cloning = 0;
   private cloned = 0;
@@ -95,7 +98,9 @@ export class Scheduler {
   private finished!: () => void;
   private readonly done = new Promise<void>((resolve) => (this.finished = resolve));
 
-  constructor(private readonly s: SchedulerSetup) {}
+  constructor(private readonly s: SchedulerSetup) {
+    this.cloneChecker = s.origin ? new CloneChecker(s.backends.store) : undefined;
+  }
 
   /** Runs from `start` (whose only parent is the run's parameters) until nothing is left to run. */
   async run(parameterRefs: readonly ArtifactRef[], signal?: AbortSignal): Promise<LoopResult> {
@@ -154,10 +159,13 @@ export class Scheduler {
     this.keys.set(task.taskId, task.key);
     const origin = this.s.origin;
     const match = origin && !origin.rerun.has(task.step) ? origin.tasks.get(task.key) : undefined;
-    if (match && canClone(match, this.s.nodes)) {
+    // A task after one that runs again starts from new inputs, so it runs again too.
+    const afterRerun = task.parents.some((p) => this.executed.has(p.taskId));
+    if (match && !afterRerun && canClone(match, this.s.nodes)) {
       void this.clone(task, match);
       return;
     }
+    this.executed.add(task.taskId);
     this.queue.push(task);
   }
 
@@ -165,6 +173,14 @@ export class Scheduler {
   private async clone(task: QueuedTask, o: OriginTask): Promise<void> {
     this.cloning += 1;
     try {
+      // Never clone a task whose stored objects are gone or damaged: its clone would point at nothing.
+      const problem = await this.cloneChecker?.problem(o);
+      if (problem) {
+        this.s.say(`${this.prefix(task, undefined)} ${describeCloneProblem(problem)}`);
+        this.executed.add(task.taskId);
+        if (!this.stopping) this.queue.push(task);
+        return;
+      }
       this.s.say(`${this.prefix(task, undefined)} Cloned from ${this.s.flowName}/${this.s.origin!.runId}/${o.step}/${o.taskId}.`);
       const parents = task.parents.filter((p) => p.step !== "_parameters").map((p) => this.pathspec(p.step, p.taskId));
       await cloneTask(this.s.backends, this.s.flowName, this.s.runId, { step: task.step, taskId: task.taskId, parents, frames: task.frames }, this.s.origin!.runId, o);
