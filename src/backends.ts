@@ -66,7 +66,7 @@ export function openBackends(options: OpenBackendsOptions = {}): Backends {
     }
     metadata = new ServiceMetadata({ url, token: config.serviceToken.value ?? "" });
   } else {
-    metadata = new LocalMetadata(localRoot);
+    metadata = new LocalMetadata(localRoot, { heartbeatTimeoutMs: config.heartbeatTimeout.value * 1000 });
   }
   const localDir = isLocal ? path.join(storage.root, "tmp") : path.join(os.tmpdir(), `metaflow-ts-${process.getuid?.() ?? "user"}`);
   return {

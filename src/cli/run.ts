@@ -51,6 +51,7 @@ export function resumeCommand(flowFile: string | undefined): Promise<Command> {
       .argument("<flow>", "the flow file")
       .argument("[step]", "rerun from this step (default: from the steps that did not finish)")
       .option("--origin-run-id <id>", "the run to resume (default: your latest run of this flow)")
+      .option("--force", "resume even if the run is still running (its tasks may then run twice at once)")
       .description("resume a run: clone its finished tasks, rerun the rest with the current code"),
   );
   return withFlow(cmd, flowFile, "resume");
@@ -96,6 +97,7 @@ async function withFlow(cmd: Command, flowFile: string | undefined, mode: "resum
               resume: {
                 ...(opts.originRunId ? { originRunId: opts.originRunId as string } : {}),
                 ...(resumeStep ? { step: resumeStep } : {}),
+                ...(opts.force ? { force: true } : {}),
               },
             }
           : {}),

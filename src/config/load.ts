@@ -76,6 +76,8 @@ export interface MetaflowConfig {
   readonly serviceToken: Setting<Secret | undefined>;
   /** `METAFLOW_USER`, else `USER` / `USERNAME`, else the OS account name. */
   readonly user: Setting<string>;
+  /** `METAFLOW_HEARTBEAT_TIMEOUT`: seconds after which a local run with no end and no heartbeat shows as failed. @default 60 */
+  readonly heartbeatTimeout: Setting<number>;
 }
 
 /** Names of the settings a config file may hold; anything else in the file is rejected. */
@@ -95,6 +97,7 @@ export const CONFIG_FILE_KEYS: readonly string[] = [
   "METAFLOW_SERVICE_AUTH_TOKEN",
   "METAFLOW_SERVICE_AUTH_KEY",
   "METAFLOW_USER",
+  "METAFLOW_HEARTBEAT_TIMEOUT",
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -208,6 +211,7 @@ export function loadConfig(env: Env = process.env, home: string = os.homedir()):
           origin: "default",
         },
     user,
+    heartbeatTimeout: resolve("METAFLOW_HEARTBEAT_TIMEOUT", intBetween(1, 86_400), 60),
   };
 }
 
@@ -230,6 +234,7 @@ export function describeConfig(
     config.serviceUrl,
     config.serviceToken,
     config.user,
+    config.heartbeatTimeout,
   ];
   return settings.map((s) => ({
     key: s.key,

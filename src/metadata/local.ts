@@ -6,6 +6,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { DatastoreError } from "../errors.js";
+import { Heartbeats, HEARTBEAT_FILE } from "./heartbeat.js";
 import { applyTagChange, type TagChange } from "./tags.js";
 import type {
   AttemptEnd,
@@ -95,11 +96,23 @@ export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Options of local metadata. */
+export interface LocalMetadataOptions {
+  /** A run with no end whose heartbeat is older than this reads as failed. @default 60000 */
+  readonly heartbeatTimeoutMs?: number;
+}
+
 /** Metadata kept as files in the local datastore directory. */
 export class LocalMetadata implements MetadataProvider {
   private readonly madeDirs = new Set<string>();
+  private readonly heartbeats: Heartbeats;
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    options: LocalMetadataOptions = {},
+  ) {
+    this.heartbeats = new Heartbeats(options.heartbeatTimeoutMs ?? 60_000);
+  }
 
   /** Directory of a run; exported so logs and tags can live beside the metadata. */
   runDir(flow: string, runId: string): string {
@@ -126,6 +139,8 @@ export class LocalMetadata implements MetadataProvider {
       }
     }
     const runId = String(id);
+    // The heartbeat exists before the record, so no reader sees the run without one.
+    this.heartbeats.start(path.join(flowDir, runId, HEARTBEAT_FILE));
     await writeJsonAtomic(path.join(flowDir, runId, "_run.json"), { ...record, runId });
     return runId;
   }
@@ -149,7 +164,13 @@ export class LocalMetadata implements MetadataProvider {
   }
 
   async finishRun(flow: string, runId: string, end: RunEnd): Promise<void> {
+    this.heartbeats.stop(path.join(this.runDir(flow, runId), HEARTBEAT_FILE));
     await writeJsonAtomic(path.join(this.runDir(flow, runId), "_end.json"), end);
+  }
+
+  /** Stops the heartbeats of the runs this process started (they then read as failed unless ended). */
+  close(): void {
+    this.heartbeats.close();
   }
 
   async listFlows(): Promise<string[]> {
@@ -186,8 +207,10 @@ export class LocalMetadata implements MetadataProvider {
     });
   }
 
-  getRunEnd(flow: string, runId: string): Promise<RunEnd | undefined> {
-    return readJson<RunEnd>(path.join(this.runDir(flow, runId), "_end.json"));
+  /** The run's end; a run whose runtime is gone (heartbeat stale or process dead) without one reads as failed. */
+  async getRunEnd(flow: string, runId: string): Promise<RunEnd | undefined> {
+    const dir = this.runDir(flow, runId);
+    return (await readJson<RunEnd>(path.join(dir, "_end.json"))) ?? this.heartbeats.deadEnd(path.join(dir, HEARTBEAT_FILE), `${flow}/${runId}`);
   }
 
   async listSteps(flow: string, runId: string): Promise<string[]> {

@@ -59,7 +59,7 @@ export async function loadOrigin(
   metadata: MetadataProvider,
   flowName: string,
   user: string,
-  resume: { readonly originRunId?: string; readonly step?: string },
+  resume: { readonly originRunId?: string; readonly step?: string; readonly force?: boolean },
   nodes: ReadonlyMap<string, StepNode>,
 ): Promise<Origin> {
   let originRunId = resume.originRunId;
@@ -81,6 +81,13 @@ export async function loadOrigin(
   if (!record) {
     throw new UsageError(
       `resume: there is no run ${flowName}/${originRunId} (see 'metaflow runs' for the runs of ${flowName})`,
+    );
+  }
+  // Two runtimes executing the same tasks would race each other: a live run is resumed only when forced.
+  if (!resume.force && !(await metadata.getRunEnd(flowName, originRunId))) {
+    throw new UsageError(
+      `resume: run ${flowName}/${originRunId} is still running (its runtime is alive and sends heartbeats); ` +
+        `wait for it to end or stop it (Ctrl-C), or pass --force to resume it anyway, which may run its unfinished tasks twice at once`,
     );
   }
   const records = new Map<string, TaskRecord>();

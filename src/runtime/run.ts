@@ -58,6 +58,8 @@ export interface ResumeOptions {
   readonly originRunId?: string;
   /** Rerun this step and everything after it. @default the steps that did not finish */
   readonly step?: string;
+  /** Resume even when the origin run is still running (its runtime sends heartbeats). @default false */
+  readonly force?: boolean;
 }
 
 /** How a run ended. */
