@@ -2,6 +2,8 @@
  * Every error Metaflow.ts raises on purpose is a `MetaflowError`: a stable `code`, a one-line
  * `headline` for the console, and a `message` that says what happened, where, and how to fix it.
  */
+import { inspect } from "node:util";
+
 export class MetaflowError extends Error {
   /** Stable machine-readable code, e.g. `graph`, `parameter`, `artifact-not-found`. */
   readonly code: string;
@@ -150,7 +152,10 @@ export function toPlainError(err: unknown): PlainError {
 
 function describeThrown(v: unknown): string {
   try {
-    return typeof v === "string" ? JSON.stringify(v) : String(v);
+    if (typeof v === "string") return JSON.stringify(v);
+    // A plain object says what it holds (`{ code: 42 }`), not `[object Object]`.
+    if (typeof v === "object" && v !== null) return inspect(v, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 500 });
+    return String(v);
   } catch {
     return Object.prototype.toString.call(v);
   }

@@ -29,6 +29,8 @@ export class AttemptLogs {
   private dirty = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private drained: Promise<void> | undefined;
+  private closed = false;
 
   /**
    * @param keyPrefix storage key of the task, e.g. `flows/F/1/start/1`
@@ -47,9 +49,22 @@ export class AttemptLogs {
     for (const line of lines) this.line(stream, line);
   }
 
+  /** A promise while a log file's write buffer is full (a slow disk), else undefined. */
+  pressure(): Promise<void> | undefined {
+    const full = Object.values(this.files).find((f) => f.writableNeedDrain);
+    if (!full) return undefined;
+    this.drained ??= new Promise((resolve) => full.once("drain", () => ((this.drained = undefined), resolve())));
+    return this.drained;
+  }
+
   /** Adds one whole line (runtime messages such as a caught exception). */
   line(stream: "stdout" | "stderr", line: string): void {
     this.show(stream, line);
+    if (this.closed) {
+      // A line that arrives after the attempt ended (a late warning) is appended to the stored log.
+      void appendLogLine(this.storage, this.key(stream), line).catch(() => undefined);
+      return;
+    }
     const stored = `${new Date().toISOString()}\t${line}\n`;
     if (this.storage instanceof LocalStorage) {
       let f = this.files[stream];
@@ -93,6 +108,7 @@ export class AttemptLogs {
         this.line(stream, rest);
       }
     }
+    this.closed = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     await this.flushing;
@@ -101,6 +117,22 @@ export class AttemptLogs {
       Object.values(this.files).map((f) => new Promise<void>((resolve) => f.end(() => resolve()))),
     );
   }
+}
+
+/**
+ * Appends one line to an attempt's log after the attempt ended (a warning about it): a local log
+ * file grows in place; a remote log object is rewritten with the line added.
+ */
+export async function appendLogLine(storage: StorageBackend, key: string, line: string): Promise<void> {
+  const stored = Buffer.from(`${new Date().toISOString()}\t${line}\n`);
+  if (storage instanceof LocalStorage) {
+    const file = storage.localPath(key);
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    await fs.promises.appendFile(file, stored);
+    return;
+  }
+  const old = await storage.get(key);
+  await storage.put(key, old ? [old, stored] : stored);
 }
 
 /** Parses a stored log file into lines, with or without their timestamps. */

@@ -5,9 +5,11 @@
  * `@resources({ memory })`), which exits after it.
  */
 import * as os from "node:os";
+import { appendLogLine, logKey } from "../datastore/logs.js";
 import type { PlainError } from "../errors.js";
+import type { AttemptIdentity } from "../task/protocol.js";
 import type { AttemptListener, AttemptRequest, LauncherContext, TaskLauncher, AttemptHandle } from "./types.js";
-import { WorkerHost, type HostExit } from "./worker-host.js";
+import { WorkerHost, type HostEvents, type HostExit } from "./worker-host.js";
 
 /** A shared host is replaced after this many tasks, to bound what leaks between them. */
 const HOST_RECYCLE_AFTER = 500;
@@ -42,6 +44,27 @@ function runOn(host: WorkerHost, request: AttemptRequest, listener: AttemptListe
     (err: unknown) => done({ ok: false, error: { name: "HostError", message: `could not start a worker process: ${(err as Error).message}` } }),
   );
   return { cancel: () => host.kill("SIGKILL") };
+}
+
+/**
+ * Where a host's output and errors outside of any task go: the console, and for an error a finished
+ * attempt's code raised later, that attempt's stderr log too (as a warning: its outcome stands).
+ */
+function hostEvents(context: LauncherContext, host: () => WorkerHost | undefined): HostEvents {
+  return {
+    stray: (text) => context.say("stderr", text.trimEnd()),
+    late: (task: AttemptIdentity | undefined, error: PlainError) => {
+      const pid = host()?.pid ?? -1;
+      if (!task) {
+        context.say("stderr", `[worker host pid ${pid}] Warning: an error no task can be charged with was raised: ${error.name}: ${error.message}`);
+        return;
+      }
+      const line = `Warning: after the task ended, its code raised ${error.name}: ${error.message}`;
+      context.say("stderr", `[${task.runId}/${task.step}/${task.taskId} (pid ${pid})] ${line}`);
+      const key = logKey(task.flowName, task.runId, task.step, task.taskId, task.attempt, "stderr");
+      void appendLogLine(context.backends.storage, key, line).catch(() => undefined);
+    },
+  };
 }
 
 /** Runs attempts in fresh contexts inside shared, long-lived worker hosts. */
@@ -84,12 +107,13 @@ export class HostPoolLauncher implements TaskLauncher {
       queueMicrotask(() => (this.growThisPass = undefined));
     }
     if (alive.length < this.cpuCount || this.growThisPass) {
-      return this.adopt(new WorkerHost(false, [], (t) => this.context.say("stderr", t.trimEnd())));
+      return this.adopt(new WorkerHost(false, [], { stray: () => undefined, late: () => undefined }));
     }
     return undefined;
   }
 
   private adopt(host: WorkerHost): WorkerHost {
+    host.events = hostEvents(this.context, () => host);
     this.hosts.add(host);
     void host.exited.then(() => {
       this.hosts.delete(host);
@@ -113,7 +137,8 @@ export class ProcessLauncher implements TaskLauncher {
 
   tryLaunch(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
     const memory = request.plan.resources.memoryMb;
-    const host = new WorkerHost(true, memory ? [`--max-old-space-size=${memory}`] : [], (t) => this.context.say("stderr", t.trimEnd()));
+    const host = new WorkerHost(true, memory ? [`--max-old-space-size=${memory}`] : [], { stray: () => undefined, late: () => undefined });
+    host.events = hostEvents(this.context, () => host);
     this.hosts.add(host);
     void host.exited.then(() => {
       this.hosts.delete(host);

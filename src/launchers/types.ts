@@ -34,8 +34,11 @@ export interface AttemptListener {
    * `slurm job 77_3`), and `pid` is the local process id when there is one.
    */
   started(label: string, pid?: number): void;
-  /** Raw output of a local attempt; the scheduler shows and stores it. Remote tasks store their own. */
-  output(stream: "stdout" | "stderr", text: string): void;
+  /**
+   * Raw output of a local attempt; the scheduler shows and stores it. Remote tasks store their own.
+   * A returned promise means the console or log is backed up: hold further output until it settles.
+   */
+  output(stream: "stdout" | "stderr", text: string): void | Promise<void>;
   /** Called exactly once, also when the attempt never started. */
   done(outcome: AttemptOutcome): void;
 }

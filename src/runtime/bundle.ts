@@ -48,7 +48,7 @@ export async function bundleFlow(file: string): Promise<FlowBundle> {
       const loc = e.location;
       const where = loc ? `${path.relative(process.cwd(), path.resolve(loc.file)) || loc.file}:${loc.line}:${loc.column + 1}: ` : "";
       const excerpt = loc?.lineText ? `\n    ${loc.lineText}\n    ${" ".repeat(loc.column)}^` : "";
-      return `${where}error: ${e.text}${excerpt}`;
+      return `${where}error: ${explain(e.text)}${excerpt}`;
     });
     throw new FlowLoadError(
       msgs.length > 0 ? `The flow does not compile:\n${msgs.join("\n")}` : String((err as Error).message),
@@ -65,4 +65,15 @@ export async function bundleFlow(file: string): Promise<FlowBundle> {
   const parsedMap = JSON.parse(map.text) as { sources: string[] };
   parsedMap.sources = parsedMap.sources.map((s) => path.resolve(path.dirname(outfile), s));
   return { file: abs, code: js.text, map: JSON.stringify(parsedMap), sources };
+}
+
+/** esbuild's messages, reworded where a flow file meets a limit of how tasks load it. */
+function explain(text: string): string {
+  if (/^Top-level await is currently not supported/.test(text)) {
+    return (
+      "top-level await is not supported in a flow file: every task loads the flow module synchronously, in a fresh context. " +
+      "Move the awaited work into a step (`@step async start() { this.config = await loadConfig(); ... }`) or into a function your steps await."
+    );
+  }
+  return text;
 }

@@ -97,6 +97,7 @@ export async function runFlow(options: RunOptions, library: Record<string, unkno
   const maxNumSplits = checkCount("--max-num-splits", options.maxNumSplits ?? 100);
   const env = options.env ?? process.env;
   const output = options.output ?? ((stream, line) => (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`));
+  const pressure = options.output ? undefined : consolePressure;
   // A worker starts while the flow is bundled, so the first task does not wait for a cold process.
   prewarmLaunchers();
   let prepared: Prepared;
@@ -108,7 +109,7 @@ export async function runFlow(options: RunOptions, library: Record<string, unkno
   }
   const backends = options.backends ?? openBackends({ ...(options.datastoreRoot ? { datastoreRoot: options.datastoreRoot } : {}), env });
   try {
-    return await execute(prepared, { ...options, maxWorkers, maxNumSplits, env, output }, backends);
+    return await execute(prepared, { ...options, maxWorkers, maxNumSplits, env, output, pressure }, backends);
   } finally {
     discardPrewarmed();
     if (!options.backends) backends.close();
@@ -140,7 +141,23 @@ type Resolved = RunOptions & {
   maxNumSplits: number;
   env: Readonly<Record<string, string | undefined>>;
   output: (stream: "stdout" | "stderr", line: string) => void;
+  pressure: (() => Promise<void> | undefined) | undefined;
 };
+
+const drains = new WeakMap<NodeJS.WriteStream, Promise<void>>();
+
+/** While stdout or stderr holds more than its buffer (a slow reader of a pipe), a promise of its drain. */
+function consolePressure(): Promise<void> | undefined {
+  const full = [process.stdout, process.stderr].find((s) => s.writableNeedDrain);
+  if (!full) return undefined;
+  // One listener per stream, however many hosts wait on it.
+  let drained = drains.get(full);
+  if (!drained) {
+    drained = new Promise((resolve) => full.once("drain", () => (drains.delete(full), resolve())));
+    drains.set(full, drained);
+  }
+  return drained;
+}
 
 async function execute({ flow, setups, parameters }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
   const t0 = performance.now();
@@ -177,6 +194,7 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
     backends,
     maxWorkers: options.maxWorkers,
     say,
+    ...(options.pressure ? { pressure: options.pressure } : {}),
     base: {
       flowName: flow.className,
       className: flow.className,

@@ -66,6 +66,8 @@ export interface SchedulerSetup {
   /** The parts of every task spec that are the same for the whole run. */
   readonly base: Omit<TaskSpec, "step" | "taskId" | "attempt" | "parents" | "frames" | "isJoin" | "isEnd" | "env" | "decorators" | "recover">;
   readonly say: (line: string, stream?: "stdout" | "stderr") => void;
+  /** A promise while the console is backed up (a slow reader of its output), else undefined. */
+  readonly pressure?: () => Promise<void> | undefined;
   readonly origin?: { readonly runId: string; readonly tasks: ReadonlyMap<string, OriginTask>; readonly rerun: ReadonlySet<string> };
 }
 
@@ -288,7 +290,12 @@ export class Scheduler {
       { spec: this.specFor(task), plan },
       {
         started: (label, pid) => this.started(attempt, label, pid),
-        output: (stream, text) => (attempt.logs ? attempt.logs.write(stream, text) : this.s.say(`${this.prefix(task, attempt.label)} ${text.replace(/\n$/, "")}`, stream)),
+        output: (stream, text) => {
+          if (attempt.logs) attempt.logs.write(stream, text);
+          else this.s.say(`${this.prefix(task, attempt.label)} ${text.replace(/\n$/, "")}`, stream);
+          // Backpressure: the task's output is read no faster than the console and log take it.
+          return this.s.pressure?.() ?? attempt.logs?.pressure();
+        },
         done: (outcome) => void this.ended(attempt, outcome),
       },
     );

@@ -19,6 +19,7 @@ import { hookLayers, makeStepTask, runWithHooks } from "./hooks.js";
 import { makeInputs, mergeArtifacts } from "./inputs.js";
 import type { TaskSpec, TaskTimings } from "./protocol.js";
 import { compileBundle, createSandbox, TaskExitSignal, type Sandbox } from "./sandbox.js";
+import { registerScriptName } from "./stack.js";
 import { resolveTransition } from "./transition.js";
 
 /** What executing one task produced. */
@@ -45,10 +46,13 @@ export class ExecutionFailure extends Error {
 const scripts = new Map<string, vm.Script>();
 const stores = new Map<string, ContentStore>();
 
-function scriptFor(bundlePath: string): vm.Script {
+/** The compiled bundle; named as a file beside the flow file, so `import("./x.js")` resolves from there. */
+function scriptFor(bundlePath: string, flowFile: string): vm.Script {
   let s = scripts.get(bundlePath);
   if (!s) {
-    s = compileBundle(fs.readFileSync(bundlePath, "utf8"), bundlePath);
+    const name = `${flowFile}.bundle.cjs`;
+    s = compileBundle(fs.readFileSync(bundlePath, "utf8"), name);
+    registerScriptName(bundlePath, name);
     scripts.set(bundlePath, s);
   }
   return s;
@@ -113,7 +117,7 @@ export async function executeTask(
   });
   let slots: ArtifactSlots | undefined;
   try {
-    const { value: exports, definitions: own } = collectDefinitions(() => sandbox.load(scriptFor(spec.bundlePath), spec.flowFile, library));
+    const { value: exports, definitions: own } = collectDefinitions(() => sandbox.load(scriptFor(spec.bundlePath, spec.flowFile), spec.flowFile, library));
     const flow = new (findClass(exports, spec.className))() as Record<string, unknown>;
     const taskSlots = new ArtifactSlots(flow, loader, spec.parameterNames);
     slots = taskSlots;

@@ -2,76 +2,153 @@
  * A worker host: a long-lived child process of the scheduler that runs one task at a time, each in
  * a fresh vm context. A crash here costs only the task it was running. `src/worker.ts` starts it
  * with the library that flows import as "metaflow-ts".
+ *
+ * It reads its parent's commands on fd 3 and answers on fd 4 (see channel.ts), each message
+ * carrying the secret key the parent sent first; it has no IPC channel, so a step cannot
+ * `process.send` anything. Every task runs in an async context of its own, so an error that
+ * surfaces later (a promise a finished task left behind) is charged to that task as a warning,
+ * never to the task running now.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { Socket } from "node:net";
+import v8 from "node:v8";
 import { Worker } from "node:worker_threads";
+import { COMMAND_FD, FrameKind, FrameReader, FrameWriter } from "./channel.js";
 import { executeTask, ExecutionFailure } from "./executor.js";
-import type { HostReply, HostRequest } from "./protocol.js";
+import { killTree } from "./process-tree.js";
+import type { AttemptIdentity, HostReply, HostRequest, TaskSpec } from "./protocol.js";
+import { watchSpawns } from "./spawns.js";
 import { mapError } from "./stack.js";
+import { toPlainError } from "../errors.js";
+
+/** The task a piece of code belongs to, carried through its async continuations. */
+interface TaskContext {
+  readonly identity: AttemptIdentity;
+  readonly bundlePath: string;
+}
+
+// Orphaned (its scheduler gone), the host ends itself and every process its tasks started. It
+// runs in a thread, so a step stuck in a synchronous loop cannot stop it.
+const WATCHDOG = `
+  const fs = require("node:fs");
+  const ppid = process.ppid;
+  function tree(root) {
+    const kids = new Map(); const found = new Set();
+    for (const name of fs.readdirSync("/proc")) {
+      if (!/^\\d+$/.test(name)) continue;
+      let stat; try { stat = fs.readFileSync("/proc/" + name + "/stat", "latin1"); } catch { continue; }
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const pid = Number(name);
+      if (pid === root) continue;
+      if (Number(f[2]) === root) found.add(pid);
+      kids.set(Number(f[1]), [...(kids.get(Number(f[1])) || []), pid]);
+    }
+    const stack = [root, ...found]; const seen = new Set(stack);
+    while (stack.length) for (const c of kids.get(stack.pop()) || []) if (!seen.has(c)) { seen.add(c); found.add(c); stack.push(c); }
+    return found;
+  }
+  setInterval(() => {
+    if (process.ppid === ppid) return;
+    try { for (const pid of tree(process.pid)) { try { process.kill(pid, "SIGKILL"); } catch {} } } catch {}
+    process.kill(process.pid, "SIGKILL");
+  }, 500);`;
 
 /** Runs this process as a worker host; `library` is what flows import as "metaflow-ts". */
 export function startHost(library: Record<string, unknown>): void {
-  const send = (msg: HostReply): void => {
-    process.send?.(msg);
-  };
+  const channel = new FrameWriter();
+  let key: string | undefined;
+  const send = (msg: HostReply): void => channel.message({ ...msg, key });
+  const tasks = new AsyncLocalStorage<TaskContext>();
+  const spawns = watchSpawns();
 
   // Ctrl-C reaches the whole process group; the scheduler decides how tasks stop.
   process.on("SIGINT", () => undefined);
-  process.on("disconnect", () => process.exit(0));
+  hideLoaderWarning();
+  new Worker(WATCHDOG, { eval: true }).unref();
 
-  // A step stuck in a synchronous loop never lets this thread see the scheduler go away; a watchdog
-  // thread does, and ends the host so no orphan keeps burning a core.
-  const watchdog = new Worker(
-    `const ppid = process.ppid;
-     setInterval(() => { if (process.ppid !== ppid) process.kill(process.pid, "SIGKILL"); }, 500);`,
-    { eval: true },
-  );
-  watchdog.unref();
-
-  let active: { bundlePath: string; settle: (err: unknown) => void } | undefined;
+  let active: { context: TaskContext; settle: (err: unknown) => void } | undefined;
+  /** Set once an error escaped a task: the host finishes what it runs, then exits. */
+  let tainted = false;
 
   // Errors no step awaited (an unhandled rejection, a throw from an I/O callback) fail the task
-  // that is running; the host then exits, because its state can no longer be trusted.
+  // whose code raised them if it is still running; a finished task's get a warning in its log.
   const onStray = (err: unknown): void => {
-    if (active) {
+    const owner = tasks.getStore();
+    if (active && owner === active.context) {
+      tainted = true;
       active.settle(err);
-    } else {
-      process.exitCode = 1;
+      return;
     }
-    setImmediate(() => process.exit(70));
+    tainted = true;
+    send({
+      type: "stray",
+      ...(owner ? { task: owner.identity } : {}),
+      error: owner ? mapError(err, owner.bundlePath) : toPlainError(err),
+      retiring: active === undefined,
+    });
   };
   process.on("unhandledRejection", onStray);
   process.on("uncaughtException", onStray);
 
   const taskLibrary = Object.freeze({ ...library });
 
-  process.on("message", (msg: HostRequest) => {
-    if (msg?.type !== "run") return;
-    const spec = msg.task;
+  const run = (spec: TaskSpec): void => {
+    const context: TaskContext = {
+      identity: { flowName: spec.flowName, runId: spec.runId, step: spec.step, taskId: spec.taskId, attempt: spec.attempt },
+      bundlePath: spec.bundlePath,
+    };
     let settled = false;
-    const finish = (reply: HostReply): void => {
+    const finish = (reply: Extract<HostReply, { type: "done" }>): void => {
       if (settled) return;
       settled = true;
       active = undefined;
-      send(reply);
+      // What the task spawned and left running dies with it.
+      if (spawns.take()) killTree(process.pid, "SIGKILL");
+      send({ ...reply, ...(tainted ? { retiring: true } : {}) });
+      if (tainted) setImmediate(() => process.exit(70));
     };
-    active = {
-      bundlePath: spec.bundlePath,
-      settle: (err) => finish({ type: "done", ok: false, error: mapError(err, spec.bundlePath) }),
-    };
-    executeTask(spec, taskLibrary, (stream, text) => send({ type: "log", stream, text })).then(
-      (r) => finish({ type: "done", ok: true, artifacts: r.artifacts, transition: r.transition, timings: r.timings }),
-      (err: unknown) => {
-        const f = err instanceof ExecutionFailure ? err : new ExecutionFailure(err, undefined);
-        finish({
-          type: "done",
-          ok: false,
-          error: mapError(f.cause, spec.bundlePath),
-          ...(f.timings ? { timings: f.timings } : {}),
-          ...(f.artifacts ? { artifacts: f.artifacts } : {}),
-        });
-      },
-    );
-  });
+    const ids = { type: "done" as const, taskId: spec.taskId, attempt: spec.attempt };
+    active = { context, settle: (err) => finish({ ...ids, ok: false, error: mapError(err, spec.bundlePath) }) };
+    tasks
+      .run(context, () => executeTask(spec, taskLibrary, (stream, text) => channel.text(stream, text)))
+      .then(
+        (r) => finish({ ...ids, ok: true, artifacts: r.artifacts, transition: r.transition, timings: r.timings }),
+        (err: unknown) => {
+          const f = err instanceof ExecutionFailure ? err : new ExecutionFailure(err, undefined);
+          finish({
+            ...ids,
+            ok: false,
+            error: mapError(f.cause, spec.bundlePath),
+            ...(f.timings ? { timings: f.timings } : {}),
+            ...(f.artifacts ? { artifacts: f.artifacts } : {}),
+          });
+        },
+      );
+  };
 
-  send({ type: "ready", pid: process.pid });
+  const onCommand = (msg: HostRequest): void => {
+    if (msg?.type === "init" && key === undefined && typeof msg.key === "string") {
+      key = msg.key;
+      send({ type: "ready", pid: process.pid });
+    } else if (msg?.type === "run" && key !== undefined && active === undefined) {
+      run(msg.task);
+    }
+  };
+  const commands = new Socket({ fd: COMMAND_FD, readable: true, writable: false });
+  const reader = new FrameReader();
+  commands.on("data", (chunk: Buffer) => {
+    for (const f of reader.push(chunk)) if (f.kind === FrameKind.Message) onCommand(v8.deserialize(f.payload) as HostRequest);
+  });
+  // The parent is gone: nothing will ever ask this host for anything again.
+  commands.on("close", () => process.exit(0));
+  commands.on("error", () => process.exit(0));
+}
+
+/** `await import(name)` in a step uses Node's loader through an experimental vm option, which warns once. */
+function hideLoaderWarning(): void {
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    if (String((warning as Error)?.message ?? warning).includes("USE_MAIN_CONTEXT_DEFAULT_LOADER")) return;
+    emitWarning(warning, ...rest);
+  }) as typeof process.emitWarning;
 }

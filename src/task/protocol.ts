@@ -63,25 +63,43 @@ export interface TaskTimings {
   readonly bytesLoaded: number;
 }
 
-/** Parent → host. */
-export type HostRequest = { readonly type: "run"; readonly task: TaskSpec };
+/** Parent → host, over the IPC channel: first the host's secret key, then one task at a time. */
+export type HostRequest = { readonly type: "init"; readonly key: string } | { readonly type: "run"; readonly task: TaskSpec };
 
-/** Host → parent. */
-export type HostReply =
-  | { readonly type: "ready"; readonly pid: number }
-  | { readonly type: "log"; readonly stream: "stdout" | "stderr"; readonly text: string }
+/** Which attempt of which task a message is about. */
+export interface AttemptIdentity {
+  readonly flowName: string;
+  readonly runId: string;
+  readonly step: string;
+  readonly taskId: string;
+  readonly attempt: number;
+}
+
+/** How an attempt ended, as the host reports it. */
+export type DoneReply = {
+  readonly type: "done";
+  readonly taskId: string;
+  readonly attempt: number;
+  /** The host will exit after this task (its state can no longer be trusted); send it nothing more. */
+  readonly retiring?: boolean;
+} & (
+  | { readonly ok: true; readonly artifacts: readonly ArtifactRef[]; readonly transition: TakenTransition; readonly timings: TaskTimings }
   | {
-      readonly type: "done";
-      readonly ok: true;
-      readonly artifacts: readonly ArtifactRef[];
-      readonly transition: TakenTransition;
-      readonly timings: TaskTimings;
-    }
-  | {
-      readonly type: "done";
       readonly ok: false;
       readonly error: PlainError;
       readonly timings?: TaskTimings;
       /** What the failed attempt had assigned, stored best effort. */
       readonly artifacts?: readonly ArtifactRef[];
-    };
+    }
+);
+
+/**
+ * Host → parent, as message frames on the host's channel (task output travels as text frames).
+ * `stray`: an error surfaced in the code of an attempt that had already ended (a fire-and-forget
+ * promise rejected later), or in no task's code at all (`task` undefined); it is reported, never
+ * charged to the task running now.
+ */
+export type HostReply =
+  | { readonly type: "ready"; readonly pid: number }
+  | DoneReply
+  | { readonly type: "stray"; readonly task?: AttemptIdentity; readonly error: PlainError; readonly retiring: boolean };

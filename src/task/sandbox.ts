@@ -135,6 +135,57 @@ const SHARED_GLOBALS = [
   "queueMicrotask",
 ] as const;
 
+/**
+ * What of the host's `process` a task never sees: the IPC channel to the scheduler (a step must not
+ * be able to speak the runtime's protocol), native bindings, and internals (names starting `_`).
+ */
+const HIDDEN_PROCESS_KEYS = new Set([
+  "send",
+  "channel",
+  "connected",
+  "disconnect",
+  "binding",
+  "dlopen",
+  "reallyExit",
+  "mainModule",
+  "setUncaughtExceptionCaptureCallback",
+  "hasUncaughtExceptionCaptureCallback",
+  "openStdin",
+  "constructor",
+]);
+
+let sharedProcessView: object | undefined;
+
+/**
+ * A frozen object that reads the host's `process` property by property (`version`, `pid`,
+ * `cwd()`, `hrtime`, `memoryUsage()`, `nextTick`, ...) without having it as its prototype; the
+ * tasks of a host share it, so it holds no state of its own. Assigning a property shadows it for
+ * the task only. Events are not delivered: `emit` does nothing and no listener is ever called.
+ */
+function processView(): object {
+  if (sharedProcessView) return sharedProcessView;
+  const view = Object.create(null) as Record<string | symbol, unknown>;
+  const names = new Set<string>();
+  for (let o: object | null = process; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    for (const name of Object.getOwnPropertyNames(o)) names.add(name);
+  }
+  const quiet: Record<string, unknown> = { emit: () => false, listeners: () => [], rawListeners: () => [], listenerCount: () => 0, eventNames: () => [] };
+  for (const name of names) {
+    if (name.startsWith("_") || HIDDEN_PROCESS_KEYS.has(name) || name in quiet) continue;
+    Object.defineProperty(view, name, {
+      enumerable: true,
+      get: () => (process as unknown as Record<string, unknown>)[name],
+      set(this: object, value: unknown) {
+        Object.defineProperty(this, name, { value, writable: true, enumerable: true, configurable: true });
+      },
+    });
+  }
+  for (const [name, value] of Object.entries(quiet)) Object.defineProperty(view, name, { value });
+  Object.defineProperty(view, Symbol.toStringTag, { value: "process" });
+  sharedProcessView = Object.freeze(view);
+  return sharedProcessView;
+}
+
 /** Creates a fresh sandbox for one task. */
 export function createSandbox(options: SandboxOptions): Sandbox {
   let disposed = false;
@@ -199,7 +250,9 @@ export function createSandbox(options: SandboxOptions): Sandbox {
 
   const taskConsole = new Console({ stdout, stderr });
   const env: Record<string, string | undefined> = { ...options.env };
-  const proc = Object.create(process, {
+  // The task's own `process`: its env, argv, streams and exit; everything else read through a
+  // frozen view of the host's process that leaves out its IPC channel and internals.
+  const proc = Object.create(processView(), {
     env: { value: env, enumerable: true },
     argv: { value: [...options.argv], enumerable: true },
     stdout: { value: stdout, enumerable: true },
@@ -221,8 +274,11 @@ export function createSandbox(options: SandboxOptions): Sandbox {
     on: { value: () => proc },
     once: { value: () => proc },
     addListener: { value: () => proc },
+    prependListener: { value: () => proc },
+    prependOnceListener: { value: () => proc },
     off: { value: () => proc },
     removeListener: { value: () => proc },
+    removeAllListeners: { value: () => proc },
   }) as NodeJS.Process;
 
   const globals: Record<string, unknown> = {
@@ -287,9 +343,17 @@ export function createSandbox(options: SandboxOptions): Sandbox {
 
 const adoptScript = new vm.Script(ADOPT_SOURCE, { filename: "metaflow-ts:adopt" });
 
-/** Compiles a CommonJS bundle once; it then runs in many contexts. */
+/** Node's own loader for `import()` in a script (Node ≥ 20.12), when this Node has it. */
+const MAIN_LOADER = (vm.constants as typeof vm.constants | undefined)?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+
+/**
+ * Compiles a CommonJS bundle once; it then runs in many contexts. `import(name)` in it (a module
+ * chosen at run time, which the bundler cannot include) loads through Node's loader, resolved from
+ * `filename`'s directory — so name the script as a file beside the flow file.
+ */
 export function compileBundle(code: string, filename: string): vm.Script {
   return new vm.Script(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, {
     filename,
+    ...(MAIN_LOADER !== undefined ? { importModuleDynamically: MAIN_LOADER } : {}),
   });
 }

@@ -5,6 +5,13 @@ import * as path from "node:path";
 import { toPlainError, type PlainError } from "../errors.js";
 
 const maps = new Map<string, SourceMap | null>();
+/** The file name each bundle was compiled under, when it is not the bundle's own path. */
+const scriptNames = new Map<string, string>();
+
+/** Records that the bundle at `bundlePath` runs as a script named `name` (its stack frames say so). */
+export function registerScriptName(bundlePath: string, name: string): void {
+  scriptNames.set(bundlePath, name);
+}
 
 function mapFor(bundlePath: string): SourceMap | null {
   if (!maps.has(bundlePath)) {
@@ -24,16 +31,17 @@ function mapFor(bundlePath: string): SourceMap | null {
 export function mapStack(stack: string, bundlePath: string): { stack: string; location?: string } {
   const map = mapFor(bundlePath);
   const base = path.dirname(bundlePath);
+  const script = scriptNames.get(bundlePath) ?? bundlePath;
   let location: string | undefined;
   const lines: string[] = [];
   for (const line of stack.split("\n")) {
-    if (!line.includes(bundlePath)) {
+    if (!line.includes(script)) {
       // Frames of the runtime itself say nothing to the user.
       if (/^\s+at /.test(line) && /metaflow-ts|\(node:|at node:|\/dist\/|\/src\/runtime\//.test(line)) continue;
       lines.push(line);
       continue;
     }
-    const mapped = line.replace(new RegExp(`${escape(bundlePath)}:(\\d+):(\\d+)`), (whole, l: string, c: string) => {
+    const mapped = line.replace(new RegExp(`${escape(script)}:(\\d+):(\\d+)`), (whole, l: string, c: string) => {
       const entry = map?.findEntry(Number(l) - 1, Number(c) - 1) as
         | { originalSource?: string; originalLine?: number; originalColumn?: number }
         | undefined;
