@@ -64,7 +64,7 @@ export function openBackends(options: OpenBackendsOptions = {}): Backends {
         `METAFLOW_DEFAULT_METADATA is 'service' (from ${config.metadata.origin}) but METAFLOW_SERVICE_URL is not set; set it to the metadata service, e.g. http://metaflow.example.com:8080`,
       );
     }
-    metadata = new ServiceMetadata({ url, token: config.serviceToken.value ?? "" });
+    metadata = new ServiceMetadata({ url, token: config.serviceToken.value ?? "", retryTimeoutMs: config.serviceRetryTimeout.value * 1000 });
   } else {
     metadata = new LocalMetadata(localRoot, { heartbeatTimeoutMs: config.heartbeatTimeout.value * 1000 });
   }

@@ -1,5 +1,6 @@
 /** `metaflow logs PATHSPEC`: a task's or a step's logs, followed while the tasks run. */
 import { Command } from "commander";
+import { once } from "node:events";
 import { ObjectNotFoundError } from "../client/errors.js";
 import { Run, Task } from "../client/objects.js";
 import { isAlive, type LogLine } from "../client/logs.js";
@@ -39,11 +40,28 @@ export function logsCommand(): Command {
     const show = async (task: Task, header: boolean) => {
       if (header) process.stdout.write(`==> ${task.pathspec} <==\n`);
       const options = { streams, ...(attempt !== undefined ? { attempt } : {}) };
-      const lines: AsyncIterable<LogLine> | Iterable<LogLine> = flags.follow ? task.followLogs(options) : await task.logs(options);
+      // A task that can write no more (it succeeded, or its run ended) is read once, in chunks.
+      const live = flags.follow && !(task.successful || task.run.finished);
+      const lines: AsyncIterable<LogLine> = live ? task.followLogs(options) : task.loglines(options);
+      // Lines go out in batches, read no faster than the reader of the output takes them.
+      let pending = "";
+      let pendingStream: "stdout" | "stderr" = "stdout";
+      const flush = async () => {
+        const out = pendingStream === "stdout" ? process.stdout : process.stderr;
+        const ok = out.write(pending);
+        pending = "";
+        if (!ok) await once(out, "drain");
+      };
       for await (const l of lines) {
-        const text = flags.timestamps ? `${l.time}  ${l.line}\n` : `${l.line}\n`;
-        (l.stream === "stdout" ? process.stdout : process.stderr).write(text);
+        if (l.stream !== pendingStream || pending.length > 64 * 1024) {
+          if (pending) await flush();
+          pendingStream = l.stream;
+        }
+        pending += flags.timestamps ? `${l.time}  ${l.line}\n` : `${l.line}\n`;
+        // While following, a line is shown as soon as it is read.
+        if (live) await flush();
       }
+      if (pending) await flush();
     };
     if (taskId !== undefined) return show(await Task.get(pathspec), false);
 

@@ -109,6 +109,14 @@ async function withFlow(cmd: Command, flowFile: string | undefined, mode: "resum
     process.off("SIGTERM", onSignal);
     if (summary.status === "completed") return;
     const resumeHint = `To resume it: npx metaflow resume ${flowFile} --origin-run-id ${summary.runId}\n`;
+    if (summary.metadataError) {
+      // The metadata could not be written: no task failed, the bookkeeping did.
+      process.stderr.write(`Run ${summary.pathspec} stopped: ${summary.metadataError.message}\n`);
+      if (!summary.endRecorded) process.stderr.write(`Its end could not be recorded either: it reads as failed once its heartbeat times out.\n`);
+      process.stderr.write(resumeHint);
+      process.exitCode = EXIT_FAILURE;
+      return;
+    }
     if (summary.interrupted) {
       process.stderr.write(`Run ${summary.pathspec} was interrupted and marked failed.\n${resumeHint}`);
       process.exitCode = EXIT_INTERRUPTED;

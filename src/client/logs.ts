@@ -39,15 +39,63 @@ export interface LogOptions {
 
 const ALL_STREAMS = ["stdout", "stderr"] as const;
 
+/** How much of a log file is read at once: memory stays bounded whatever the log's size. */
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * One attempt's lines as they are now, stdout and stderr merged in time order, read in chunks: a
+ * local log is never held whole in memory (a remote one is fetched whole, then cut lazily).
+ */
+export async function* streamLogs(ctx: ClientContext, t: LogTarget, attempt: number, streams: readonly ("stdout" | "stderr")[] = ALL_STREAMS): AsyncGenerator<LogLine> {
+  const sources = streams.map((stream) => linesOf(ctx, logKey(t.flow, t.runId, t.step, t.taskId, attempt, stream), stream, attempt)[Symbol.asyncIterator]());
+  const heads = await Promise.all(sources.map((it) => it.next()));
+  for (;;) {
+    // Each stream is in time order: take the earliest head (stdout first on a tie).
+    let pick = -1;
+    for (let i = 0; i < heads.length; i++) {
+      const h = heads[i]!;
+      if (!h.done && (pick < 0 || h.value.time < (heads[pick]!.value as LogLine).time)) pick = i;
+    }
+    if (pick < 0) return;
+    yield heads[pick]!.value as LogLine;
+    heads[pick] = await sources[pick]!.next();
+  }
+}
+
 /** Reads one attempt's logs as they are now, stdout and stderr merged in time order. */
 export async function readLogs(ctx: ClientContext, t: LogTarget, attempt: number, streams: readonly ("stdout" | "stderr")[] = ALL_STREAMS): Promise<LogLine[]> {
-  const parts = await Promise.all(
-    streams.map(async (stream) => {
-      const text = (await ctx.storage.get(logKey(t.flow, t.runId, t.step, t.taskId, attempt, stream)))?.toString("utf8") ?? "";
-      return parseLog(text).map((l) => ({ stream, time: l.time, line: l.line, attempt }));
-    }),
-  );
-  return mergeByTime(parts);
+  const out: LogLine[] = [];
+  for await (const l of streamLogs(ctx, t, attempt, streams)) out.push(l);
+  return out;
+}
+
+/** The lines of one stored log, in order. */
+async function* linesOf(ctx: ClientContext, key: string, stream: "stdout" | "stderr", attempt: number): AsyncGenerator<LogLine> {
+  const file = ctx.storage instanceof LocalStorage ? ctx.storage.localPath(key) : undefined;
+  if (file === undefined) {
+    const whole = await ctx.storage.get(key);
+    if (whole) yield* cut(whole, stream, attempt);
+    return;
+  }
+  let offset = 0;
+  for (;;) {
+    const { text, next, more } = await readChunk(file, offset);
+    offset = next;
+    yield* cut(text, stream, attempt);
+    if (!more) return;
+  }
+}
+
+/** Parses complete lines of a buffer one at a time, without decoding the whole buffer at once. */
+function* cut(buf: Buffer, stream: "stdout" | "stderr", attempt: number): Generator<LogLine> {
+  for (let start = 0; start < buf.length; ) {
+    let end = buf.indexOf(0x0a, start);
+    if (end < 0) end = buf.length;
+    if (end > start) {
+      for (const l of parseLog(buf.toString("utf8", start, end))) yield { stream, time: l.time, line: l.line, attempt };
+    }
+    start = end + 1;
+  }
 }
 
 /**
@@ -66,11 +114,15 @@ export async function* followLogs(ctx: ClientContext, t: LogTarget, options: Log
     const entry = record?.attempts.find((a) => a.start.attempt === attempt);
     // Read after the metadata, so the lines written before an attempt's end are all seen.
     const fresh: LogLine[][] = [];
+    let more = false;
     for (const stream of streams) {
-      const text = await readFrom(ctx, logKey(t.flow, t.runId, t.step, t.taskId, attempt, stream), offsets, stream);
-      fresh.push(parseLog(text).map((l) => ({ stream, time: l.time, line: l.line, attempt })));
+      const read = await readFrom(ctx, logKey(t.flow, t.runId, t.step, t.taskId, attempt, stream), offsets, stream);
+      more ||= read.more;
+      fresh.push([...cut(read.text, stream, attempt)]);
     }
     yield* mergeByTime(fresh);
+    // A big backlog is read a chunk at a time, without waiting between chunks.
+    if (more) continue;
     if (entry?.end) {
       if (options.attempt !== undefined || entry.end.status === "completed") return;
       const next = record?.attempts.find((a) => a.start.attempt === attempt + 1);
@@ -98,33 +150,53 @@ export async function latestAttempt(ctx: ClientContext, t: LogTarget): Promise<n
   return record?.attempts[record.attempts.length - 1]?.start.attempt;
 }
 
-/** The complete lines of a log past `offsets[stream]`, advancing the offset. */
-async function readFrom(ctx: ClientContext, key: string, offsets: Record<"stdout" | "stderr", number>, stream: "stdout" | "stderr"): Promise<string> {
+/** The next complete lines of a log past `offsets[stream]` (a bounded chunk), advancing the offset. */
+async function readFrom(
+  ctx: ClientContext,
+  key: string,
+  offsets: Record<"stdout" | "stderr", number>,
+  stream: "stdout" | "stderr",
+): Promise<{ text: Buffer; more: boolean }> {
   // Only a local datastore's files grow in place; a remote backend's local paths are a cache of
   // content objects, which logs never are.
   const file = ctx.storage instanceof LocalStorage ? ctx.storage.localPath(key) : undefined;
-  // A local log is read from the offset on; a remote one (uploaded as it grows, or at the end) whole.
-  const buf = file === undefined ? ((await ctx.storage.get(key)) ?? Buffer.alloc(0)).subarray(offsets[stream]) : await readTail(file, offsets[stream]);
-  // Stop at the last newline: a line still being written is read whole on the next poll.
-  const end = buf.lastIndexOf(0x0a) + 1;
-  offsets[stream] += end;
-  return buf.subarray(0, end).toString("utf8");
+  if (file === undefined) {
+    // A remote log (uploaded as it grows, or at the end) is fetched whole.
+    const buf = ((await ctx.storage.get(key)) ?? Buffer.alloc(0)).subarray(offsets[stream]);
+    // Stop at the last newline: a line still being written is read whole on the next poll.
+    const end = buf.lastIndexOf(0x0a) + 1;
+    offsets[stream] += end;
+    return { text: buf.subarray(0, end), more: false };
+  }
+  const { text, next, more } = await readChunk(file, offsets[stream]);
+  offsets[stream] = next;
+  return { text, more };
 }
 
-async function readTail(file: string, offset: number): Promise<Buffer> {
+/**
+ * Up to about READ_CHUNK bytes of complete lines of a local file from `offset`: the offset after
+ * them, and whether more complete lines may follow. A line longer than a chunk is read whole.
+ */
+async function readChunk(file: string, offset: number): Promise<{ text: Buffer; next: number; more: boolean }> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, "r");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { text: Buffer.alloc(0), next: offset, more: false };
     throw err;
   }
   try {
     const { size } = await handle.stat();
-    if (size <= offset) return Buffer.alloc(0);
-    const buf = Buffer.alloc(size - offset);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
-    return buf.subarray(0, bytesRead);
+    for (let want = READ_CHUNK; ; want *= 2) {
+      const length = Math.min(want, size - offset);
+      if (length <= 0) return { text: Buffer.alloc(0), next: offset, more: false };
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buf, 0, length, offset);
+      // Stop at the last newline: a line still being written is read whole on the next poll.
+      const end = buf.subarray(0, bytesRead).lastIndexOf(0x0a) + 1;
+      const atEnd = offset + bytesRead >= size;
+      if (end > 0 || atEnd) return { text: buf.subarray(0, end), next: offset + end, more: !atEnd };
+    }
   } finally {
     await handle.close();
   }

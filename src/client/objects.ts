@@ -15,7 +15,7 @@ import { DataArtifact, isPrivateName, type ArtifactOrigin } from "./artifact.js"
 import { CodePackage } from "./code.js";
 import { clientContext, type ClientContext, type ClientOptions } from "./context.js";
 import { ArtifactNotFoundError, NamespaceMismatchError, NotFinishedError, ObjectNotFoundError } from "./errors.js";
-import { followLogs, readLogs, type LogLine, type LogOptions } from "./logs.js";
+import { followLogs, readLogs, streamLogs, type LogLine, type LogOptions } from "./logs.js";
 import { getNamespace } from "./namespace.js";
 import { parsePathspec } from "./pathspec.js";
 
@@ -647,14 +647,23 @@ export class Task<F = unknown> {
     return this.artifact(name).data();
   }
 
-  /** The latest attempt's standard output, as text. */
+  /** The latest attempt's standard output, as text (the whole log in memory: `loglines()` streams it). */
   async stdout(): Promise<string> {
-    return joinLines(await this.logs({ streams: ["stdout"] }));
+    return joinLines(this.loglines({ streams: ["stdout"] }));
   }
 
-  /** The latest attempt's standard error, as text. */
+  /** The latest attempt's standard error, as text (the whole log in memory: `loglines()` streams it). */
   async stderr(): Promise<string> {
-    return joinLines(await this.logs({ streams: ["stderr"] }));
+    return joinLines(this.loglines({ streams: ["stderr"] }));
+  }
+
+  /**
+   * The lines written so far (latest attempt unless `attempt` is given), stdout and stderr merged
+   * in time order, read a chunk at a time: memory stays bounded however big the log is.
+   * @example for await (const l of task.loglines({ streams: ["stderr"] })) console.log(l.time, l.line);
+   */
+  loglines(options: Pick<LogOptions, "streams" | "attempt"> = {}): AsyncGenerator<LogLine> {
+    return streamLogs(this.ctx, this.target(), options.attempt ?? this.attempt, options.streams);
   }
 
   /** The lines written so far (latest attempt unless `attempt` is given), with timestamps. */
@@ -687,6 +696,8 @@ function innermostForeach(frames: readonly SplitFrame[]): SplitFrame | undefined
   return undefined;
 }
 
-function joinLines(lines: readonly LogLine[]): string {
-  return lines.map((l) => `${l.line}\n`).join("");
+async function joinLines(lines: AsyncIterable<LogLine>): Promise<string> {
+  const parts: string[] = [];
+  for await (const l of lines) parts.push(l.line);
+  return parts.length === 0 ? "" : `${parts.join("\n")}\n`;
 }

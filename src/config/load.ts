@@ -78,6 +78,8 @@ export interface MetaflowConfig {
   readonly user: Setting<string>;
   /** `METAFLOW_HEARTBEAT_TIMEOUT`: seconds after which a local run with no end and no heartbeat shows as failed. @default 60 */
   readonly heartbeatTimeout: Setting<number>;
+  /** `METAFLOW_SERVICE_RETRY_TIMEOUT`: seconds one metadata-service call is retried (service down, 5xx) before the run stops. @default 60 */
+  readonly serviceRetryTimeout: Setting<number>;
 }
 
 /** Names of the settings a config file may hold; anything else in the file is rejected. */
@@ -98,6 +100,7 @@ export const CONFIG_FILE_KEYS: readonly string[] = [
   "METAFLOW_SERVICE_AUTH_KEY",
   "METAFLOW_USER",
   "METAFLOW_HEARTBEAT_TIMEOUT",
+  "METAFLOW_SERVICE_RETRY_TIMEOUT",
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -212,6 +215,7 @@ export function loadConfig(env: Env = process.env, home: string = os.homedir()):
         },
     user,
     heartbeatTimeout: resolve("METAFLOW_HEARTBEAT_TIMEOUT", intBetween(1, 86_400), 60),
+    serviceRetryTimeout: resolve("METAFLOW_SERVICE_RETRY_TIMEOUT", intBetween(1, 3600), 60),
   };
 }
 
@@ -235,6 +239,7 @@ export function describeConfig(
     config.serviceToken,
     config.user,
     config.heartbeatTimeout,
+    config.serviceRetryTimeout,
   ];
   return settings.map((s) => ({
     key: s.key,

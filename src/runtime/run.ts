@@ -5,7 +5,7 @@
 import { promises as fs } from "node:fs";
 import { openBackends, type Backends } from "../backends.js";
 import { currentUser, VERSION } from "../config.js";
-import { UsageError, type PlainError } from "../errors.js";
+import { toPlainError, UsageError, type PlainError } from "../errors.js";
 import { discardPrewarmed, launcherFactory, launcherKinds, prewarmLaunchers } from "../launchers/builtins.js";
 import { validateTag } from "../metadata/tags.js";
 import type { RunRecord } from "../metadata/types.js";
@@ -15,7 +15,7 @@ import { storeRunPlan } from "../task/run-plan.js";
 import { buildSetups, runPlanOf, type StepSetup } from "./plans.js";
 import { loadOrigin, type Origin } from "./resume.js";
 import { doneLine, finishRun, startRun } from "./run-record.js";
-import { Scheduler, type TaskStat } from "./scheduler.js";
+import { Scheduler, type LoopResult, type TaskStat } from "./scheduler.js";
 
 export type { TaskStat } from "./scheduler.js";
 
@@ -79,6 +79,10 @@ export interface RunSummary {
   readonly originRunId?: string;
   readonly wallMs: number;
   readonly stats: readonly TaskStat[];
+  /** Set when the run stopped because an attempt (or its end) could not be recorded in the metadata. */
+  readonly metadataError?: PlainError;
+  /** False when the run's end could not be recorded (it then reads as failed once its heartbeat stops). */
+  readonly endRecorded: boolean;
 }
 
 /** A flow checked and planned, ready to run. */
@@ -214,17 +218,20 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
     ...(origin ? { origin: { runId: origin.record.runId, tasks: origin.tasks, rerun: origin.rerun } } : {}),
   });
   const result = await scheduler.run(started.parameterRefs, options.signal);
-  const status = await finishRun(backends, flow.className, runId, result.failure, result.interrupted);
+  const ended = await recordEnd(backends, flow.className, runId, result);
   const wallMs = performance.now() - t0;
   const pathspec = `${flow.className}/${runId}`;
   // stats has one entry per attempt; a retried task counts once.
   const ranTasks = new Set(result.stats.map((t) => t.taskId)).size;
+  const status = ended.metadataError ? "failed" : ended.status;
   if (status === "completed") say(doneLine(pathspec, ranTasks, result.stats.length, result.cloned, originRecord?.runId, wallMs));
   return {
     flow: flow.className,
     runId,
     pathspec,
     status,
+    endRecorded: ended.recorded,
+    ...(ended.metadataError ? { metadataError: ended.metadataError } : {}),
     ...(result.failure ? { failedStep: result.failure.step, failedTask: result.failure.taskId, error: result.failure.error } : {}),
     interrupted: result.interrupted,
     tasks: ranTasks,
@@ -233,6 +240,24 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
     wallMs,
     stats: result.stats,
   };
+}
+
+/**
+ * Records how the run ended. After a metadata service outage (the loop stopped because it could not
+ * record an attempt) it is not tried: the service would refuse it too, after another retry window,
+ * and it shows the run as failed once the run's heartbeats stop.
+ */
+async function recordEnd(backends: Backends, flow: string, runId: string, result: LoopResult): Promise<{ status: "completed" | "failed"; recorded: boolean; metadataError?: PlainError }> {
+  const failedStatus = { status: "failed" as const, recorded: false };
+  if (result.metadataError?.code === "metadata-service-unavailable") return { ...failedStatus, metadataError: result.metadataError };
+  try {
+    const status = await finishRun(backends, flow, runId, result.failure, result.interrupted);
+    return { status, recorded: true, ...(result.metadataError ? { metadataError: result.metadataError } : {}) };
+  } catch (err) {
+    const e = toPlainError(err);
+    const what = `could not record the end of run ${flow}/${runId} in the metadata`;
+    return { ...failedStatus, metadataError: result.metadataError ?? { name: "MetadataError", ...(e.code ? { code: e.code } : {}), headline: what, message: `${what}: ${e.message}` } };
+  }
 }
 
 async function checkWritable(file: string): Promise<void> {

@@ -7,7 +7,7 @@ import type { Backends } from "../backends.js";
 import { afterFailure, describeDecision } from "../decorators/failure-policy.js";
 import { AttemptLogs } from "../datastore/logs.js";
 import type { ArtifactRef } from "../datastore/types.js";
-import type { PlainError } from "../errors.js";
+import { toPlainError, type PlainError } from "../errors.js";
 import type { StepNode } from "../graph/types.js";
 import { launcherFactory, launcherKinds } from "../launchers/builtins.js";
 import type { AttemptHandle, AttemptOutcome, TaskLauncher } from "../launchers/types.js";
@@ -77,6 +77,8 @@ export interface LoopResult {
   readonly interrupted: boolean;
   readonly cloned: number;
   readonly stats: readonly TaskStat[];
+  /** Set when recording an attempt failed (the metadata service is down, say): the loop stopped there. */
+  readonly metadataError?: PlainError;
 }
 
 /** Runs the tasks of one run, from `start` to the end or the first failure. */
@@ -95,6 +97,7 @@ export class Scheduler {
   private cloning = 0;
   private cloned = 0;
   private failure: LoopResult["failure"];
+  private metadataError: PlainError | undefined;
   private interrupted = false;
   private wakeTimer: NodeJS.Timeout | undefined;
   private finished!: () => void;
@@ -125,14 +128,15 @@ export class Scheduler {
       signal?.removeEventListener("abort", onAbort);
       await this.close();
     }
-    return { failure: this.failure, interrupted: this.interrupted, cloned: this.cloned, stats: this.stats };
+    return { failure: this.failure, interrupted: this.interrupted, cloned: this.cloned, stats: this.stats, ...(this.metadataError ? { metadataError: this.metadataError } : {}) };
   }
 
   /** Stops every launcher and waits for the metadata writes in flight. */
   async close(): Promise<void> {
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     await Promise.all([...this.launchers.values()].map((l) => l.close()));
-    await Promise.all(this.pendingWrites);
+    // A write that failed has been reported where it was awaited.
+    await Promise.allSettled(this.pendingWrites);
   }
 
   private get stopping(): boolean {
@@ -311,7 +315,10 @@ export class Scheduler {
     const { task, launcher } = attempt;
     const plan = this.s.setups.get(task.step)!.plan;
     attempt.label = label;
-    if (!launcher.remote) attempt.recordStart = this.track(this.recordStart(task, pid ?? -1));
+    if (!launcher.remote && !this.metadataError) {
+      attempt.recordStart = this.track(this.recordStart(task, pid ?? -1));
+      attempt.recordStart.catch((err: unknown) => this.recordingFailed(task, err));
+    }
     const retry = task.attempt > 0 && !task.recover ? ` (retry ${task.attempt})` : "";
     this.s.say(`${this.prefix(task, label)} ${task.recover ? "Storing the caught error." : "Task is starting."}${retry}`);
     if (task.recover && plan.onFailure?.print) {
@@ -343,21 +350,25 @@ export class Scheduler {
     const { task, launcher } = attempt;
     const plan = this.s.setups.get(task.step)!.plan;
     // An attempt that ended before it started (a worker that could not start) still gets a record.
-    if (!launcher.remote && attempt.recordStart === undefined) attempt.recordStart = this.track(this.recordStart(task, -1));
+    if (!launcher.remote && attempt.recordStart === undefined && !this.metadataError) attempt.recordStart = this.track(this.recordStart(task, -1));
     const error = outcome.ok ? undefined : attempt.timedOut ? timeoutError(task.step, plan.timeoutMs ?? 0) : outcome.error;
     if (error && !(attempt.cancelled && this.stopping)) {
       for (const line of formatTaskError(error)) this.showLine(attempt, "stderr", line);
     }
-    await attempt.recordStart;
-    await attempt.logs?.close();
-    if (!launcher.remote) {
-      await this.track(
-        this.s.backends.metadata.endAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, {
-          attempt: task.attempt,
-          finishedAt: Date.now(),
-          ...(outcome.ok ? { status: "completed", artifacts: outcome.artifacts, transition: outcome.transition } : { status: "failed", artifacts: outcome.artifacts ?? [], error: error! }),
-        }),
-      );
+    try {
+      await attempt.recordStart;
+      await attempt.logs?.close();
+      if (!launcher.remote && !this.metadataError) {
+        await this.track(
+          this.s.backends.metadata.endAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, {
+            attempt: task.attempt,
+            finishedAt: Date.now(),
+            ...(outcome.ok ? { status: "completed", artifacts: outcome.artifacts, transition: outcome.transition } : { status: "failed", artifacts: outcome.artifacts ?? [], error: error! }),
+          }),
+        );
+      }
+    } catch (err) {
+      this.recordingFailed(task, err);
     }
     this.stats.push({ step: task.step, taskId: task.taskId, wallMs: performance.now() - attempt.startedAt, ...(outcome.timings ? { timings: outcome.timings } : {}) });
     // Only now may the run end: until the attempt is recorded, the task still counts as running.
@@ -369,6 +380,24 @@ export class Scheduler {
       this.afterFailure(attempt, error!);
     }
     this.pump();
+  }
+
+  /**
+   * An attempt could not be recorded (the metadata service is down past its retry window, or
+   * refused the request): nothing after it could be either, so the run stops — every running
+   * attempt is cancelled rather than each waiting out its own failing writes.
+   */
+  private recordingFailed(task: QueuedTask, err: unknown): void {
+    if (this.metadataError) return;
+    const e = toPlainError(err);
+    const what = `could not record task ${this.pathspec(task.step, task.taskId)} in the metadata`;
+    this.metadataError = { name: "MetadataError", ...(e.code ? { code: e.code } : {}), headline: what, message: `${what}: ${e.headline && e.headline !== e.message ? `${e.headline}: ` : ""}${e.message}` };
+    this.failure ??= { step: task.step, taskId: task.taskId, error: this.metadataError };
+    this.queue.length = 0;
+    for (const r of this.running.values()) {
+      r.cancelled = true;
+      r.handle?.cancel();
+    }
   }
 
   private showLine(attempt: RunningAttempt, stream: "stdout" | "stderr", line: string): void {
