@@ -5,6 +5,7 @@
  * module features a step may use — `await import(name)`, a thrown plain object — work or say why.
  */
 import assert from "node:assert/strict";
+import * as net from "node:net";
 import { after, test } from "node:test";
 import { Project } from "./helpers/project.js";
 
@@ -37,6 +38,38 @@ export default class StrayFlow extends FlowSpec {
   assert.equal(await project.value("StrayFlow", runId, "slow", "slept"), true);
   const logs = await project.cli(["logs", `StrayFlow/${runId}/fire/2`, "--stderr"]);
   assert.match(logs.stderr, /Warning: after the task ended, its code raised Error: late failure of fire/);
+});
+
+void test("a fire-and-forget fetch whose connection drops after the task ended, and a rejection of Node's own, fail no other task", async () => {
+  // A server that accepts and drops each connection a moment later, as a flaky service does.
+  const server = net.createServer((socket) => setTimeout(() => socket.destroy(), 300));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  try {
+    project.write(
+      "fetchstray.ts",
+      `${HEADER}declare const require: (id: string) => any;
+export default class FetchStrayFlow extends FlowSpec {
+  declare slept: boolean;
+  @step start() { this.next(this.fire); }
+  @step fire() {
+    fetch("http://127.0.0.1:${port}/").then((r) => r.text());
+    // A promise of Node's own realm, rejected with Node's own error: no task's code made either.
+    require("node:timers/promises").setTimeout(400).then(() => require("node:fs").promises.readFile("/no/such/file"));
+    this.next(this.slow);
+  }
+  @step async slow() { await new Promise((r) => setTimeout(r, 1500)); this.slept = true; this.next(this.end); }
+  @step end() {}
+}`,
+    );
+    const r = await project.cli(["run", "fetchstray.ts", "--max-workers", "1"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /\/fire\/2 \(pid \d+\)\] Warning: after the task ended, its code raised TypeError: fetch failed/);
+    assert.match(r.stderr, /\[worker host pid \d+\] Warning: an error no task can be charged with was raised: Error: ENOENT/);
+    assert.equal(await project.value("FetchStrayFlow", await project.latestRun("FetchStrayFlow"), "slow", "slept"), true);
+  } finally {
+    server.close();
+  }
 });
 
 void test("a stray rejection that reaches an idle host is reported, not dropped silently", async () => {

@@ -89,6 +89,8 @@ export async function executeTask(
   spec: TaskSpec,
   library: Record<string, unknown>,
   write: (stream: "stdout" | "stderr", text: string) => void,
+  /** Named as the owner of everything the task's code makes (see `ownerOf`). */
+  owner?: object,
 ): Promise<ExecutionResult> {
   const t0 = performance.now();
   const store = storeFor(spec.storage);
@@ -104,6 +106,7 @@ export async function executeTask(
       asyncError ??= { error: err };
       failAsync?.(err);
     },
+    ...(owner ? { owner } : {}),
   });
   const loader = new ArtifactLoader(store, (v) => sandbox.adopt(v));
   let setupEnd = t0;

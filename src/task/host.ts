@@ -5,11 +5,11 @@
  *
  * It reads its parent's commands on fd 3 and answers on fd 4 (see channel.ts), each message
  * carrying the secret key the parent sent first; it has no IPC channel, so a step cannot
- * `process.send` anything. Every task runs in an async context of its own, so an error that
- * surfaces later (a promise a finished task left behind) is charged to that task as a warning,
- * never to the task running now.
+ * `process.send` anything. An error no step awaited is charged to the task whose code made it —
+ * known from the realm of the error or of the rejected promise, each task having its own — so an
+ * error that surfaces after its task ended is a warning of that task, never the running task's
+ * failure; one of no task's realm (Node's own) fails nothing and is reported as the host's.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { Socket } from "node:net";
 import v8 from "node:v8";
 import { Worker } from "node:worker_threads";
@@ -18,10 +18,11 @@ import { executeTask, ExecutionFailure } from "./executor.js";
 import { killTree } from "./process-tree.js";
 import type { AttemptIdentity, HostReply, HostRequest, TaskSpec } from "./protocol.js";
 import { watchSpawns } from "./spawns.js";
+import { ownerOf } from "./sandbox.js";
 import { mapError } from "./stack.js";
 import { toPlainError } from "../errors.js";
 
-/** The task a piece of code belongs to, carried through its async continuations. */
+/** The task whose sandbox made a value (see `ownerOf`). */
 interface TaskContext {
   readonly identity: AttemptIdentity;
   readonly bundlePath: string;
@@ -58,7 +59,6 @@ export function startHost(library: Record<string, unknown>): void {
   const channel = new FrameWriter();
   let key: string | undefined;
   const send = (msg: HostReply): void => channel.message({ ...msg, key });
-  const tasks = new AsyncLocalStorage<TaskContext>();
   const spawns = watchSpawns();
 
   // Ctrl-C reaches the whole process group; the scheduler decides how tasks stop.
@@ -72,8 +72,8 @@ export function startHost(library: Record<string, unknown>): void {
 
   // Errors no step awaited (an unhandled rejection, a throw from an I/O callback) fail the task
   // whose code raised them if it is still running; a finished task's get a warning in its log.
-  const onStray = (err: unknown): void => {
-    const owner = tasks.getStore();
+  const onStray = (err: unknown, promise?: unknown): void => {
+    const owner = (ownerOf(err) ?? ownerOf(promise)) as TaskContext | undefined;
     if (active && owner === active.context) {
       tainted = true;
       active.settle(err);
@@ -87,8 +87,8 @@ export function startHost(library: Record<string, unknown>): void {
       retiring: active === undefined,
     });
   };
-  process.on("unhandledRejection", onStray);
-  process.on("uncaughtException", onStray);
+  process.on("unhandledRejection", (reason, promise) => onStray(reason, promise));
+  process.on("uncaughtException", (err) => onStray(err));
 
   const taskLibrary = Object.freeze({ ...library });
 
@@ -109,9 +109,7 @@ export function startHost(library: Record<string, unknown>): void {
     };
     const ids = { type: "done" as const, taskId: spec.taskId, attempt: spec.attempt };
     active = { context, settle: (err) => finish({ ...ids, ok: false, error: mapError(err, spec.bundlePath) }) };
-    tasks
-      .run(context, () => executeTask(spec, taskLibrary, (stream, text) => channel.text(stream, text)))
-      .then(
+    executeTask(spec, taskLibrary, (stream, text) => channel.text(stream, text), context).then(
         (r) => finish({ ...ids, ok: true, artifacts: r.artifacts, transition: r.transition, timings: r.timings }),
         (err: unknown) => {
           const f = err instanceof ExecutionFailure ? err : new ExecutionFailure(err, undefined);

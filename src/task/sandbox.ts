@@ -96,6 +96,31 @@ export interface SandboxOptions {
   readonly write: (stream: "stdout" | "stderr", text: string) => void;
   /** Called with errors thrown by timer callbacks, which would otherwise crash the host. */
   readonly onAsyncError: (err: unknown) => void;
+  /** Who owns the objects this context makes: `ownerOf(value)` answers it for any of them. */
+  readonly owner?: object;
+}
+
+/** The owner of each sandbox, keyed by the `Object.prototype` of its context. */
+const owners = new WeakMap<object, object>();
+
+/**
+ * The owner given to the sandbox whose code made `value` (an error, a promise, any object of its
+ * realm), or undefined for values of the host's own realm (Node's APIs) and primitives. Costs
+ * nothing while tasks run: the realm is read from the value's prototype chain when asked.
+ */
+export function ownerOf(value: unknown): object | undefined {
+  let obj: unknown = value;
+  try {
+    for (let depth = 0; depth < 64; depth++) {
+      if (obj === null || (typeof obj !== "object" && typeof obj !== "function")) return undefined;
+      const next: unknown = Object.getPrototypeOf(obj);
+      if (next === null) return owners.get(obj as object);
+      obj = next;
+    }
+  } catch {
+    // A proxy whose getPrototypeOf trap throws belongs to no one we can name.
+  }
+  return undefined;
 }
 
 function taskStream(write: (text: string) => void): Writable {
@@ -328,6 +353,14 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   }
   const context = vm.createContext(globals, { name: "metaflow-task" });
   vm.runInContext("globalThis.global = globalThis;", context);
+  if (options.owner) owners.set(vm.runInContext("Object.prototype", context) as object, options.owner);
+  // fetch answers with a promise of the task's own realm, so an unhandled rejection of a
+  // fire-and-forget request (or of a chain built on it) is known to be this task's.
+  const realFetch = globals.fetch as ((...args: unknown[]) => Promise<unknown>) | undefined;
+  if (realFetch) {
+    const TaskPromise = vm.runInContext("Promise", context) as PromiseConstructor;
+    (context as Record<string, unknown>).fetch = (...args: unknown[]) => new TaskPromise((resolve, reject) => realFetch(...args).then(resolve, reject));
+  }
   const adoptInContext = adoptScript.runInContext(context) as (v: unknown) => unknown;
   const arrayFrom = vm.runInContext("(items) => Array.from(items)", context) as <T>(items: readonly T[]) => T[];
   // Node defines these well-known symbols on its own realm only; `using` in a flow (and objects
