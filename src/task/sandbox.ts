@@ -352,20 +352,21 @@ export function createSandbox(options: SandboxOptions): Sandbox {
     if (v !== undefined) globals[name] = v;
   }
   const context = vm.createContext(globals, { name: "metaflow-task" });
-  vm.runInContext("globalThis.global = globalThis;", context);
-  if (options.owner) owners.set(vm.runInContext("Object.prototype", context) as object, options.owner);
+  // One precompiled script sets the context up and hands back what the host needs of its realm.
+  const realm = setupScript.runInContext(context) as ContextRealm;
+  if (options.owner) owners.set(realm.objectPrototype, options.owner);
   // fetch answers with a promise of the task's own realm, so an unhandled rejection of a
   // fire-and-forget request (or of a chain built on it) is known to be this task's.
   const realFetch = globals.fetch as ((...args: unknown[]) => Promise<unknown>) | undefined;
   if (realFetch) {
-    const TaskPromise = vm.runInContext("Promise", context) as PromiseConstructor;
-    (context as Record<string, unknown>).fetch = (...args: unknown[]) => new TaskPromise((resolve, reject) => realFetch(...args).then(resolve, reject));
+    const TaskPromise = realm.Promise;
+    globals.fetch = (...args: unknown[]) => new TaskPromise((resolve, reject) => realFetch(...args).then(resolve, reject));
   }
-  const adoptInContext = adoptScript.runInContext(context) as (v: unknown) => unknown;
-  const arrayFrom = vm.runInContext("(items) => Array.from(items)", context) as <T>(items: readonly T[]) => T[];
+  const adoptInContext = realm.adopt;
+  const arrayFrom = realm.arrayFrom;
   // Node defines these well-known symbols on its own realm only; `using` in a flow (and objects
   // from the shared library) must agree on them.
-  const ctxSymbol = vm.runInContext("Symbol", context) as Record<string, unknown>;
+  const ctxSymbol = realm.Symbol as unknown as Record<string, unknown>;
   for (const name of ["dispose", "asyncDispose", "metadata"] as const) {
     const sym = (Symbol as unknown as Record<string, symbol | undefined>)[name];
     if (sym && ctxSymbol[name] === undefined) Object.defineProperty(ctxSymbol, name, { value: sym });
@@ -374,7 +375,20 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   return sandbox;
 }
 
-const adoptScript = new vm.Script(ADOPT_SOURCE, { filename: "metaflow-ts:adopt" });
+/** What the host takes from a task's realm. */
+interface ContextRealm {
+  readonly objectPrototype: object;
+  readonly Promise: PromiseConstructor;
+  readonly Symbol: SymbolConstructor;
+  readonly adopt: (v: unknown) => unknown;
+  readonly arrayFrom: <T>(items: readonly T[]) => T[];
+}
+
+const setupScript = new vm.Script(
+  `globalThis.global = globalThis;
+   ({ objectPrototype: Object.prototype, Promise, Symbol, adopt: ${ADOPT_SOURCE}, arrayFrom: (items) => Array.from(items) })`,
+  { filename: "metaflow-ts:setup" },
+);
 
 /** Node's own loader for `import()` in a script (Node ≥ 20.12), when this Node has it. */
 const MAIN_LOADER = (vm.constants as typeof vm.constants | undefined)?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
