@@ -54,6 +54,8 @@ void test("a live run stays running past the heartbeat timeout and cannot be res
   let out = "";
   child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
   child.stderr.setEncoding("utf8").on("data", (t: string) => (out += t));
+  // A failed check must not leave the run waiting for its gate forever.
+  after(() => fs.writeFileSync(gate, ""));
   await waitForOutput(() => out, /\/wait\/\d+ .*waiting/);
   const runId = await project.latestRun("HangFlow");
   // Longer than the timeout: the heartbeat keeps the run alive.
@@ -81,6 +83,7 @@ void test("a live run stays running past the heartbeat timeout and cannot be res
 void test("a run whose runtime was SIGKILLed shows as failed: at once on this machine, after the timeout elsewhere", async () => {
   const gate = path.join(project.dir, "gate2");
   const child = project.spawn(["run", "hang.ts"], { ...ENV, GATE: gate });
+  after(() => child.kill("SIGKILL"));
   let out = "";
   child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
   await waitForOutput(() => out, /\/wait\/\d+ .*waiting/);

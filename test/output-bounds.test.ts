@@ -71,10 +71,15 @@ export default class LoudFlow extends FlowSpec {
 }`,
   );
   const run = cli(["run", "loud.ts"], { MARKER: marker });
-  // Nobody reads the CLI's stdout yet: with backpressure the step cannot get through ~48 MB.
-  await sleep(3000);
-  assert.equal(fs.existsSync(marker), false, "the step finished printing although nobody read the output");
-  const out = await drain(run.child.stdout);
+  let out: { lines: number; tail: string };
+  try {
+    // Nobody reads the CLI's stdout yet: with backpressure the step cannot get through ~48 MB.
+    await sleep(3000);
+    assert.equal(fs.existsSync(marker), false, "the step finished printing although nobody read the output");
+  } finally {
+    // Read it all in any case, so a failed check leaves no process behind.
+    out = await drain(run.child.stdout);
+  }
   assert.equal(await run.closed, 0, run.stderr());
   assert.ok(fs.existsSync(marker));
   assert.ok(out.lines >= LINES, `${out.lines} lines`);

@@ -53,7 +53,14 @@ export class AttemptLogs {
   pressure(): Promise<void> | undefined {
     const full = Object.values(this.files).find((f) => f.writableNeedDrain);
     if (!full) return undefined;
-    this.drained ??= new Promise((resolve) => full.once("drain", () => ((this.drained = undefined), resolve())));
+    this.drained ??= new Promise((resolve) => {
+      const done = () => {
+        this.drained = undefined;
+        for (const event of ["drain", "error", "close"]) full.off(event, done);
+        resolve();
+      };
+      for (const event of ["drain", "error", "close"]) full.once(event, done);
+    });
     return this.drained;
   }
 

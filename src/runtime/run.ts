@@ -157,7 +157,15 @@ function consolePressure(): Promise<void> | undefined {
   // One listener per stream, however many hosts wait on it.
   let drained = drains.get(full);
   if (!drained) {
-    drained = new Promise((resolve) => full.once("drain", () => (drains.delete(full), resolve())));
+    // A stream that fails or closes (its reader went away) will never drain: stop waiting then too.
+    drained = new Promise((resolve) => {
+      const done = () => {
+        drains.delete(full);
+        for (const event of ["drain", "error", "close"]) full.off(event, done);
+        resolve();
+      };
+      for (const event of ["drain", "error", "close"]) full.once(event, done);
+    });
     drains.set(full, drained);
   }
   return drained;
