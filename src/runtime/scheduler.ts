@@ -3,83 +3,21 @@
  * records attempts, decides after a failure (retry, recover, fail) and routes finished tasks to
  * the next steps. A task's failure fails only that task; the bookkeeping goes on.
  */
-import type { Backends } from "../backends.js";
 import { afterFailure, describeDecision } from "../decorators/failure-policy.js";
 import { AttemptLogs } from "../datastore/logs.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { toPlainError, type PlainError } from "../errors.js";
-import type { StepNode } from "../graph/types.js";
 import { launcherFactory, launcherKinds } from "../launchers/builtins.js";
-import type { AttemptHandle, AttemptOutcome, TaskLauncher } from "../launchers/types.js";
-import type { SplitFrame, TakenTransition } from "../metadata/types.js";
-import type { ParentTask, TaskSpec, TaskTimings } from "../task/protocol.js";
-import type { StepSetup } from "./plans.js";
+import type { AttemptOutcome, TaskLauncher } from "../launchers/types.js";
+import type { TakenTransition } from "../metadata/types.js";
+import type { ParentTask, TaskSpec } from "../task/protocol.js";
 import { JoinBarrier, staticTransition, successors } from "./routing.js";
 import { canClone, CloneChecker, cloneTask, describeCloneProblem, taskKey, type OriginTask } from "./resume.js";
+import type { LoopResult, QueuedTask, RunningAttempt, SchedulerSetup, TaskStat } from "./scheduler-types.js";
+
+export type { LoopResult, SchedulerSetup, TaskStat } from "./scheduler-types.js";
 import { formatTaskError } from "../task/stack.js";
 import { timeoutError } from "./task-errors.js";
-
-/** Per-attempt figures, for the benchmark and the summary. */
-export interface TaskStat {
-  readonly step: string;
-  readonly taskId: string;
-  readonly wallMs: number;
-  readonly timings?: TaskTimings;
-}
-
-/** A task waiting to run. */
-interface QueuedTask {
-  /** Identity of the task across runs (step, split positions, parents), used to match on resume. */
-  readonly key: string;
-  readonly step: string;
-  readonly taskId: string;
-  readonly attempt: number;
-  readonly parents: readonly ParentTask[];
-  readonly frames: readonly SplitFrame[];
-  readonly notBefore: number;
-  readonly recover?: TaskSpec["recover"];
-}
-
-/** The scheduler's handle on an attempt a launcher runs. */
-interface RunningAttempt {
-  readonly task: QueuedTask;
-  readonly launcher: TaskLauncher;
-  readonly startedAt: number;
-  readonly logs: AttemptLogs | undefined;
-  handle: AttemptHandle | undefined;
-  label: string;
-  recordStart: Promise<void> | undefined;
-  timer: NodeJS.Timeout | undefined;
-  timedOut: boolean;
-  cancelled: boolean;
-  settled: boolean;
-}
-
-/** What the loop is given: the run's identity and everything a task spec is made of. */
-export interface SchedulerSetup {
-  readonly flowName: string;
-  readonly runId: string;
-  readonly nodes: ReadonlyMap<string, StepNode>;
-  readonly setups: ReadonlyMap<string, StepSetup>;
-  readonly backends: Backends;
-  readonly maxWorkers: number;
-  /** The parts of every task spec that are the same for the whole run. */
-  readonly base: Omit<TaskSpec, "step" | "taskId" | "attempt" | "parents" | "frames" | "isJoin" | "isEnd" | "env" | "decorators" | "recover">;
-  readonly say: (line: string, stream?: "stdout" | "stderr") => void;
-  /** A promise while the console is backed up (a slow reader of its output), else undefined. */
-  readonly pressure?: () => Promise<void> | undefined;
-  readonly origin?: { readonly runId: string; readonly tasks: ReadonlyMap<string, OriginTask>; readonly rerun: ReadonlySet<string> };
-}
-
-/** How the loop ended. */
-export interface LoopResult {
-  readonly failure: { readonly step: string; readonly taskId: string; readonly error: PlainError } | undefined;
-  readonly interrupted: boolean;
-  readonly cloned: number;
-  readonly stats: readonly TaskStat[];
-  /** Set when recording an attempt failed (the metadata service is down, say): the loop stopped there. */
-  readonly metadataError?: PlainError;
-}
 
 /** Runs the tasks of one run, from `start` to the end or the first failure. */
 export class Scheduler {

@@ -16,7 +16,7 @@ import { Worker } from "node:worker_threads";
 import { COMMAND_FD, FrameKind, FrameReader, FrameWriter } from "./channel.js";
 import { executeTask, ExecutionFailure } from "./executor.js";
 import { killTree } from "./process-tree.js";
-import type { AttemptIdentity, HostReply, HostRequest, TaskSpec } from "./protocol.js";
+import type { AttemptIdentity, DoneReply, HostReply, HostRequest, TaskSpec } from "./protocol.js";
 import { watchSpawns } from "./spawns.js";
 import { ownerOf } from "./sandbox.js";
 import { mapError } from "./stack.js";
@@ -56,90 +56,102 @@ const WATCHDOG = `
 
 /** Runs this process as a worker host; `library` is what flows import as "metaflow-ts". */
 export function startHost(library: Record<string, unknown>): void {
-  const channel = new FrameWriter();
-  let key: string | undefined;
-  const send = (msg: HostReply): void => channel.message({ ...msg, key });
-  const spawns = watchSpawns();
-
   // Ctrl-C reaches the whole process group; the scheduler decides how tasks stop.
   process.on("SIGINT", () => undefined);
   hideLoaderWarning();
   new Worker(WATCHDOG, { eval: true }).unref();
+  const host = new Host(Object.freeze({ ...library }));
+  process.on("unhandledRejection", (reason, promise) => host.stray(reason, promise));
+  process.on("uncaughtException", (err) => host.stray(err));
+  readCommands((msg) => host.command(msg));
+}
 
-  let active: { context: TaskContext; settle: (err: unknown) => void } | undefined;
-  /** Set once an error escaped a task: the host finishes what it runs, then exits. */
-  let tainted = false;
-
-  // Errors no step awaited (an unhandled rejection, a throw from an I/O callback) fail the task
-  // whose code raised them if it is still running; a finished task's get a warning in its log.
-  const onStray = (err: unknown, promise?: unknown): void => {
-    const owner = (ownerOf(err) ?? ownerOf(promise)) as TaskContext | undefined;
-    if (active && owner === active.context) {
-      tainted = true;
-      active.settle(err);
-      return;
-    }
-    tainted = true;
-    send({
-      type: "stray",
-      ...(owner ? { task: owner.identity } : {}),
-      error: owner ? mapError(err, owner.bundlePath) : toPlainError(err),
-      retiring: active === undefined,
-    });
-  };
-  process.on("unhandledRejection", (reason, promise) => onStray(reason, promise));
-  process.on("uncaughtException", (err) => onStray(err));
-
-  const taskLibrary = Object.freeze({ ...library });
-
-  const run = (spec: TaskSpec): void => {
-    const context: TaskContext = {
-      identity: { flowName: spec.flowName, runId: spec.runId, step: spec.step, taskId: spec.taskId, attempt: spec.attempt },
-      bundlePath: spec.bundlePath,
-    };
-    let settled = false;
-    const finish = (reply: Extract<HostReply, { type: "done" }>): void => {
-      if (settled) return;
-      settled = true;
-      active = undefined;
-      // What the task spawned and left running dies with it.
-      if (spawns.take()) killTree(process.pid, "SIGKILL");
-      send({ ...reply, ...(tainted ? { retiring: true } : {}) });
-      if (tainted) setImmediate(() => process.exit(70));
-    };
-    const ids = { type: "done" as const, taskId: spec.taskId, attempt: spec.attempt };
-    active = { context, settle: (err) => finish({ ...ids, ok: false, error: mapError(err, spec.bundlePath) }) };
-    executeTask(spec, taskLibrary, (stream, text) => channel.text(stream, text), context).then(
-        (r) => finish({ ...ids, ok: true, artifacts: r.artifacts, transition: r.transition, timings: r.timings }),
-        (err: unknown) => {
-          const f = err instanceof ExecutionFailure ? err : new ExecutionFailure(err, undefined);
-          finish({
-            ...ids,
-            ok: false,
-            error: mapError(f.cause, spec.bundlePath),
-            ...(f.timings ? { timings: f.timings } : {}),
-            ...(f.artifacts ? { artifacts: f.artifacts } : {}),
-          });
-        },
-      );
-  };
-
-  const onCommand = (msg: HostRequest): void => {
-    if (msg?.type === "init" && key === undefined && typeof msg.key === "string") {
-      key = msg.key;
-      send({ type: "ready", pid: process.pid });
-    } else if (msg?.type === "run" && key !== undefined && active === undefined) {
-      run(msg.task);
-    }
-  };
+/** Reads the parent's commands on fd 3; exits when the parent is gone (nothing will ask again). */
+function readCommands(onCommand: (msg: HostRequest) => void): void {
   const commands = new Socket({ fd: COMMAND_FD, readable: true, writable: false });
   const reader = new FrameReader();
   commands.on("data", (chunk: Buffer) => {
     for (const f of reader.push(chunk)) if (f.kind === FrameKind.Message) onCommand(v8.deserialize(f.payload) as HostRequest);
   });
-  // The parent is gone: nothing will ever ask this host for anything again.
   commands.on("close", () => process.exit(0));
   commands.on("error", () => process.exit(0));
+}
+
+/** The host's state: its key, the task it runs, and whether an escaped error spoiled it. */
+class Host {
+  private readonly channel = new FrameWriter();
+  private readonly spawns = watchSpawns();
+  private key: string | undefined;
+  private active: { context: TaskContext; settle: (err: unknown) => void } | undefined;
+  /** Set once an error escaped a task: the host finishes what it runs, then exits. */
+  private tainted = false;
+
+  constructor(private readonly library: Record<string, unknown>) {}
+
+  private send(msg: HostReply): void {
+    this.channel.message({ ...msg, key: this.key });
+  }
+
+  /** One command of the parent: the key (first, once), then tasks one at a time. */
+  command(msg: HostRequest): void {
+    if (msg?.type === "init" && this.key === undefined && typeof msg.key === "string") {
+      this.key = msg.key;
+      this.send({ type: "ready", pid: process.pid });
+    } else if (msg?.type === "run" && this.key !== undefined && this.active === undefined) {
+      this.run(msg.task);
+    }
+  }
+
+  /**
+   * An error no step awaited (an unhandled rejection, a throw from an I/O callback): it fails the
+   * task whose code made it if that task still runs; a finished task's, or one of no task's realm,
+   * is reported as a warning and fails nothing.
+   */
+  stray(err: unknown, promise?: unknown): void {
+    const owner = (ownerOf(err) ?? ownerOf(promise)) as TaskContext | undefined;
+    this.tainted = true;
+    if (this.active && owner === this.active.context) {
+      this.active.settle(err);
+      return;
+    }
+    this.send({
+      type: "stray",
+      ...(owner ? { task: owner.identity } : {}),
+      error: owner ? mapError(err, owner.bundlePath) : toPlainError(err),
+      retiring: this.active === undefined,
+    });
+  }
+
+  private run(spec: TaskSpec): void {
+    const context: TaskContext = {
+      identity: { flowName: spec.flowName, runId: spec.runId, step: spec.step, taskId: spec.taskId, attempt: spec.attempt },
+      bundlePath: spec.bundlePath,
+    };
+    let settled = false;
+    const finish = (reply: DoneReply): void => {
+      if (settled) return;
+      settled = true;
+      this.finish(reply);
+    };
+    const ids = { type: "done" as const, taskId: spec.taskId, attempt: spec.attempt };
+    this.active = { context, settle: (err) => finish({ ...ids, ok: false, error: mapError(err, spec.bundlePath) }) };
+    executeTask(spec, this.library, (stream, text) => this.channel.text(stream, text), context).then(
+      (r) => finish({ ...ids, ok: true, artifacts: r.artifacts, transition: r.transition, timings: r.timings }),
+      (err: unknown) => {
+        const f = err instanceof ExecutionFailure ? err : new ExecutionFailure(err, undefined);
+        const extra = { ...(f.timings ? { timings: f.timings } : {}), ...(f.artifacts ? { artifacts: f.artifacts } : {}) };
+        finish({ ...ids, ok: false, error: mapError(f.cause, spec.bundlePath), ...extra });
+      },
+    );
+  }
+
+  private finish(reply: DoneReply): void {
+    this.active = undefined;
+    // What the task spawned and left running dies with it.
+    if (this.spawns.take()) killTree(process.pid, "SIGKILL");
+    this.send({ ...reply, ...(this.tainted ? { retiring: true } : {}) });
+    if (this.tainted) setImmediate(() => process.exit(70));
+  }
 }
 
 /** `await import(name)` in a step uses Node's loader through an experimental vm option, which warns once. */
