@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import v8 from "node:v8";
 import { fileURLToPath } from "node:url";
 import type { PlainError } from "../errors.js";
@@ -120,9 +121,10 @@ export class WorkerHost {
     this.pump(channel, (chunk) => this.onChannel(chunk));
     // Output that bypassed the task's console (a child process, a native module) still belongs to
     // the task that is running.
-    this.pump(this.proc.stdout!, (chunk) => this.stray("stdout", chunk.toString("utf8")));
+    const [out, err] = [new StringDecoder("utf8"), new StringDecoder("utf8")];
+    this.pump(this.proc.stdout!, (chunk) => this.stray("stdout", out.write(chunk)));
     this.pump(this.proc.stderr!, (chunk) => {
-      const text = chunk.toString("utf8");
+      const text = err.write(chunk);
       this.stderrTail = (this.stderrTail + text).slice(-4000);
       return this.stray("stderr", text);
     });
