@@ -65,7 +65,8 @@ export function resolveSlurmSettings(resolve: Resolve): SlurmSettings {
 }
 
 /** A parsed value, or the reason it is not valid, phrased to follow the field's name. */
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
+export type Parsed<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
 
 /** A Slurm time limit: the text as `sbatch --time` takes it, and its length. */
 export interface SlurmTime {
@@ -93,10 +94,12 @@ export function parseSlurmTime(raw: unknown): Parsed<SlurmTime> {
   let seconds: number;
   if (d !== undefined) {
     // days-hours[:minutes[:seconds]]
-    if (n(a) >= 24 || n(b) >= 60 || n(c) >= 60) return bad(`has hours ≥ 24, or minutes or seconds ≥ 60: ${show(raw)}; use ${TIME_HELP}`);
+    if (n(a) >= 24 || n(b) >= 60 || n(c) >= 60)
+      return bad(`has hours ≥ 24, or minutes or seconds ≥ 60: ${show(raw)}; use ${TIME_HELP}`);
     seconds = n(d) * 86_400 + n(a) * 3600 + n(b) * 60 + n(c);
   } else if (c !== undefined) {
-    if (n(b) >= 60 || n(c) >= 60) return bad(`has minutes or seconds ≥ 60: ${show(raw)}; use ${TIME_HELP}`);
+    if (n(b) >= 60 || n(c) >= 60)
+      return bad(`has minutes or seconds ≥ 60: ${show(raw)}; use ${TIME_HELP}`);
     seconds = n(a) * 3600 + n(b) * 60 + n(c);
   } else if (b !== undefined) {
     if (n(b) >= 60) return bad(`has seconds ≥ 60: ${show(raw)}; use ${TIME_HELP}`);
@@ -104,7 +107,10 @@ export function parseSlurmTime(raw: unknown): Parsed<SlurmTime> {
   } else {
     seconds = n(a) * 60;
   }
-  if (seconds <= 0) return bad(`must be longer than zero (Slurm reads 0 as no limit; write "UNLIMITED" for that), got ${show(raw)}`);
+  if (seconds <= 0)
+    return bad(
+      `must be longer than zero (Slurm reads 0 as no limit; write "UNLIMITED" for that), got ${show(raw)}`,
+    );
   return good({ text, seconds });
 }
 
@@ -112,26 +118,35 @@ export function parseSlurmTime(raw: unknown): Parsed<SlurmTime> {
 export function parseSlurmName(raw: unknown): Parsed<string> {
   if (typeof raw !== "string") return bad(`must be a string (a Slurm name), got ${show(raw)}`);
   const v = raw.trim();
-  if (!/^[A-Za-z0-9_.+-]+$/.test(v)) return bad(`must be a Slurm name (letters, digits, '_', '.', '-', '+'), got ${show(raw)}`);
+  if (!/^[A-Za-z0-9_.+-]+$/.test(v))
+    return bad(`must be a Slurm name (letters, digits, '_', '.', '-', '+'), got ${show(raw)}`);
   return good(v);
 }
 
 /** Validates a partition, or a comma-separated list of partitions (Slurm uses the first that can start the job). */
 export function parseSlurmPartition(raw: unknown): Parsed<string> {
-  if (typeof raw !== "string") return bad(`must be a string naming a partition (see \`sinfo\`), got ${show(raw)}`);
+  if (typeof raw !== "string")
+    return bad(`must be a string naming a partition (see \`sinfo\`), got ${show(raw)}`);
   const parts = raw.split(",").map((p) => p.trim());
   for (const p of parts) {
     const r = parseSlurmName(p);
-    if (!r.ok) return bad(`must name partitions (letters, digits, '_', '.', '-', separated by commas), got ${show(raw)}`);
+    if (!r.ok)
+      return bad(
+        `must name partitions (letters, digits, '_', '.', '-', separated by commas), got ${show(raw)}`,
+      );
   }
   return good(parts.join(","));
 }
 
 /** Validates a `--constraint` expression (node features joined by `&`, `|`, `[...]`, `*N`). */
 export function parseSlurmConstraint(raw: unknown): Parsed<string> {
-  if (typeof raw !== "string") return bad(`must be a string of node features such as "intel&avx2", got ${show(raw)}`);
+  if (typeof raw !== "string")
+    return bad(`must be a string of node features such as "intel&avx2", got ${show(raw)}`);
   const v = raw.trim();
-  if (v === "" || /[\s"'`$\\;]/.test(v)) return bad(`must be node features such as "intel&avx2" or "[rack1|rack2]", without spaces or quotes, got ${show(raw)}`);
+  if (v === "" || /[\s"'`$\\;]/.test(v))
+    return bad(
+      `must be node features such as "intel&avx2" or "[rack1|rack2]", without spaces or quotes, got ${show(raw)}`,
+    );
   return good(v);
 }
 
@@ -143,7 +158,10 @@ const RESERVED_FLAGS: ReadonlyMap<string, string> = new Map([
   ["--job-name", "the job name marks the run so `metaflow slurm list` finds it"],
   ["--comment", "the comment marks the run so `metaflow slurm list` finds it"],
   ["-o", "job output files are chosen by Metaflow.ts; the task's logs are in `metaflow logs`"],
-  ["--output", "job output files are chosen by Metaflow.ts; the task's logs are in `metaflow logs`"],
+  [
+    "--output",
+    "job output files are chosen by Metaflow.ts; the task's logs are in `metaflow logs`",
+  ],
   ["-e", "job output files are chosen by Metaflow.ts; the task's logs are in `metaflow logs`"],
   ["--error", "job output files are chosen by Metaflow.ts; the task's logs are in `metaflow logs`"],
   ["--parsable", "Metaflow.ts reads sbatch's answer itself"],
@@ -173,12 +191,16 @@ const RESERVED_FLAGS: ReadonlyMap<string, string> = new Map([
 /** Validates extra `sbatch` flags: each one a `-x`/`--name[=value]` word, none that Metaflow.ts sets itself. */
 export function parseSbatchArgs(raw: unknown): Parsed<readonly string[]> {
   if (!Array.isArray(raw) || raw.some((a) => typeof a !== "string")) {
-    return bad(`must be a list of sbatch flags such as ["--exclusive", "--nice=10"], got ${show(raw)}`);
+    return bad(
+      `must be a list of sbatch flags such as ["--exclusive", "--nice=10"], got ${show(raw)}`,
+    );
   }
   const args = (raw as string[]).map((a) => a.trim()).filter((a) => a !== "");
   for (const arg of args) {
     if (!/^--?[A-Za-z]/.test(arg) || /[\n\r\0]/.test(arg)) {
-      return bad(`must hold sbatch flags, each starting with '-' and with its value after '=' ("--nice=10"), got ${show(arg)}`);
+      return bad(
+        `must hold sbatch flags, each starting with '-' and with its value after '=' ("--nice=10"), got ${show(arg)}`,
+      );
     }
     const flag = arg.startsWith("--") ? arg.split("=")[0]! : arg.slice(0, 2);
     const instead = RESERVED_FLAGS.get(flag);
@@ -191,7 +213,9 @@ function secondsBetween(min: number, max: number): (raw: string) => number {
   return (raw) => {
     const n = Number(raw.trim());
     if (!Number.isFinite(n) || n < min || n > max) {
-      throw new Error(`must be a number of seconds from ${min} to ${max}, got ${JSON.stringify(raw)}.`);
+      throw new Error(
+        `must be a number of seconds from ${min} to ${max}, got ${JSON.stringify(raw)}.`,
+      );
     }
     return n;
   };

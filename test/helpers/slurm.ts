@@ -12,7 +12,8 @@ import * as path from "node:path";
 import { freePort } from "./postgres.js";
 
 /** Where the Slurm and munge daemons are, or why they cannot be used. */
-export type SlurmAvailability = { readonly bins: Readonly<Record<Daemon, string>> } | { readonly skip: string };
+export type SlurmAvailability =
+  { readonly bins: Readonly<Record<Daemon, string>> } | { readonly skip: string };
 
 type Daemon = "munged" | "slurmctld" | "slurmd" | "sbatch";
 
@@ -60,13 +61,20 @@ export function slurmAvailability(env: NodeJS.ProcessEnv = process.env): SlurmAv
   }
   if (missing.length === 0) {
     if (process.getuid?.() === 0) return { bins: bins as Record<Daemon, string> };
-    return skipOrThrow(env, "the test Slurm cluster runs its daemons as root, and this process is not root");
+    return skipOrThrow(
+      env,
+      "the test Slurm cluster runs its daemons as root, and this process is not root",
+    );
   }
-  return skipOrThrow(env, `Slurm not found (${missing.join(", ")} missing; install with \`apt-get install -y slurm-wlm munge\`)`);
+  return skipOrThrow(
+    env,
+    `Slurm not found (${missing.join(", ")} missing; install with \`apt-get install -y slurm-wlm munge\`)`,
+  );
 }
 
 function skipOrThrow(env: NodeJS.ProcessEnv, reason: string): SlurmAvailability {
-  if (env.CI === "true" || env.CI === "1") throw new Error(`${reason}; CI must run the Slurm tests`);
+  if (env.CI === "true" || env.CI === "1")
+    throw new Error(`${reason}; CI must run the Slurm tests`);
   return { skip: reason };
 }
 
@@ -91,9 +99,20 @@ export async function startSlurm(
     const ports = { ctld: await freePort(), slurmd: await freePort() };
     fs.writeFileSync(conf, slurmConf({ dir, clusterName, socket, ports, cpus, memoryMb }));
     for (const d of ["state", "spool", "log"]) fs.mkdirSync(path.join(dir, d));
-    children.push(daemon(bins.slurmctld, ["-D", "-i"], env, path.join(dir, "log", "slurmctld.out")));
-    children.push(daemon(bins.slurmd, ["-D", "-N", "n1"], env, path.join(dir, "log", "slurmd.out")));
-    await waitFor(() => /idle/.test(tryRun("sinfo", ["--noheader", "--Node", "--format=%T", "--partition=debug"], env)), 30_000, () => `the Slurm node did not become idle:\n${logs(dir)}`);
+    children.push(
+      daemon(bins.slurmctld, ["-D", "-i"], env, path.join(dir, "log", "slurmctld.out")),
+    );
+    children.push(
+      daemon(bins.slurmd, ["-D", "-N", "n1"], env, path.join(dir, "log", "slurmd.out")),
+    );
+    await waitFor(
+      () =>
+        /idle/.test(
+          tryRun("sinfo", ["--noheader", "--Node", "--format=%T", "--partition=debug"], env),
+        ),
+      30_000,
+      () => `the Slurm node did not become idle:\n${logs(dir)}`,
+    );
   } catch (err) {
     killEverything(cluster);
     process.off("exit", onExit);
@@ -117,9 +136,15 @@ export async function startSlurm(
     logs: () => logs(dir),
     async stop() {
       // Cancel first, so slurmd ends each job's processes itself; then whatever is left is swept.
-      const ids = tryRun("squeue", ["--noheader", "--format=%A"], env).split("\n").filter((l) => /^\d+$/.test(l.trim()));
+      const ids = tryRun("squeue", ["--noheader", "--format=%A"], env)
+        .split("\n")
+        .filter((l) => /^\d+$/.test(l.trim()));
       if (ids.length > 0) spawnSync("scancel", ids, { env: { ...process.env, ...env } });
-      await waitFor(() => tryRun("squeue", ["--noheader", "--format=%A"], env).trim() === "", 10_000, () => "").catch(() => undefined);
+      await waitFor(
+        () => tryRun("squeue", ["--noheader", "--format=%A"], env).trim() === "",
+        10_000,
+        () => "",
+      ).catch(() => undefined);
       killEverything(cluster);
       await Promise.all(children.map((c) => exited(c)));
       process.off("exit", onExit);
@@ -137,9 +162,21 @@ async function startMunge(munged: string, dir: string, children: ChildProcess[])
   const key = path.join(keyDir, "munge.key");
   fs.writeFileSync(key, randomBytes(1024), { mode: 0o400 });
   const socket = path.join(runDir, "munge.socket");
-  const args = ["-F", "-f", `--socket=${socket}`, `--key-file=${key}`, `--pid-file=${path.join(runDir, "munged.pid")}`, `--log-file=${path.join(runDir, "munged.log")}`, `--seed-file=${path.join(runDir, "munged.seed")}`];
+  const args = [
+    "-F",
+    "-f",
+    `--socket=${socket}`,
+    `--key-file=${key}`,
+    `--pid-file=${path.join(runDir, "munged.pid")}`,
+    `--log-file=${path.join(runDir, "munged.log")}`,
+    `--seed-file=${path.join(runDir, "munged.seed")}`,
+  ];
   children.push(daemon(munged, args, {}, path.join(runDir, "munged.out")));
-  await waitFor(() => fs.existsSync(socket), 10_000, () => `munged did not create its socket:\n${readTail(path.join(runDir, "munged.log"))}`);
+  await waitFor(
+    () => fs.existsSync(socket),
+    10_000,
+    () => `munged did not create its socket:\n${readTail(path.join(runDir, "munged.log"))}`,
+  );
   return socket;
 }
 
@@ -196,7 +233,12 @@ PartitionName=closed Nodes=n1 MaxTime=INFINITE State=DOWN
 `;
 }
 
-function daemon(bin: string, args: readonly string[], env: Record<string, string>, logFile: string): ChildProcess {
+function daemon(
+  bin: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  logFile: string,
+): ChildProcess {
   const out = fs.openSync(logFile, "a");
   const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ["ignore", out, out] });
   fs.closeSync(out);
@@ -205,11 +247,19 @@ function daemon(bin: string, args: readonly string[], env: Record<string, string
 }
 
 function tryRun(tool: string, args: readonly string[], env: Record<string, string>): string {
-  const r = spawnSync(tool, args, { env: { ...process.env, ...env }, encoding: "utf8", timeout: 10_000 });
+  const r = spawnSync(tool, args, {
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    timeout: 10_000,
+  });
   return r.status === 0 ? r.stdout : "";
 }
 
-async function waitFor(ready: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+async function waitFor(
+  ready: () => boolean,
+  timeoutMs: number,
+  describe: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!ready()) {
     if (Date.now() > deadline) throw new Error(describe());
@@ -227,7 +277,8 @@ function exited(child: ChildProcess): Promise<void> {
  * SLURM_CONF in its environment: slurmstepd and job processes inherit it, other clusters' do not.
  */
 function killEverything(cluster: { conf: string; children: ChildProcess[] }): void {
-  for (const c of cluster.children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const c of cluster.children)
+    if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   const marker = Buffer.from(`SLURM_CONF=${cluster.conf}\0`);
   let pids: string[] = [];
   try {
@@ -238,7 +289,8 @@ function killEverything(cluster: { conf: string; children: ChildProcess[] }): vo
   for (const pid of pids) {
     if (Number(pid) === process.pid) continue;
     try {
-      if (fs.readFileSync(`/proc/${pid}/environ`).includes(marker)) process.kill(Number(pid), "SIGKILL");
+      if (fs.readFileSync(`/proc/${pid}/environ`).includes(marker))
+        process.kill(Number(pid), "SIGKILL");
     } catch {
       // The process ended meanwhile, or is not ours to read.
     }

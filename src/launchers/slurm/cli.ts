@@ -53,7 +53,10 @@ export class SlurmCli {
   run(tool: string, args: readonly string[], input?: string): Promise<CommandResult> {
     const file = this.binDir ? `${this.binDir}/${tool}` : tool;
     return new Promise((resolve, reject) => {
-      const child = spawn(file, args, { env: this.env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(file, args, {
+        env: this.env as NodeJS.ProcessEnv,
+        stdio: ["pipe", "pipe", "pipe"],
+      });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const timer = setTimeout(() => child.kill("SIGKILL"), this.timeoutMs);
@@ -67,7 +70,13 @@ export class SlurmCli {
         clearTimeout(timer);
         const stderr = Buffer.concat(err).toString("utf8");
         if (signal === "SIGKILL" && code === null) {
-          reject(new SlurmCommandError(`${tool} ${args.join(" ")}`, null, `no answer within ${this.timeoutMs / 1000} s ${stderr}`));
+          reject(
+            new SlurmCommandError(
+              `${tool} ${args.join(" ")}`,
+              null,
+              `no answer within ${this.timeoutMs / 1000} s ${stderr}`,
+            ),
+          );
           return;
         }
         resolve({ stdout: Buffer.concat(out).toString("utf8"), stderr, code });
@@ -106,11 +115,14 @@ export class SlurmCli {
     const version = await this.run("sbatch", ["--version"]);
     if (version.code !== 0) throw commandFailure("sbatch --version", version);
     const config = await this.ok("scontrol", ["show", "config"]);
-    const value = (key: string) => new RegExp(`^${key}\\s*=\\s*(.*)$`, "m").exec(config)?.[1]?.trim();
+    const value = (key: string) =>
+      new RegExp(`^${key}\\s*=\\s*(.*)$`, "m").exec(config)?.[1]?.trim();
     return {
       version: version.stdout.trim().replace(/^slurm(-wlm)?\s+/, ""),
       clusterName: value("ClusterName") ?? "",
-      accounting: !/accounting_storage\/none/.test(value("AccountingStorageType") ?? "accounting_storage/none"),
+      accounting: !/accounting_storage\/none/.test(
+        value("AccountingStorageType") ?? "accounting_storage/none",
+      ),
       minJobAgeSeconds: Number.parseInt(value("MinJobAge") ?? "300", 10) || 300,
       maxArraySize: Number.parseInt(value("MaxArraySize") ?? "1001", 10) || 1001,
     };
@@ -126,12 +138,20 @@ function notInstalled(tool: string): SlurmUnavailableError {
 /** Turns a failed command into the most useful error: no configuration and no controller are the user's to fix. */
 export function commandFailure(command: string, r: CommandResult): Error {
   const text = r.stderr.trim();
-  if (/Could not establish a configuration source|Unable to process configuration file|could not open configuration/i.test(text)) {
+  if (
+    /Could not establish a configuration source|Unable to process configuration file|could not open configuration/i.test(
+      text,
+    )
+  ) {
     return new SlurmUnavailableError(
       `Slurm has no configuration on this machine (\`${command}\`: ${firstLine(text)}). Point SLURM_CONF at the cluster's slurm.conf, or run on a node of the cluster.`,
     );
   }
-  if (/Unable to contact slurm controller|Socket timed out|Connection refused|Zero Bytes were transmitted/i.test(text)) {
+  if (
+    /Unable to contact slurm controller|Socket timed out|Connection refused|Zero Bytes were transmitted/i.test(
+      text,
+    )
+  ) {
     return new SlurmUnavailableError(
       `The Slurm controller does not answer (\`${command}\`: ${firstLine(text)}). Check \`scontrol ping\`; ask the cluster admin if slurmctld is down.`,
     );
@@ -145,5 +165,10 @@ export function commandFailure(command: string, r: CommandResult): Error {
 }
 
 function firstLine(text: string): string {
-  return text.split("\n").find((l) => l.trim() !== "")?.trim() ?? "";
+  return (
+    text
+      .split("\n")
+      .find((l) => l.trim() !== "")
+      ?.trim() ?? ""
+  );
 }

@@ -48,7 +48,15 @@ export {
   type ArraySpec,
 } from "./script.js";
 export { submitJob, submitArray, type SubmittedJob, type SubmittedArray } from "./submit.js";
-export { pollStates, squeueStates, sacctStates, phaseOf, baseJobId, type JobState, type JobPhase } from "./states.js";
+export {
+  pollStates,
+  squeueStates,
+  sacctStates,
+  phaseOf,
+  baseJobId,
+  type JobState,
+  type JobPhase,
+} from "./states.js";
 export { jobError, blockedReason, type JobContext } from "./outcome.js";
 export { SlurmPoller, type PollerOptions, type JobOutcome, type FollowOptions } from "./poller.js";
 export { listJobs, cancelJobs, killJobs, type MetaflowJob, type ListOptions } from "./jobs.js";

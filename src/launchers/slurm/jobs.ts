@@ -35,7 +35,18 @@ export interface ListOptions {
   readonly user?: string;
 }
 
-const FIELDS = ["JobArrayID", "ArrayJobID", "State", "Reason", "Partition", "UserName", "TimeUsed", "NodeList", "Name", "Comment"];
+const FIELDS = [
+  "JobArrayID",
+  "ArrayJobID",
+  "State",
+  "Reason",
+  "Partition",
+  "UserName",
+  "TimeUsed",
+  "NodeList",
+  "Name",
+  "Comment",
+];
 
 /** The user's Metaflow.ts jobs, pending and running (and finished ones too with `includeFinished`). */
 export async function listJobs(cli: SlurmCli, options: ListOptions = {}): Promise<MetaflowJob[]> {
@@ -50,7 +61,9 @@ export async function listJobs(cli: SlurmCli, options: ListOptions = {}): Promis
     // Each field ends with '|', the last one too.
     const f = line.replace(/\|$/, "").split("|");
     if (f.length < FIELDS.length) continue;
-    const [id, arrayJobId, state, reason, partition, user, elapsed, nodes, name] = f.map((x) => x.trim()) as string[];
+    const [id, arrayJobId, state, reason, partition, user, elapsed, nodes, name] = f.map((x) =>
+      x.trim(),
+    ) as string[];
     // The comment is last and may itself hold '|': keep the rest of the line.
     const comment = f.slice(9).join("|").trim();
     const labels = name?.startsWith(JOB_NAME_PREFIX) ? parseLabels(name, comment) : undefined;
@@ -81,12 +94,18 @@ export async function cancelJobs(cli: SlurmCli, ids: readonly string[]): Promise
   // Finished and purged jobs are what a run's cancel meets routinely; only other errors count.
   const other = r.stderr
     .split("\n")
-    .filter((l) => l.trim() !== "" && !/already completing or completed|Invalid job id specified/i.test(l));
+    .filter(
+      (l) =>
+        l.trim() !== "" && !/already completing or completed|Invalid job id specified/i.test(l),
+    );
   if (other.length > 0) throw commandFailure("scancel", { ...r, stderr: other.join("\n") });
 }
 
 /** Cancels every pending or running job of a run (or of every run, without `runId`); returns what it cancelled. */
-export async function killJobs(cli: SlurmCli, options: Omit<ListOptions, "includeFinished"> = {}): Promise<MetaflowJob[]> {
+export async function killJobs(
+  cli: SlurmCli,
+  options: Omit<ListOptions, "includeFinished"> = {},
+): Promise<MetaflowJob[]> {
   const jobs = (await listJobs(cli, options)).filter((j) => j.phase !== "finished");
   // Cancelling the array job stops every element, the pending rest included.
   await cancelJobs(cli, [...new Set(jobs.map((j) => j.jobId))]);

@@ -53,7 +53,14 @@ export interface ResolvedSlurmOptions {
 }
 
 /** The option names of `@slurm`. */
-export const SLURM_OPTION_FIELDS = ["partition", "account", "qos", "time", "constraint", "extraArgs"] as const;
+export const SLURM_OPTION_FIELDS = [
+  "partition",
+  "account",
+  "qos",
+  "time",
+  "constraint",
+  "extraArgs",
+] as const;
 
 /**
  * Validates `@slurm` options given in code (typed values) or on the command line (strings; `extraArgs`
@@ -62,10 +69,16 @@ export const SLURM_OPTION_FIELDS = ["partition", "account", "qos", "time", "cons
  * parseSlurmOptions({ partition: "gpu", time: "02:00:00" }, "code");
  * parseSlurmOptions({ partition: "gpu", extraArgs: "--exclusive --nice=10" }, "cli");
  */
-export function parseSlurmOptions(raw: Readonly<Record<string, unknown>>, source: "code" | "cli"): ParsedSlurmOptions {
+export function parseSlurmOptions(
+  raw: Readonly<Record<string, unknown>>,
+  source: "code" | "cli",
+): ParsedSlurmOptions {
   for (const key of Object.keys(raw)) {
     if (!(SLURM_OPTION_FIELDS as readonly string[]).includes(key)) {
-      throw new SlurmOptionError(key, `@slurm has no option '${key}'; its options are: ${SLURM_OPTION_FIELDS.join(", ")}.`);
+      throw new SlurmOptionError(
+        key,
+        `@slurm has no option '${key}'; its options are: ${SLURM_OPTION_FIELDS.join(", ")}.`,
+      );
     }
   }
   const field = <T>(name: string, parse: (v: unknown) => Parsed<T>): T | undefined => {
@@ -75,7 +88,9 @@ export function parseSlurmOptions(raw: Readonly<Record<string, unknown>>, source
     if (!r.ok) throw new SlurmOptionError(name, `@slurm.${name} ${r.problem}.`);
     return r.value;
   };
-  const extra = field("extraArgs", (v) => parseSbatchArgs(source === "cli" && typeof v === "string" ? splitCliList(v) : v));
+  const extra = field("extraArgs", (v) =>
+    parseSbatchArgs(source === "cli" && typeof v === "string" ? splitCliList(v) : v),
+  );
   const options = {
     partition: field("partition", parseSlurmPartition),
     account: field("account", parseSlurmName),
@@ -85,11 +100,16 @@ export function parseSlurmOptions(raw: Readonly<Record<string, unknown>>, source
     extraArgs: extra ?? [],
   };
   // Drop absent fields so a parsed value prints and compares as what the user wrote.
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as unknown as ParsedSlurmOptions;
+  return Object.fromEntries(
+    Object.entries(options).filter(([, v]) => v !== undefined),
+  ) as unknown as ParsedSlurmOptions;
 }
 
 /** Completes a step's options with the `METAFLOW_SLURM_*` settings: the step's value wins, extra flags add up. */
-export function withSlurmDefaults(options: ParsedSlurmOptions, settings: SlurmSettings): ResolvedSlurmOptions {
+export function withSlurmDefaults(
+  options: ParsedSlurmOptions,
+  settings: SlurmSettings,
+): ResolvedSlurmOptions {
   let time = options.time;
   if (time === undefined && settings.time.value !== undefined) {
     const parsed = parseSlurmTime(settings.time.value);

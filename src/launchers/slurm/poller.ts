@@ -165,6 +165,10 @@ export class SlurmPoller {
     w.blockedSince ??= now;
     if (now - w.blockedSince < this.stuckAfterMs) return undefined;
     const waited = (now - w.since) / 1000;
-    return { id: w.id, state: s, error: new SlurmStuckPendingError(w.id, s.reason ?? "", blocked, waited) };
+    return {
+      id: w.id,
+      state: s,
+      error: new SlurmStuckPendingError(w.id, s.reason ?? "", blocked, waited),
+    };
   }
 }

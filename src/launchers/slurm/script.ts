@@ -65,15 +65,26 @@ const RUN_ID = /^[A-Za-z0-9_-]+$/;
 
 /** The job name: `metaflow-ts.<flow>.<run id>.<step>` (all three without dots, so it splits back). */
 export function jobName(labels: JobLabels): string {
-  if (!IDENTIFIER.test(labels.flow) || !IDENTIFIER.test(labels.step) || !RUN_ID.test(labels.runId)) {
-    throw new Error(`Slurm job labels must be a flow and step name and a run id of letters, digits, '_' or '-', got ${JSON.stringify(labels)}`);
+  if (
+    !IDENTIFIER.test(labels.flow) ||
+    !IDENTIFIER.test(labels.step) ||
+    !RUN_ID.test(labels.runId)
+  ) {
+    throw new Error(
+      `Slurm job labels must be a flow and step name and a run id of letters, digits, '_' or '-', got ${JSON.stringify(labels)}`,
+    );
   }
   return `${JOB_NAME_PREFIX}${labels.flow}.${labels.runId}.${labels.step}`;
 }
 
 /** The job comment: the same labels as `key=value` words, with the task and attempt when known. */
 export function jobComment(labels: JobLabels): string {
-  const words = [`metaflow-ts`, `flow=${labels.flow}`, `run=${labels.runId}`, `step=${labels.step}`];
+  const words = [
+    `metaflow-ts`,
+    `flow=${labels.flow}`,
+    `run=${labels.runId}`,
+    `step=${labels.step}`,
+  ];
   if (labels.taskId !== undefined) words.push(`task=${labels.taskId}`);
   if (labels.attempt !== undefined) words.push(`attempt=${labels.attempt}`);
   return words.join(" ");
@@ -99,11 +110,19 @@ export function parseLabels(name: string, comment: string | undefined): JobLabel
 
 /** The `sbatch` flags for a job or an array (the script comes on stdin). */
 export function sbatchArgs(spec: JobSpec | ArraySpec): string[] {
-  const args = ["--parsable", `--job-name=${jobName(spec.labels)}`, `--comment=${jobComment(spec.labels)}`];
+  const args = [
+    "--parsable",
+    `--job-name=${jobName(spec.labels)}`,
+    `--comment=${jobComment(spec.labels)}`,
+  ];
   if ("size" in spec) {
-    if (!Number.isInteger(spec.size) || spec.size < 1) throw new Error(`a Slurm job array needs a whole number of elements ≥ 1, got ${spec.size}`);
+    if (!Number.isInteger(spec.size) || spec.size < 1)
+      throw new Error(`a Slurm job array needs a whole number of elements ≥ 1, got ${spec.size}`);
     const limit = spec.maxConcurrent;
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new Error(`a Slurm job array's concurrency limit must be a whole number ≥ 1, got ${limit}`);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+      throw new Error(
+        `a Slurm job array's concurrency limit must be a whole number ≥ 1, got ${limit}`,
+      );
     args.push(`--array=0-${spec.size - 1}${limit === undefined ? "" : `%${limit}`}`);
   }
   args.push(`--output=${spec.stdout ?? "/dev/null"}`, `--error=${spec.stderr ?? "/dev/null"}`);
@@ -126,7 +145,10 @@ export function sbatchArgs(spec: JobSpec | ArraySpec): string[] {
 export function jobScript(spec: JobSpec): string {
   const lines = ["#!/bin/sh", `# ${jobComment(spec.labels)}`];
   for (const [key, value] of Object.entries(spec.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`environment variable names must be letters, digits and '_', got ${JSON.stringify(key)}`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+      throw new Error(
+        `environment variable names must be letters, digits and '_', got ${JSON.stringify(key)}`,
+      );
     lines.push(`export ${key}=${shellQuote(value)}`);
   }
   const setup = spec.options?.setup;
@@ -135,12 +157,15 @@ export function jobScript(spec: JobSpec): string {
     lines.push("set -e", setup, "set +e");
   }
   if (spec.command.length === 0) throw new Error("a Slurm job needs a command");
-  lines.push(`exec ${spec.command.map((w) => (typeof w === "string" ? shellQuote(w) : '"$SLURM_ARRAY_TASK_ID"')).join(" ")}`);
+  lines.push(
+    `exec ${spec.command.map((w) => (typeof w === "string" ? shellQuote(w) : '"$SLURM_ARRAY_TASK_ID"')).join(" ")}`,
+  );
   return `${lines.join("\n")}\n`;
 }
 
 /** Quotes a word for a POSIX shell: inside single quotes nothing is special but the quote itself. */
 export function shellQuote(word: string): string {
-  if (word.includes("\0")) throw new Error("a job's command or environment cannot contain a NUL character");
+  if (word.includes("\0"))
+    throw new Error("a job's command or environment cannot contain a NUL character");
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }

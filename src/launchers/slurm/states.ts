@@ -29,7 +29,16 @@ export interface JobState {
   readonly source: "squeue" | "sacct";
 }
 
-const PENDING_STATES = new Set(["PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "SUSPENDED", "STOPPED", "RESIZING"]);
+const PENDING_STATES = new Set([
+  "PENDING",
+  "REQUEUED",
+  "REQUEUE_FED",
+  "REQUEUE_HOLD",
+  "RESV_DEL_HOLD",
+  "SUSPENDED",
+  "STOPPED",
+  "RESIZING",
+]);
 const RUNNING_STATES = new Set(["RUNNING", "CONFIGURING", "COMPLETING", "SIGNALING", "STAGE_OUT"]);
 
 /** The phase of a Slurm state name; anything not pending or running is an end state. */
@@ -39,7 +48,15 @@ export function phaseOf(state: string): JobPhase {
   return "finished";
 }
 
-const SQUEUE_FIELDS = ["JobArrayID", "State", "exit_code", "Reason", "NodeList", "Partition", "TimeLimit"];
+const SQUEUE_FIELDS = [
+  "JobArrayID",
+  "State",
+  "exit_code",
+  "Reason",
+  "NodeList",
+  "Partition",
+  "TimeLimit",
+];
 
 /** The job id the `--jobs` filters take: the array job id for an element. */
 export function baseJobId(id: string): string {
@@ -51,7 +68,10 @@ export function baseJobId(id: string): string {
  * then `sacct` for those slurmctld no longer holds, when the cluster keeps accounting. Ids Slurm
  * does not know at all are absent from the map.
  */
-export async function pollStates(cli: SlurmCli, ids: readonly string[]): Promise<Map<string, JobState>> {
+export async function pollStates(
+  cli: SlurmCli,
+  ids: readonly string[],
+): Promise<Map<string, JobState>> {
   const wanted = new Set(ids);
   const found = new Map<string, JobState>();
   if (wanted.size === 0) return found;
@@ -68,7 +88,13 @@ export async function pollStates(cli: SlurmCli, ids: readonly string[]): Promise
 /** Every state `squeue` holds for these job ids, array elements one per line (`-r`), finished ones included. */
 export async function squeueStates(cli: SlurmCli, jobIds: readonly string[]): Promise<JobState[]> {
   const format = SQUEUE_FIELDS.map((f) => `${f}:|`).join(",");
-  const r = await cli.run("squeue", ["--noheader", "--array", "--states=all", `--jobs=${jobIds.join(",")}`, `--Format=${format}`]);
+  const r = await cli.run("squeue", [
+    "--noheader",
+    "--array",
+    "--states=all",
+    `--jobs=${jobIds.join(",")}`,
+    `--Format=${format}`,
+  ]);
   if (r.code !== 0) {
     // squeue fails when every id it was given has been purged; that is an empty answer, not an error.
     if (/Invalid job id specified/i.test(r.stderr)) return [];
@@ -77,7 +103,9 @@ export async function squeueStates(cli: SlurmCli, jobIds: readonly string[]): Pr
   const states: JobState[] = [];
   for (const line of r.stdout.split("\n")) {
     if (line.trim() === "") continue;
-    const [id, state, status, reason, nodes, partition, timeLimit] = line.split("|").map((f) => f.trim());
+    const [id, state, status, reason, nodes, partition, timeLimit] = line
+      .split("|")
+      .map((f) => f.trim());
     if (!id || !state) continue;
     const finished = phaseOf(state) === "finished";
     const wait = Number(status);

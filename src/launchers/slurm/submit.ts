@@ -44,15 +44,32 @@ async function sbatch(cli: SlurmCli, spec: JobSpec | ArraySpec): Promise<string>
     // `--parsable` prints `jobid` or `jobid;cluster`.
     const id = r.stdout.trim().split(";")[0] ?? "";
     if (/^\d+$/.test(id)) return id;
-    throw new SlurmSubmitError(r.stdout.trim(), `sbatch answered ${JSON.stringify(r.stdout.trim())} where a job id was expected.`);
+    throw new SlurmSubmitError(
+      r.stdout.trim(),
+      `sbatch answered ${JSON.stringify(r.stdout.trim())} where a job id was expected.`,
+    );
   }
   const said = r.stderr
     .split("\n")
-    .map((l) => l.replace(/^sbatch: (error|fatal): /, "").replace(/^Batch job submission failed: /, "").trim())
+    .map((l) =>
+      l
+        .replace(/^sbatch: (error|fatal): /, "")
+        .replace(/^Batch job submission failed: /, "")
+        .trim(),
+    )
     .filter((l) => l !== "")
     .join("; ");
-  if (said === "" || /configuration (file|source)|contact slurm controller|Socket timed out|Connection refused|Munge/i.test(said)) throw commandFailure("sbatch", r);
-  throw new SlurmSubmitError(said, `Slurm refused the job of step '${spec.labels.step}': ${said}. ${await advice(cli, said, spec)}`);
+  if (
+    said === "" ||
+    /configuration (file|source)|contact slurm controller|Socket timed out|Connection refused|Munge/i.test(
+      said,
+    )
+  )
+    throw commandFailure("sbatch", r);
+  throw new SlurmSubmitError(
+    said,
+    `Slurm refused the job of step '${spec.labels.step}': ${said}. ${await advice(cli, said, spec)}`,
+  );
 }
 
 /** What to change, for the refusals users meet most. */
@@ -63,15 +80,24 @@ async function advice(cli: SlurmCli, said: string, spec: JobSpec): Promise<strin
     const known = await partitions(cli);
     return `The partition ${o.partition ? `'${o.partition}'` : "(the cluster's default)"} does not exist or cannot take this job${known ? `; this cluster's partitions are: ${known}` : ""}. Set @slurm({ partition }) or METAFLOW_SLURM_PARTITION.`;
   }
-  if (/account/i.test(said)) return `Check the account ${o.account ? `'${o.account}'` : "(your default)"}: set @slurm({ account }) or METAFLOW_SLURM_ACCOUNT to one of yours (\`sacctmgr show assoc user=$USER\`).`;
-  if (/qos/i.test(said)) return `Check the QOS ${o.qos ? `'${o.qos}'` : "(your default)"}: set @slurm({ qos }) or METAFLOW_SLURM_QOS.`;
-  if (/gres|generic resource/i.test(said)) return `The step asks for ${r.gpu ?? 0} GPU(s) (--gres=gpu:${r.gpu ?? 0}), which this cluster or partition does not offer: choose a GPU partition with @slurm({ partition }) or lower @resources({ gpu }).`;
-  if (/memory/i.test(said)) return `The step asks for ${r.memoryMb ?? "the default"} MiB of memory, more than a node of the partition has: lower @resources({ memory }) or choose a bigger partition.`;
-  if (/node configuration is not available/i.test(said)) return `No node of the partition can meet the request (${describeRequest(spec)}): lower @resources, or choose another partition (\`sinfo -o '%P %c %m %G'\`).`;
-  if (/time/i.test(said)) return `Check the time limit ${o.time ? `'${o.time.text}'` : ""}: set @slurm({ time }) within the partition's MaxTime (\`scontrol show partition\`).`;
-  if (/feature/i.test(said)) return `No node has the features in the constraint ${o.constraint ? `'${o.constraint}'` : ""}: fix @slurm({ constraint }) (\`sinfo -o '%N %f'\`).`;
-  if (/array/i.test(said)) return "The array is larger than the cluster allows: lower --max-num-splits or ask the admin about MaxArraySize.";
-  if (/option|unrecognized|invalid/i.test(said) && (o.extraArgs ?? []).length > 0) return `Check the extra sbatch flags ${JSON.stringify(o.extraArgs)} (from @slurm({ extraArgs }) and METAFLOW_SLURM_EXTRA_ARGS).`;
+  if (/account/i.test(said))
+    return `Check the account ${o.account ? `'${o.account}'` : "(your default)"}: set @slurm({ account }) or METAFLOW_SLURM_ACCOUNT to one of yours (\`sacctmgr show assoc user=$USER\`).`;
+  if (/qos/i.test(said))
+    return `Check the QOS ${o.qos ? `'${o.qos}'` : "(your default)"}: set @slurm({ qos }) or METAFLOW_SLURM_QOS.`;
+  if (/gres|generic resource/i.test(said))
+    return `The step asks for ${r.gpu ?? 0} GPU(s) (--gres=gpu:${r.gpu ?? 0}), which this cluster or partition does not offer: choose a GPU partition with @slurm({ partition }) or lower @resources({ gpu }).`;
+  if (/memory/i.test(said))
+    return `The step asks for ${r.memoryMb ?? "the default"} MiB of memory, more than a node of the partition has: lower @resources({ memory }) or choose a bigger partition.`;
+  if (/node configuration is not available/i.test(said))
+    return `No node of the partition can meet the request (${describeRequest(spec)}): lower @resources, or choose another partition (\`sinfo -o '%P %c %m %G'\`).`;
+  if (/time/i.test(said))
+    return `Check the time limit ${o.time ? `'${o.time.text}'` : ""}: set @slurm({ time }) within the partition's MaxTime (\`scontrol show partition\`).`;
+  if (/feature/i.test(said))
+    return `No node has the features in the constraint ${o.constraint ? `'${o.constraint}'` : ""}: fix @slurm({ constraint }) (\`sinfo -o '%N %f'\`).`;
+  if (/array/i.test(said))
+    return "The array is larger than the cluster allows: lower --max-num-splits or ask the admin about MaxArraySize.";
+  if (/option|unrecognized|invalid/i.test(said) && (o.extraArgs ?? []).length > 0)
+    return `Check the extra sbatch flags ${JSON.stringify(o.extraArgs)} (from @slurm({ extraArgs }) and METAFLOW_SLURM_EXTRA_ARGS).`;
   return "Check the step's @slurm and @resources options against the cluster (`sinfo`, `scontrol show partition`).";
 }
 
@@ -87,7 +113,14 @@ async function partitions(cli: SlurmCli): Promise<string | undefined> {
   try {
     const r = await cli.run("sinfo", ["--noheader", "--format=%P"]);
     if (r.code !== 0) return undefined;
-    const names = [...new Set(r.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== ""))];
+    const names = [
+      ...new Set(
+        r.stdout
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => l !== ""),
+      ),
+    ];
     return names.map((n) => (n.endsWith("*") ? `${n.slice(0, -1)} (default)` : n)).join(", ");
   } catch {
     return undefined;
