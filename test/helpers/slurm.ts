@@ -223,6 +223,8 @@ JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/backfill
+# Start a submitted batch job at the next scheduling pass instead of up to 3 s later (the default).
+SchedulerParameters=batch_sched_delay=0
 # Announce the node as configured here, whatever the machine has.
 SlurmdParameters=config_overrides
 KillWait=2
