@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
+  outputFile,
   parseSlurmOptions,
   SlurmCli,
   SlurmOutOfMemoryError,
@@ -81,7 +82,7 @@ void describe(
         stderr,
       });
       const outcome = await poller.follow(job.jobId, {
-        stderrFile: stderr.replace("%j", job.jobId),
+        stderrFile: outputFile(stderr, job.jobId),
         memoryMb: 200,
       });
       assert.equal(outcome.state?.state, "FAILED");

@@ -41,6 +41,7 @@ export {
   jobScript,
   sbatchArgs,
   parseLabels,
+  outputFile,
   type CommandWord,
   type JobLabels,
   type JobResources,
@@ -58,5 +59,11 @@ export {
   type JobPhase,
 } from "./states.js";
 export { jobError, blockedReason, type JobContext } from "./outcome.js";
-export { SlurmPoller, type PollerOptions, type JobOutcome, type FollowOptions } from "./poller.js";
+export {
+  SlurmPoller,
+  pollerOptions,
+  type PollerOptions,
+  type JobOutcome,
+  type FollowOptions,
+} from "./poller.js";
 export { listJobs, cancelJobs, killJobs, type MetaflowJob, type ListOptions } from "./jobs.js";

@@ -7,6 +7,7 @@ import { SlurmJobLostError, SlurmStuckPendingError, type SlurmJobError } from ".
 import { blockedReason, jobError, type JobContext } from "./outcome.js";
 import { pollStates, type JobState } from "./states.js";
 import type { SlurmCli } from "./cli.js";
+import type { SlurmSettings } from "../../config/index.js";
 
 /** Options of a `SlurmPoller`. */
 export interface PollerOptions {
@@ -20,6 +21,14 @@ export interface PollerOptions {
   readonly giveUpAfterMs?: number;
   /** Told about each failed query that is retried. @default ignore */
   readonly onQueryError?: (err: Error) => void;
+}
+
+/** Poller options from the `METAFLOW_SLURM_POLL_INTERVAL` and `METAFLOW_SLURM_STUCK_TIMEOUT` settings. */
+export function pollerOptions(settings: SlurmSettings): PollerOptions {
+  return {
+    intervalMs: settings.pollIntervalSeconds.value * 1000,
+    stuckAfterMs: settings.stuckTimeoutSeconds.value * 1000,
+  };
 }
 
 /** How a followed job ended: `error` is undefined when it succeeded. */

@@ -163,6 +163,25 @@ export function jobScript(spec: JobSpec): string {
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * The file an output pattern names for one job (`1234`) or array element (`1234_7`), for reading it
+ * back: `%A` (array job id), `%a` (index), `%j` (single jobs only) and `%%`; undefined for patterns
+ * with other codes (`%N`, `%u`, ...), whose value only Slurm knows.
+ */
+export function outputFile(pattern: string, id: string): string | undefined {
+  const [jobId, index] = id.split("_") as [string, string | undefined];
+  let unknown = false;
+  const file = pattern.replace(/%(%|[A-Za-z])/g, (all, code: string) => {
+    if (code === "%") return "%";
+    if (code === "A") return jobId;
+    if (code === "a" && index !== undefined) return index;
+    if (code === "j" && index === undefined) return jobId;
+    unknown = true;
+    return all;
+  });
+  return unknown ? undefined : file;
+}
+
 /** Quotes a word for a POSIX shell: inside single quotes nothing is special but the quote itself. */
 export function shellQuote(word: string): string {
   if (word.includes("\0"))

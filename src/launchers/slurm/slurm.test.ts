@@ -15,8 +15,10 @@ import {
   jobError,
   jobName,
   jobScript,
+  outputFile,
   parseLabels,
   parseSlurmOptions,
+  pollerOptions,
   sbatchArgs,
   SlurmCancelledError,
   SlurmExitCodeError,
@@ -142,6 +144,7 @@ void describe("@slurm options and METAFLOW_SLURM_* settings", () => {
     );
     const settings = loadConfig(
       {
+        METAFLOW_SLURM_STUCK_TIMEOUT: "5",
         METAFLOW_SLURM_ACCOUNT: "ml",
         METAFLOW_SLURM_EXTRA_ARGS: "--nice=5",
         METAFLOW_SLURM_SETUP: "module load nodejs/20",
@@ -151,7 +154,7 @@ void describe("@slurm options and METAFLOW_SLURM_* settings", () => {
     assert.equal(settings.partition.origin, path.join(dir, ".metaflowconfig", "config.json"));
     assert.equal(settings.account.origin, "env METAFLOW_SLURM_ACCOUNT");
     assert.equal(settings.pollIntervalSeconds.value, 2);
-    assert.equal(settings.stuckTimeoutSeconds.value, 60);
+    assert.deepEqual(pollerOptions(settings), { intervalMs: 2000, stuckAfterMs: 5000 });
     const resolved = withSlurmDefaults(
       parseSlurmOptions({ partition: "gpu", extraArgs: ["--exclusive"] }, "code"),
       settings,
@@ -253,6 +256,18 @@ void describe("what sbatch receives", () => {
       options: { setup: "exit 7" },
     });
     assert.equal(spawnSync("/bin/sh", ["-s"], { input: failing }).status, 7);
+  });
+
+  void it("names the output file of a job or an array element from its pattern", () => {
+    assert.equal(outputFile("/logs/%A_%a.err", "1234_7"), "/logs/1234_7.err");
+    assert.equal(outputFile("/logs/%j.err", "1234"), "/logs/1234.err");
+    assert.equal(outputFile("/logs/100%%-%A.err", "1234"), "/logs/100%-1234.err");
+    assert.equal(
+      outputFile("/logs/%j.err", "1234_7"),
+      undefined,
+      "an element's own job id is not known",
+    );
+    assert.equal(outputFile("/logs/%N-%j.err", "1234"), undefined);
   });
 
   void it("reads labels back from the job name and comment", () => {
