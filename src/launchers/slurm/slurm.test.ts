@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { ConfigError, loadConfig, parseSlurmTime } from "../../config/index.js";
 import {
   ARRAY_INDEX,
@@ -30,7 +30,15 @@ import {
   type JobState,
 } from "./index.js";
 
-const home = () => fs.mkdtempSync(path.join(os.tmpdir(), "mf-slurm-unit-"));
+const homes: string[] = [];
+const home = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mf-slurm-unit-"));
+  homes.push(dir);
+  return dir;
+};
+after(() => {
+  for (const dir of homes) fs.rmSync(dir, { recursive: true, force: true });
+});
 const labels = { flow: "TrainFlow", runId: "1700000000123", step: "train" };
 
 function state(partial: Partial<JobState>): JobState {
