@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "./errors.js";
 import { Secret } from "./secret.js";
+import { resolveSlurmSettings, SLURM_SETTING_KEYS, type SlurmSettings } from "./slurm.js";
 
 /** Where a setting's value came from, lowest precedence first. */
 export type SettingSource = "default" | "file" | "env";
@@ -76,6 +77,8 @@ export interface MetaflowConfig {
   readonly serviceToken: Setting<Secret | undefined>;
   /** `METAFLOW_USER`, else `USER` / `USERNAME`, else the OS account name. */
   readonly user: Setting<string>;
+  /** `METAFLOW_SLURM_*`: defaults for `@slurm` steps and how their jobs are followed. */
+  readonly slurm: SlurmSettings;
 }
 
 /** Names of the settings a config file may hold; anything else in the file is rejected. */
@@ -95,6 +98,7 @@ export const CONFIG_FILE_KEYS: readonly string[] = [
   "METAFLOW_SERVICE_AUTH_TOKEN",
   "METAFLOW_SERVICE_AUTH_KEY",
   "METAFLOW_USER",
+  ...SLURM_SETTING_KEYS,
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -208,6 +212,7 @@ export function loadConfig(env: Env = process.env, home: string = os.homedir()):
           origin: "default",
         },
     user,
+    slurm: resolveSlurmSettings(resolve),
   };
 }
 
@@ -230,6 +235,7 @@ export function describeConfig(
     config.serviceUrl,
     config.serviceToken,
     config.user,
+    ...Object.values(config.slurm),
   ];
   return settings.map((s) => ({
     key: s.key,
@@ -246,6 +252,7 @@ function renderValue(setting: Setting<unknown>): string {
     return "(not set)";
   }
   if (v instanceof Secret) return v.masked;
+  if (Array.isArray(v)) return v.length === 0 ? "(not set)" : v.join(" ");
   if (typeof v === "object" && v !== null && "kind" in v) {
     const c = v as S3Credentials;
     if (c.kind === "env") return `access key ${c.accessKeyId.slice(0, 4)}**** from the environment`;
