@@ -5,7 +5,7 @@
  * are plain properties.
  */
 import type { ArtifactRef } from "../datastore/types.js";
-import type { PlainError } from "../errors.js";
+import { MetadataCorruptError, type PlainError } from "../errors.js";
 import type { ArtifactNames, FlowSpec } from "../flow/flowspec.js";
 import type { AttemptEnd, AttemptStart, RunEnd, RunRecord, SplitFrame, TaskRecord } from "../metadata/types.js";
 import type { TagChange } from "../metadata/tags.js";
@@ -18,6 +18,7 @@ import { ArtifactNotFoundError, NamespaceMismatchError, NotFinishedError, Object
 import { followLogs, readLogs, type LogLine, type LogOptions } from "./logs.js";
 import { getNamespace } from "./namespace.js";
 import { parsePathspec } from "./pathspec.js";
+import { warnUnreadable } from "./warnings.js";
 
 /** Names `data()` accepts: the flow's artifact names when the flow class is known, else any string. */
 export type DataName<F> = unknown extends F ? string : ArtifactNames<F>;
@@ -134,8 +135,8 @@ export class Flow<F = unknown> {
     for (let i = 0; i < ids.length; i += LIST_BATCH) {
       const batch = await Promise.all(
         ids.slice(i, i + LIST_BATCH).map(async (id) => {
-          const [record, end] = await Promise.all([this.ctx.metadata.getRun(this.name, id), this.ctx.metadata.getRunEnd(this.name, id)]);
-          return record ? { record, end } : undefined;
+          const loaded = await Promise.all([this.ctx.metadata.getRun(this.name, id), this.ctx.metadata.getRunEnd(this.name, id)]).catch(skipUnreadable);
+          return loaded?.[0] ? { record: loaded[0], end: loaded[1] } : undefined;
         }),
       );
       for (const data of batch) {
@@ -416,7 +417,7 @@ export class Step<F = unknown> {
   /** The step's tasks that have started, in the order they were created. */
   async *tasks(): AsyncGenerator<Task<F>> {
     for (const id of this.taskIds) {
-      const task = await readTask<F>(this.ctx, this, id);
+      const task = await readTask<F>(this.ctx, this, id).catch(skipUnreadable);
       if (task) yield task;
     }
   }
@@ -426,6 +427,13 @@ export class Step<F = unknown> {
     for await (const task of this.tasks()) return task;
     return loadTask<F>(this.ctx, this, this.taskIds[0]!);
   }
+}
+
+/** In a listing, an object whose metadata cannot be read is reported and left out; other errors propagate. */
+function skipUnreadable(err: unknown): undefined {
+  if (!(err instanceof MetadataCorruptError)) throw err;
+  warnUnreadable(err);
+  return undefined;
 }
 
 /** Reads a task; undefined while its directory exists but its first attempt is not recorded yet. */

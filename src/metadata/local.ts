@@ -5,7 +5,8 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { DatastoreError } from "../errors.js";
+import { DatastoreError, MetadataCorruptError } from "../errors.js";
+import { attemptEndShape, attemptStartShape, runEndShape, runRecordShape, tagListShape, type ShapeCheck } from "./shape.js";
 import { applyTagChange, type TagChange } from "./tags.js";
 import type {
   AttemptEnd,
@@ -22,13 +23,28 @@ async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await fs.rename(tmp, file);
 }
 
-async function readJson<T>(file: string): Promise<T | undefined> {
+/**
+ * Reads a record; undefined when the file does not exist, a `MetadataCorruptError` naming the file
+ * (and `pathspec`, what it belongs to) when it is truncated, not JSON, or not shaped like `check` wants.
+ */
+async function readJson<T>(file: string, pathspec: string, check: ShapeCheck): Promise<T | undefined> {
+  let text: string;
   try {
-    return JSON.parse(await fs.readFile(file, "utf8")) as T;
+    text = await fs.readFile(file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const what = text.length === 0 ? "is empty" : `is truncated or not valid JSON (${(err as Error).message})`;
+    throw new MetadataCorruptError(file, pathspec, what);
+  }
+  const problem = check(value);
+  if (problem !== undefined) throw new MetadataCorruptError(file, pathspec, problem);
+  return value as T;
 }
 
 async function listDirs(dir: string): Promise<string[]> {
@@ -162,9 +178,10 @@ export class LocalMetadata implements MetadataProvider {
 
   async getRun(flow: string, runId: string): Promise<RunRecord | undefined> {
     const dir = this.runDir(flow, runId);
+    const pathspec = `${flow}/${runId}`;
     const [record, edited] = await Promise.all([
-      readJson<RunRecord>(path.join(dir, "_run.json")),
-      readJson<string[]>(path.join(dir, TAGS_FILE)),
+      readJson<RunRecord>(path.join(dir, "_run.json"), pathspec, runRecordShape),
+      readJson<string[]>(path.join(dir, TAGS_FILE), pathspec, tagListShape),
     ]);
     return record && edited ? { ...record, tags: edited } : record;
   }
@@ -187,7 +204,7 @@ export class LocalMetadata implements MetadataProvider {
   }
 
   getRunEnd(flow: string, runId: string): Promise<RunEnd | undefined> {
-    return readJson<RunEnd>(path.join(this.runDir(flow, runId), "_end.json"));
+    return readJson<RunEnd>(path.join(this.runDir(flow, runId), "_end.json"), `${flow}/${runId}`, runEndShape);
   }
 
   async listSteps(flow: string, runId: string): Promise<string[]> {
@@ -213,9 +230,10 @@ export class LocalMetadata implements MetadataProvider {
       .map(Number)
       .sort((a, b) => a - b);
     const attempts = [];
+    const pathspec = `${flow}/${runId}/${step}/${taskId}`;
     for (const n of attemptNos) {
-      const start = await readJson<AttemptStart>(path.join(dir, `attempt-${n}.start.json`));
-      const end = await readJson<AttemptEnd>(path.join(dir, `attempt-${n}.end.json`));
+      const start = await readJson<AttemptStart>(path.join(dir, `attempt-${n}.start.json`), pathspec, attemptStartShape);
+      const end = await readJson<AttemptEnd>(path.join(dir, `attempt-${n}.end.json`), pathspec, attemptEndShape);
       if (start) attempts.push(end ? { start, end } : { start });
     }
     return { flow, runId, step, taskId, attempts };
