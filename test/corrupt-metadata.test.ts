@@ -53,7 +53,7 @@ before(async () => {
 after(() => project?.cleanup());
 
 void describe("a truncated metadata file", () => {
-  test("metaflow runs lists every readable run and names each unreadable file", async () => {
+  void test("metaflow runs lists every readable run and names each unreadable file", async () => {
     const r = await project.cli(["runs", "BrokenFlow", "--all-namespaces"]);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /Internal error|SyntaxError/);
@@ -63,13 +63,13 @@ void describe("a truncated metadata file", () => {
     assert.ok(r.stderr.includes(files.end!), r.stderr);
   });
 
-  test("metaflow tag list skips the unreadable runs too", async () => {
+  void test("metaflow tag list skips the unreadable runs too", async () => {
     const r = await project.cli(["tag", "list", "BrokenFlow", "--all-namespaces"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim().split("\n").length, 2, r.stdout);
   });
 
-  test("the client's runs(), latestRun() and latestSuccessfulRun() go on past them", async () => {
+  void test("the client's runs(), latestRun() and latestSuccessfulRun() go on past them", async () => {
     const opts = { datastoreRoot: project.root };
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(w.message);
@@ -81,17 +81,29 @@ void describe("a truncated metadata file", () => {
       assert.equal((await new Flow("BrokenFlow", opts).latestRun()).id, runs[0]);
       assert.equal((await new Flow("BrokenFlow", opts).latestSuccessfulRun()).id, runs[0]);
       await new Promise((r) => setImmediate(r));
-      assert.ok(warnings.some((w) => w.includes(files.run!)), warnings.join("\n"));
+      assert.ok(
+        warnings.some((w) => w.includes(files.run!)),
+        warnings.join("\n"),
+      );
     } finally {
       process.off("warning", onWarning);
     }
   });
 
-  test("reading the unreadable run or task itself fails with an error that names the file", async () => {
+  void test("reading the unreadable run or task itself fails with an error that names the file", async () => {
     const opts = { datastoreRoot: project.root };
-    await assert.rejects(Run.get(`BrokenFlow/${runs[2]}`, opts), (e: unknown) => e instanceof MetadataCorruptError && e.file === files.run);
-    await assert.rejects(Run.get(`BrokenFlow/${runs[1]}`, opts), (e: unknown) => e instanceof MetadataCorruptError && e.file === files.end);
-    await assert.rejects(Task.get(`BrokenFlow/${runs[0]}/square/${corruptTask}`, opts), (e: unknown) => e instanceof MetadataCorruptError && e.file === files.attempt);
+    await assert.rejects(
+      Run.get(`BrokenFlow/${runs[2]}`, opts),
+      (e: unknown) => e instanceof MetadataCorruptError && e.file === files.run,
+    );
+    await assert.rejects(
+      Run.get(`BrokenFlow/${runs[1]}`, opts),
+      (e: unknown) => e instanceof MetadataCorruptError && e.file === files.end,
+    );
+    await assert.rejects(
+      Task.get(`BrokenFlow/${runs[0]}/square/${corruptTask}`, opts),
+      (e: unknown) => e instanceof MetadataCorruptError && e.file === files.attempt,
+    );
     const step = await Step.get(`BrokenFlow/${runs[0]}/square`, opts);
     const tasks: string[] = [];
     for await (const t of step.tasks()) tasks.push(t.id);
@@ -99,7 +111,7 @@ void describe("a truncated metadata file", () => {
     assert.ok(!tasks.includes(corruptTask));
   });
 
-  test("metaflow dump of the step shows the readable tasks and names the unreadable one", async () => {
+  void test("metaflow dump of the step shows the readable tasks and names the unreadable one", async () => {
     const r = await project.cli(["dump", `BrokenFlow/${runs[0]}/square`, "--all-namespaces"]);
     assert.doesNotMatch(r.stderr, /Internal error|SyntaxError/);
     assert.equal((r.stdout.match(/sq: number/g) ?? []).length, 2, r.stdout);

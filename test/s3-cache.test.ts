@@ -13,7 +13,12 @@ import { ContentStore, contentKey } from "../src/datastore/cas.js";
 import { S3Storage } from "../src/datastore/s3.js";
 import { DatastoreError } from "../src/errors.js";
 import { LocalMetadata } from "../src/metadata/local.js";
-import { remoteAvailability, startRemoteStack, Workdir, type RemoteStack } from "./helpers/remote.js";
+import {
+  remoteAvailability,
+  startRemoteStack,
+  Workdir,
+  type RemoteStack,
+} from "./helpers/remote.js";
 import { S3RVER_CREDENTIALS } from "./helpers/s3server.js";
 
 const availability = remoteAvailability();
@@ -35,7 +40,11 @@ function bucket(prefix: string): S3Storage {
   const s = new S3Storage({
     root: `s3://${s3.bucket}/${prefix}`,
     endpoint: s3.endpoint,
-    credentials: { kind: "env", accessKeyId: S3RVER_CREDENTIALS.accessKeyId, secretAccessKey: new Secret(S3RVER_CREDENTIALS.secretAccessKey) },
+    credentials: {
+      kind: "env",
+      accessKeyId: S3RVER_CREDENTIALS.accessKeyId,
+      secretAccessKey: new Secret(S3RVER_CREDENTIALS.secretAccessKey),
+    },
   });
   opened.push(s);
   return s;
@@ -70,17 +79,25 @@ export default class CacheFlow extends FlowSpec {
 `;
 
 void describe("the S3 cache and the bucket", { skip: availability.s3 }, () => {
-  test("an object deleted from the bucket is uploaded again by the next run on the same machine", async () => {
+  void test("an object deleted from the bucket is uploaded again by the next run on the same machine", async () => {
     const work = new Workdir();
     try {
       work.write("flow.ts", HELLO);
       const prefix = `reupload-${path.basename(work.dir)}`;
-      const env = { ...stack!.env({ prefix, cacheDir: path.join(work.dir, "cache"), metadata: "local" }), MARK: "one" };
+      const env = {
+        ...stack!.env({ prefix, cacheDir: path.join(work.dir, "cache"), metadata: "local" }),
+        MARK: "one",
+      };
       const first = await work.cli(["run", "flow.ts"], { env });
       assert.equal(first.code, 0, first.stderr);
       const md = new LocalMetadata(work.root);
       const runId = (await md.listRuns("CacheFlow"))[0]!;
-      const task = await md.getTask("CacheFlow", runId, "start", (await md.listTasks("CacheFlow", runId, "start"))[0]!);
+      const task = await md.getTask(
+        "CacheFlow",
+        runId,
+        "start",
+        (await md.listTasks("CacheFlow", runId, "start"))[0]!,
+      );
       const ref = task!.attempts[0]!.end!.artifacts.find((a) => a.name === "message")!;
       const remote = bucket(prefix);
       const key = contentKey(ref.hash);
@@ -100,13 +117,17 @@ void describe("the S3 cache and the bucket", { skip: availability.s3 }, () => {
     }
   });
 
-  test("the content store asks the bucket, not the cache, whether an object must be written", async () => {
+  void test("the content store asks the bucket, not the cache, whether an object must be written", async () => {
     const remote = bucket("exists-check");
     const cache = new CachedStorage(remote, path.join(tempDir(), "cache"));
     const store = new ContentStore(cache);
     const ref = await store.putValue({ planted: false });
     await remote.delete(contentKey(ref.hash));
-    assert.equal(await cache.exists(contentKey(ref.hash)), false, "exists() answers for the bucket");
+    assert.equal(
+      await cache.exists(contentKey(ref.hash)),
+      false,
+      "exists() answers for the bucket",
+    );
     const again = await store.putValue({ planted: false });
     assert.equal(again.written, true);
     assert.ok(await remote.exists(contentKey(ref.hash)));
@@ -114,20 +135,26 @@ void describe("the S3 cache and the bucket", { skip: availability.s3 }, () => {
 });
 
 void describe("the cache is private to its owner", { skip: availability.s3 }, () => {
-  test("a new cache directory is 0700 and every cached object 0600", async () => {
+  void test("a new cache directory is 0700 and every cached object 0600", async () => {
     const dir = path.join(tempDir(), "nested", "cache");
     const cache = new CachedStorage(bucket("private"), dir);
     const store = new ContentStore(cache);
     const refs = [await store.putValue({ a: 1 }), await store.putValue("x".repeat(20_000))];
-    const reader = new ContentStore(new CachedStorage(bucket("private"), path.join(tempDir(), "cache2")));
+    const reader = new ContentStore(
+      new CachedStorage(bucket("private"), path.join(tempDir(), "cache2")),
+    );
     await reader.prefetch(refs.map((r) => r.hash));
     for (const root of [dir, path.dirname(dir)]) assert.equal(mode(root), 0o700, root);
     for (const p of [...walk(dir), ...walk((reader.backend as CachedStorage).cacheRoot)]) {
-      assert.equal(mode(p), fs.statSync(p).isDirectory() ? 0o700 : 0o600, `${p} is ${mode(p).toString(8)}`);
+      assert.equal(
+        mode(p),
+        fs.statSync(p).isDirectory() ? 0o700 : 0o600,
+        `${p} is ${mode(p).toString(8)}`,
+      );
     }
   });
 
-  test("an existing cache directory of the same user that others can read is made private", async () => {
+  void test("an existing cache directory of the same user that others can read is made private", async () => {
     const dir = path.join(tempDir(), "cache");
     fs.mkdirSync(dir, { mode: 0o755 });
     fs.chmodSync(dir, 0o755);
@@ -135,7 +162,7 @@ void describe("the cache is private to its owner", { skip: availability.s3 }, ()
     assert.equal(mode(dir), 0o700);
   });
 
-  test("a cache directory other users can write is refused, naming it and the setting", async () => {
+  void test("a cache directory other users can write is refused, naming it and the setting", async () => {
     const dir = path.join(tempDir(), "cache");
     fs.mkdirSync(dir);
     fs.chmodSync(dir, 0o777);
@@ -143,30 +170,46 @@ void describe("the cache is private to its owner", { skip: availability.s3 }, ()
     await assert.rejects(
       store.putValue({ c: 3 }),
       (err: unknown) =>
-        err instanceof DatastoreError && err.message.includes(dir) && /writable by other users/.test(err.message) && err.message.includes("METAFLOW_S3_CACHE_DIR"),
+        err instanceof DatastoreError &&
+        err.message.includes(dir) &&
+        /writable by other users/.test(err.message) &&
+        err.message.includes("METAFLOW_S3_CACHE_DIR"),
     );
     await assert.rejects(store.prefetch(["a".repeat(64)]), DatastoreError);
   });
 
-  test("a cache directory owned by another user is refused", { skip: process.getuid?.() === 0 ? false : "needs root to make a directory owned by someone else" }, async () => {
-    const dir = path.join(tempDir(), "cache");
-    fs.mkdirSync(dir, { mode: 0o700 });
-    fs.chownSync(dir, 65534, 65534);
-    const store = new ContentStore(new CachedStorage(bucket("private"), dir));
-    await assert.rejects(
-      store.putValue({ d: 4 }),
-      (err: unknown) => err instanceof DatastoreError && /owned by uid 65534/.test(err.message) && err.message.includes(dir),
-    );
-  });
+  void test(
+    "a cache directory owned by another user is refused",
+    {
+      skip:
+        process.getuid?.() === 0 ? false : "needs root to make a directory owned by someone else",
+    },
+    async () => {
+      const dir = path.join(tempDir(), "cache");
+      fs.mkdirSync(dir, { mode: 0o700 });
+      fs.chownSync(dir, 65534, 65534);
+      const store = new ContentStore(new CachedStorage(bucket("private"), dir));
+      await assert.rejects(
+        store.putValue({ d: 4 }),
+        (err: unknown) =>
+          err instanceof DatastoreError &&
+          /owned by uid 65534/.test(err.message) &&
+          err.message.includes(dir),
+      );
+    },
+  );
 
-  test("the CLI refuses a shared cache directory with a one-line reason, not an internal error", async () => {
+  void test("the CLI refuses a shared cache directory with a one-line reason, not an internal error", async () => {
     const work = new Workdir();
     try {
       work.write("flow.ts", HELLO);
       const cacheDir = path.join(work.dir, "shared-cache");
       fs.mkdirSync(cacheDir);
       fs.chmodSync(cacheDir, 0o777);
-      const env = { ...stack!.env({ prefix: `shared-${path.basename(work.dir)}`, cacheDir, metadata: "local" }), MARK: "x" };
+      const env = {
+        ...stack!.env({ prefix: `shared-${path.basename(work.dir)}`, cacheDir, metadata: "local" }),
+        MARK: "x",
+      };
       const r = await work.cli(["run", "flow.ts"], { env });
       assert.equal(r.code, 1, r.stderr);
       assert.doesNotMatch(r.stderr, /Internal error/);
@@ -179,7 +222,7 @@ void describe("the cache is private to its owner", { skip: availability.s3 }, ()
 });
 
 void describe("the cache serves only verified bytes", { skip: availability.s3 }, () => {
-  test("a planted or corrupted cached object is never served: the bucket's copy is read and the cache mended", async () => {
+  void test("a planted or corrupted cached object is never served: the bucket's copy is read and the cache mended", async () => {
     const remote = bucket("verify");
     const writer = new ContentStore(remote);
     const ref = await writer.putValue({ truth: "from the bucket" });
@@ -188,12 +231,18 @@ void describe("the cache serves only verified bytes", { skip: availability.s3 },
     const reader = new ContentStore(cache);
     await reader.prefetch([ref.hash]);
     // Replace the cached copy with a well-formed object holding other content.
-    const planted = await new ContentStore(new CachedStorage(bucket("verify-other"), path.join(tempDir(), "c"))).putValue({ truth: "planted" });
+    const planted = await new ContentStore(
+      new CachedStorage(bucket("verify-other"), path.join(tempDir(), "c")),
+    ).putValue({ truth: "planted" });
     const plantedBytes = (await bucket("verify-other").get(contentKey(planted.hash)))!;
     fs.writeFileSync(cache.localPath(key), plantedBytes);
 
     assert.deepEqual(await reader.getValue(ref), { truth: "from the bucket" });
-    assert.deepEqual(reader.getValueSync(ref), { truth: "from the bucket" }, "the cache file was replaced by the verified copy");
+    assert.deepEqual(
+      reader.getValueSync(ref),
+      { truth: "from the bucket" },
+      "the cache file was replaced by the verified copy",
+    );
     fs.writeFileSync(cache.localPath(key), plantedBytes);
     const raw = await cache.get(key);
     assert.ok(raw?.equals((await remote.get(key))!), "the backend's own get verifies too");

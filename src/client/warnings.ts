@@ -11,8 +11,11 @@ export function warnUnreadable(err: MetadataCorruptError): void {
   if (reported.has(err.file)) return;
   reported.add(err.file);
   const advice = "Restore it from a backup, or move it aside if the record is lost for good.";
-  process.emitWarning(`Skipped ${err.pathspec}: its metadata file ${err.file} ${err.reason}. ${advice}`, {
-    type: "MetaflowWarning",
-    code: "METAFLOW_UNREADABLE_METADATA",
-  });
+  process.emitWarning(
+    `Skipped ${err.pathspec}: its metadata file ${err.file} ${err.reason}. ${advice}`,
+    {
+      type: "MetaflowWarning",
+      code: "METAFLOW_UNREADABLE_METADATA",
+    },
+  );
 }

@@ -2,4 +2,4 @@
 export { loadConfig, describeConfig, parseS3Url, CONFIG_FILE_KEYS } from "./load.js";
 export type { MetaflowConfig, Setting, SettingSource, S3Credentials } from "./load.js";
 export { ConfigError } from "./errors.js";
-export { Secret, maskSecret } from "./secret.js";
+export { Secret, maskSecret, redactUrl } from "./secret.js";

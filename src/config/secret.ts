@@ -37,3 +37,26 @@ export function maskSecret(value: string): string {
   // Revealing four characters of a short secret would give away too large a share of it.
   return value.length >= 16 ? `****${value.slice(-4)} (${value.length} chars)` : "****";
 }
+
+/** Query parameters whose values are credentials (`?password=`, `?sslpassword=`, `?token=`, signed-URL signatures, ...). */
+const SECRET_PARAM = /pass|pwd|secret|token|key|sig|credential/i;
+
+/**
+ * A URL with its credentials masked for display: the password of its authority and the value of
+ * every query parameter named like a secret (libpq reads `?password=`, for one). Text that is not
+ * a URL is masked whole, since it may hold anything.
+ */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return "<unparseable URL, not shown>";
+  }
+  if (u.password) u.password = "***";
+  for (const name of [...new Set(u.searchParams.keys())]) {
+    if (SECRET_PARAM.test(name)) u.searchParams.set(name, "***");
+  }
+  // URLSearchParams percent-encodes the mask; show it as written.
+  return u.toString().replace(/%2A%2A%2A/g, "***");
+}

@@ -5,7 +5,8 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { DatastoreError, MetadataCorruptError } from "../errors.js";
+import { isDeepStrictEqual } from "node:util";
+import { DatastoreError, MetadataCorruptError, RecordConflictError } from "../errors.js";
 import { attemptEndShape, attemptStartShape, runEndShape, runRecordShape, tagListShape, type ShapeCheck } from "./shape.js";
 import { applyTagChange, type TagChange } from "./tags.js";
 import type {
@@ -21,6 +22,49 @@ async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   await fs.writeFile(tmp, JSON.stringify(value));
   await fs.rename(tmp, file);
+}
+
+/**
+ * Writes a record that never changes once written (an attempt's end, a run's end): published with
+ * a hard link, which fails atomically when the file exists; then an identical record is a retry
+ * (accepted) and a different one a `RecordConflictError` naming `what`.
+ */
+async function writeJsonOnce(file: string, value: unknown, what: string): Promise<void> {
+  const text = JSON.stringify(value);
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await fs.writeFile(tmp, text);
+  try {
+    await fs.link(tmp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Some filesystems have no hard links; there, check then rename (racy, but runs own their files).
+    if ((code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS") && !(await exists(file))) {
+      await fs.rename(tmp, file);
+      return;
+    }
+    if (code !== "EEXIST" && !(await exists(file))) throw err;
+    const existing = await fs.readFile(file, "utf8");
+    if (!sameJson(existing, text)) {
+      throw new RecordConflictError(what, `${what} is already recorded in ${file} with other content; ended attempts and runs are immutable.`);
+    }
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
+
+function sameJson(a: string, b: string): boolean {
+  try {
+    return isDeepStrictEqual(JSON.parse(a), JSON.parse(b));
+  } catch {
+    return false;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
@@ -161,11 +205,11 @@ export class LocalMetadata implements MetadataProvider {
   async endAttempt(flow: string, runId: string, step: string, taskId: string, end: AttemptEnd): Promise<void> {
     const dir = this.taskDir(flow, runId, step, taskId);
     await this.ensureDir(dir);
-    await writeJsonAtomic(path.join(dir, `attempt-${end.attempt}.end.json`), end);
+    await writeJsonOnce(path.join(dir, `attempt-${end.attempt}.end.json`), end, `the end of attempt ${end.attempt} of ${flow}/${runId}/${step}/${taskId}`);
   }
 
   async finishRun(flow: string, runId: string, end: RunEnd): Promise<void> {
-    await writeJsonAtomic(path.join(this.runDir(flow, runId), "_end.json"), end);
+    await writeJsonOnce(path.join(this.runDir(flow, runId), "_end.json"), end, `the end of run ${flow}/${runId}`);
   }
 
   async listFlows(): Promise<string[]> {

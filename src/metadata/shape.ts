@@ -9,15 +9,20 @@ export type ShapeCheck = (value: unknown) => string | undefined;
 
 type Kind = "string" | "number" | "array" | "object";
 
-function fields(spec: Readonly<Record<string, Kind>>, optional: Readonly<Record<string, Kind>> = {}): ShapeCheck {
+function fields(
+  spec: Readonly<Record<string, Kind>>,
+  optional: Readonly<Record<string, Kind>> = {},
+): ShapeCheck {
   return (value) => {
-    if (typeof value !== "object" || value === null || Array.isArray(value)) return "does not hold a JSON object";
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      return "does not hold a JSON object";
     const o = value as Record<string, unknown>;
     for (const [name, kind] of Object.entries(spec)) {
       if (!isKind(o[name], kind)) return `has no ${kind} field '${name}'`;
     }
     for (const [name, kind] of Object.entries(optional)) {
-      if (o[name] !== undefined && !isKind(o[name], kind)) return `has a field '${name}' that is not a ${kind}`;
+      if (o[name] !== undefined && !isKind(o[name], kind))
+        return `has a field '${name}' that is not a ${kind}`;
     }
     return undefined;
   };
@@ -45,11 +50,21 @@ export const runRecordShape = fields({
 export const runEndShape = fields({ status: "string", finishedAt: "number" }, { error: "object" });
 
 /** `attempt-N.start.json`. */
-export const attemptStartShape = fields({ attempt: "number", startedAt: "number", parents: "array", frames: "array" });
+export const attemptStartShape = fields({
+  attempt: "number",
+  startedAt: "number",
+  parents: "array",
+  frames: "array",
+});
 
 /** `attempt-N.end.json`. */
-export const attemptEndShape = fields({ attempt: "number", finishedAt: "number", status: "string", artifacts: "array" }, { error: "object" });
+export const attemptEndShape = fields(
+  { attempt: "number", finishedAt: "number", status: "string", artifacts: "array" },
+  { error: "object" },
+);
 
 /** `_tags.json`: the run's edited user tags. */
 export const tagListShape: ShapeCheck = (value) =>
-  Array.isArray(value) && value.every((t) => typeof t === "string") ? undefined : "does not hold a list of tags";
+  Array.isArray(value) && value.every((t) => typeof t === "string")
+    ? undefined
+    : "does not hold a list of tags";
