@@ -450,9 +450,13 @@ export default class TokenFlow extends FlowSpec {
       });
 
       void it("a service started without a shared token accepts per-user tokens only", async () => {
-        const strict = await startServiceProcess({ databaseUrl: db.url });
+        // The password as libpq's ?password= parameter this time: it must be masked in the log too.
+        const url = `postgres://postgres@127.0.0.1:${db.port}/metaflow?password=${db.password}`;
+        const strict = await startServiceProcess({ databaseUrl: url });
         try {
           assert.match(strict.output(), /per-user tokens only/);
+          assert.match(strict.output(), /metaflow\?password=\*\*\*/);
+          assert.ok(!strict.output().includes(db.password), "the password is not logged");
           const ok = await fetch(`${strict.url}/api/v1/flows`, {
             headers: { authorization: `Bearer ${ann}` },
           });

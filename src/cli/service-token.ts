@@ -3,18 +3,16 @@
  * straight in its PostgreSQL database (whoever may do that administers the service).
  */
 import { Command } from "commander";
+import { loadConfig } from "../config/index.js";
 import { UsageError } from "../errors.js";
 
 interface DbFlags {
   databaseUrl?: string;
 }
 
-/** The database URL from the flag or `METAFLOW_SERVICE_DATABASE_URL`, as for `metaflow service`. */
-export function databaseUrlOf(
-  flag: string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  const url = flag ?? env.METAFLOW_SERVICE_DATABASE_URL;
+/** The database URL from the flag, else the setting `METAFLOW_SERVICE_DATABASE_URL` (environment or config file). */
+export function databaseUrlOf(flag: string | undefined): string {
+  const url = flag ?? loadConfig().serviceDatabaseUrl.value;
   if (!url)
     throw new UsageError(
       "The service needs a database: pass --database-url or set METAFLOW_SERVICE_DATABASE_URL",

@@ -53,10 +53,22 @@ export function redactUrl(url: string): string {
   } catch {
     return "<unparseable URL, not shown>";
   }
-  if (u.password) u.password = "***";
-  for (const name of [...new Set(u.searchParams.keys())]) {
-    if (SECRET_PARAM.test(name)) u.searchParams.set(name, "***");
+  let masked = false;
+  if (u.password) {
+    u.password = "***";
+    masked = true;
   }
-  // URLSearchParams percent-encodes the mask; show it as written.
-  return u.toString().replace(/%2A%2A%2A/g, "***");
+  for (const name of [...new Set(u.searchParams.keys())]) {
+    if (!SECRET_PARAM.test(name)) continue;
+    u.searchParams.set(name, "***");
+    masked = true;
+  }
+  // Unchanged URLs are shown as written (`new URL` would add a trailing slash); URLSearchParams
+  // percent-encodes the mask, which is shown as written too.
+  return masked ? u.toString().replace(/%2A%2A%2A/g, "***") : url;
+}
+
+/** Whether a URL carries credentials that `redactUrl` would mask. */
+export function hasUrlCredentials(url: string): boolean {
+  return redactUrl(url) !== url;
 }
