@@ -1,3 +1,5 @@
+import { inspect } from "node:util";
+
 /**
  * Every error Metaflow.ts raises on purpose is a `MetaflowError`: a stable `code`, a one-line
  * `headline` for the console, and a `message` that says what happened, where, and how to fix it.
@@ -178,9 +180,12 @@ export function toPlainError(err: unknown): PlainError {
   return { name: "Error", message: `A non-error value was thrown: ${describeThrown(err)}` };
 }
 
+/** How a thrown non-error reads in a message: its contents (`{ code: 42 }`), never `[object Object]`. */
 function describeThrown(v: unknown): string {
   try {
-    return typeof v === "string" ? JSON.stringify(v) : String(v);
+    if (typeof v === "string") return JSON.stringify(v);
+    const text = inspect(v, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 200 });
+    return text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
   } catch {
     return Object.prototype.toString.call(v);
   }
