@@ -248,3 +248,28 @@ void describe("the cache serves only verified bytes", { skip: availability.s3 },
     assert.ok(raw?.equals((await remote.get(key))!), "the backend's own get verifies too");
   });
 });
+
+void describe("an S3 datastore with local metadata", { skip: availability.s3 }, () => {
+  void test("another machine's runs are not visible, and the error says why instead of 'the datastore is empty'", async () => {
+    const [a, b] = [new Workdir(), new Workdir()];
+    try {
+      a.write("flow.ts", HELLO);
+      const prefix = `localmd-${path.basename(a.dir)}`;
+      const envOf = (w: Workdir) => ({
+        ...stack!.env({ prefix, cacheDir: path.join(w.dir, "cache"), metadata: "local" }),
+        MARK: "m",
+      });
+      const ran = await a.cli(["run", "flow.ts"], { env: envOf(a) });
+      assert.equal(ran.code, 0, ran.stderr);
+      const seen = await b.cli(["runs", "CacheFlow", "--all-namespaces"], { env: envOf(b) });
+      assert.equal(seen.code, 1);
+      assert.doesNotMatch(seen.stderr, /datastore is empty/);
+      assert.match(seen.stderr, /metadata is local/);
+      assert.ok(seen.stderr.includes(b.root), seen.stderr);
+      assert.match(seen.stderr, /METAFLOW_DEFAULT_METADATA=service/);
+    } finally {
+      a.cleanup();
+      b.cleanup();
+    }
+  });
+});

@@ -53,7 +53,17 @@ async function loadRunData(ctx: ClientContext, flow: string, runId: string): Pro
 }
 
 function flowNotFound(ctx: ClientContext, flow: string, flows: readonly string[]): ObjectNotFoundError {
-  return new ObjectNotFoundError("flow", flow, `no run of it is stored in ${ctx.root}${flows.length ? `; flows there: ${flows.join(", ")}` : " (the datastore is empty)"}`);
+  const known = flows.length ? `; flows there: ${flows.join(", ")}` : "";
+  const local = ctx.localMetadataOverRemote;
+  if (local !== undefined) {
+    // Artifacts are shared through the bucket, but run records are files on the machine that made them.
+    return new ObjectNotFoundError(
+      "flow",
+      flow,
+      `no run of it is recorded in the local metadata at ${local}${known}. The datastore is ${ctx.root}, but metadata is local (METAFLOW_DEFAULT_METADATA=local), so runs made on other machines or in other directories are not visible here. To share runs, use the metadata service: set METAFLOW_DEFAULT_METADATA=service and METAFLOW_SERVICE_URL (see docs/admin.md)`,
+    );
+  }
+  return new ObjectNotFoundError("flow", flow, `no run of it is stored in ${ctx.root}${known || " (the datastore is empty)"}`);
 }
 
 function inNamespace(tags: readonly string[], ns: string | null): boolean {
