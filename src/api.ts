@@ -68,6 +68,8 @@ export {
   ParameterError,
   ArtifactSerializationError,
   DatastoreError,
+  MetadataCorruptError,
+  RecordConflictError,
   StepRuntimeError,
   RunFailedError,
   DecoratorError,

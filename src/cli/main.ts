@@ -7,7 +7,7 @@ import { checkCommand } from "./check.js";
 import { dumpCommand } from "./dump.js";
 import { logsCommand } from "./logs.js";
 import { configureCommand } from "./configure.js";
-import { EXIT_USAGE, reportError } from "./output.js";
+import { EXIT_USAGE, printWarnings, reportError } from "./output.js";
 import { resumeCommand, runCommand } from "./run.js";
 import { runsCommand } from "./runs.js";
 import { serviceCommand } from "./service.js";
@@ -27,6 +27,7 @@ function firstPositional(argv: readonly string[]): string | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
+  printWarnings();
   const program = new Command("metaflow")
     .description("Metaflow.ts: run flows of steps in TypeScript")
     .version(VERSION)

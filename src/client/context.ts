@@ -1,7 +1,9 @@
 /** Where the client reads from: the configured (or given) datastore and metadata provider. */
 import * as path from "node:path";
 import type { ContentStore } from "../datastore/cas.js";
+import { LocalStorage } from "../datastore/local.js";
 import type { StorageBackend } from "../datastore/types.js";
+import { LocalMetadata } from "../metadata/local.js";
 import type { MetadataProvider } from "../metadata/types.js";
 import { openBackends } from "../backends.js";
 
@@ -18,6 +20,11 @@ export interface ClientOptions {
 export interface ClientContext {
   /** Where the data is, for messages: a directory or an `s3://` URL. */
   readonly root: string;
+  /**
+   * The local directory holding the run records when metadata is local and the datastore is
+   * remote (S3): then runs are only visible on the machine, and in the directory, that made them.
+   */
+  readonly localMetadataOverRemote?: string;
   readonly metadata: MetadataProvider;
   readonly storage: StorageBackend;
   readonly store: ContentStore;
@@ -33,7 +40,15 @@ export function clientContext(options: ClientOptions = {}): ClientContext {
   let ctx = contexts.get(key);
   if (!ctx) {
     const b = openBackends(options.datastoreRoot === undefined ? {} : { datastoreRoot: options.datastoreRoot });
-    ctx = { root: b.storage.root, metadata: b.metadata, storage: b.storage, store: b.store, options };
+    const split = b.metadata instanceof LocalMetadata && !(b.storage instanceof LocalStorage);
+    ctx = {
+      root: b.storage.root,
+      ...(split ? { localMetadataOverRemote: (b.metadata as LocalMetadata).root } : {}),
+      metadata: b.metadata,
+      storage: b.storage,
+      store: b.store,
+      options,
+    };
     contexts.set(key, ctx);
   }
   return ctx;
