@@ -17,4 +17,9 @@ export default tseslint.config(
       "import-x/no-cycle": ["error", { maxDepth: 10 }],
     },
   },
+  {
+    // Browser code (the web UI, the card chart runtime) is type-checked with the DOM library.
+    files: ["src/ui/web/**/*.ts", "src/ui/web/**/*.tsx", "src/cards/web/**/*.ts"],
+    languageOptions: { parserOptions: { projectService: false, project: "./tsconfig.web.json", tsconfigRootDir: import.meta.dirname } },
+  },
 );

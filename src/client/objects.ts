@@ -14,6 +14,7 @@ import { compareIds } from "../metadata/local.js";
 import { DataArtifact } from "./artifact.js";
 import { CodePackage } from "./code.js";
 import { clientContext, type ClientContext, type ClientOptions } from "./context.js";
+import { taskCards, type Card } from "./cards.js";
 import { ArtifactNotFoundError, NamespaceMismatchError, NotFinishedError, ObjectNotFoundError } from "./errors.js";
 import { followLogs, readLogs, type LogLine, type LogOptions } from "./logs.js";
 import { getNamespace } from "./namespace.js";
@@ -641,6 +642,11 @@ export class Task<F = unknown> {
   /** The log lines so far, then new ones as they are written, until the task ends. */
   followLogs(options: LogOptions = {}): AsyncGenerator<LogLine> {
     return followLogs(this.ctx, this.target(), options);
+  }
+
+  /** The task's cards (of its newest attempt that made any): `{ id, type, html() }`. */
+  async cards(): Promise<Card[]> {
+    return taskCards(this.ctx, this.target(), this.pathspec);
   }
 
   private target() {
