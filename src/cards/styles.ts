@@ -19,6 +19,7 @@ body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 system-ui,-appl
 .mf-table{border-collapse:collapse;font-size:13px}
 .mf-table th,.mf-table td{border:1px solid var(--line);padding:4px 10px;text-align:left;vertical-align:top}
 .mf-table th{background:var(--panel);font-weight:600}
+.mf-table .mf-markdown>:first-child{margin-top:0}.mf-table .mf-markdown>:last-child{margin-bottom:0}
 .mf-table .mf-pre{max-height:160px;background:transparent;padding:0}
 .mf-note{color:var(--muted);font-size:12px;margin-top:4px}
 .mf-image{margin:0}.mf-image img{max-width:100%;height:auto}

@@ -47,6 +47,7 @@ export function serviceCommand(): Command {
       "--token-file <file>",
       "file holding the bearer token (default: $METAFLOW_SERVICE_AUTH_TOKEN)",
     )
+    .option("--ui", "also serve the web UI under /ui/, behind the token (reads the configured datastore)")
     .option(
       "--heartbeat-timeout <seconds>",
       "a run silent for this long without an end shows as failed",
@@ -59,6 +60,7 @@ export function serviceCommand(): Command {
         databaseUrl?: string;
         tokenFile?: string;
         heartbeatTimeout: string;
+        ui?: boolean;
       }) => {
         const databaseUrl = opts.databaseUrl ?? process.env.METAFLOW_SERVICE_DATABASE_URL;
         if (!databaseUrl)
@@ -70,14 +72,18 @@ export function serviceCommand(): Command {
           throw new UsageError(`--port must be an integer from 0 to 65535, got ${opts.port}`);
         // Loaded here so other commands do not pay for the PostgreSQL driver.
         const { startMetadataService } = await import("../service/server.js");
+        const token = readToken(opts.tokenFile);
+        const mount = opts.ui ? await uiMount(token) : undefined;
         const service = await startMetadataService({
           databaseUrl,
-          token: readToken(opts.tokenFile),
+          token,
+          ...(mount ? { mount: mount.mount } : {}),
           port,
           host: opts.host,
           heartbeatTimeoutMs: positiveNumber("--heartbeat-timeout", opts.heartbeatTimeout) * 1000,
         });
         process.stdout.write(`Metadata service listening on ${service.url}\n`);
+        if (mount) process.stdout.write(`Metaflow UI on ${service.url}/ui/ (${mount.storage.root})\n`);
         await new Promise<void>((resolve) => {
           const stop = (signal: string) => {
             process.stderr.write(`${signal}: stopping the metadata service\n`);
@@ -91,6 +97,24 @@ export function serviceCommand(): Command {
           process.on("SIGTERM", onTerm);
         });
         await service.close();
+        mount?.close();
       },
     );
+}
+
+/** The team UI mounted under /ui/: the configured datastore, the service's own database, the service's token. */
+async function uiMount(token: string) {
+  const { createUiHandler } = await import("../ui/server.js");
+  const { openStorage, closeStorage } = await import("../datastore/open.js");
+  const { loadConfig } = await import("../config/index.js");
+  const storage = openStorage(loadConfig(process.env));
+  return {
+    storage,
+    close: () => closeStorage(storage),
+    mount: {
+      prefix: "/ui/",
+      create: (metadata: import("../metadata/types.js").MetadataProvider) =>
+        createUiHandler({ client: { backends: { metadata, storage } }, basePath: "/ui/", token }),
+    },
+  };
 }

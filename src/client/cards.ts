@@ -1,6 +1,6 @@
 /** `Card`: one card of a task, as the client reads it (`await task.cards()`). */
 import { CardStore, type CardTaskAddress, type StoredCard } from "../datastore/cards.js";
-import { DatastoreError } from "../errors.js";
+import { DatastoreError, MetaflowError } from "../errors.js";
 import type { ClientContext } from "./context.js";
 
 /** A stored card: its id and type; `html()` reads its self-contained page. */
@@ -57,4 +57,35 @@ export async function taskCards(ctx: ClientContext, task: CardTaskAddress, paths
   const all = await store.list(task);
   const newest = all[0]?.attempt;
   return all.filter((c) => c.attempt === newest).map((c) => new Card(store, c, pathspec));
+}
+
+/** A task has no card matching what was asked for; the message lists the cards it has. */
+export class CardNotFoundError extends MetaflowError {
+  constructor(
+    readonly taskPathspec: string,
+    headline: string,
+    message: string,
+  ) {
+    super("card-not-found", headline, message);
+  }
+}
+
+/** Describes a card for messages: `report (blank)` or `default`. */
+export function cardLabel(c: { id: string | undefined; type: string }): string {
+  return c.id === undefined ? c.type : `${c.id} (${c.type})`;
+}
+
+/**
+ * The one card of `cards` with the given id and/or type; throws a `CardNotFoundError` listing
+ * the cards when none or several match.
+ */
+export function pickCard(cards: readonly Card[], pathspec: string, want: { id?: string; type?: string } = {}): Card {
+  const matching = cards.filter((c) => (want.id === undefined || c.id === want.id) && (want.type === undefined || c.type === want.type));
+  const have = cards.length ? `its cards are: ${cards.map(cardLabel).join(", ")}` : "it has no cards (add @card to the step)";
+  if (matching.length === 1) return matching[0]!;
+  if (matching.length === 0) {
+    const what = [want.id && `id '${want.id}'`, want.type && `type '${want.type}'`].filter(Boolean).join(" and ");
+    throw new CardNotFoundError(pathspec, `Task '${pathspec}' has no card${what ? ` with ${what}` : ""}`, `Task '${pathspec}' has no card${what ? ` with ${what}` : ""}; ${have}`);
+  }
+  throw new CardNotFoundError(pathspec, `Task '${pathspec}' has ${matching.length} cards`, `Task '${pathspec}' has ${matching.length} matching cards; pick one with --id (or --type): ${matching.map(cardLabel).join(", ")}`);
 }

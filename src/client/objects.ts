@@ -149,6 +149,14 @@ export class Flow<F = unknown> {
     }
   }
 
+  /**
+   * Ids of every run of this flow, newest first, without reading the runs (so in any namespace):
+   * cheap, for paging through many runs with `run(id)`.
+   */
+  async runIds(): Promise<string[]> {
+    return this.ctx.metadata.listRuns(this.name);
+  }
+
   /** The newest run in the current namespace, finished or not; throws when there is none. */
   async latestRun(): Promise<Run<F>> {
     for await (const run of this.runs()) return run;

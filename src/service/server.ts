@@ -13,8 +13,10 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { MetaflowError } from "../errors.js";
+import type { MetadataProvider } from "../metadata/types.js";
 import { migrate } from "./schema.js";
 import { MetadataStore, isUnavailable } from "./store.js";
+import { StoreMetadata } from "./store-metadata.js";
 import * as v from "./validate.js";
 import { HttpError } from "./validate.js";
 
@@ -45,6 +47,22 @@ export interface ServiceOptions {
   readonly poolSize?: number;
   /** Where log lines go (never containing the token or the database password). @default stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Serves another handler under a path prefix (the team UI under `/ui/`), given a metadata
+   * provider that reads this service's database. The handler does its own authentication.
+   * @default none
+   */
+  readonly mount?: ServiceMount;
+}
+
+/** A handler served beside the API under `prefix` (which ends with `/`). */
+export interface ServiceMount {
+  readonly prefix: string;
+  create(metadata: MetadataProvider): {
+    handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
+    /** Ends long-lived responses (event streams) so the server can close. */
+    close(): void;
+  };
 }
 
 /** A started service. */
@@ -320,6 +338,7 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
   const store = new MetadataStore(pool, opts.heartbeatTimeoutMs ?? 60_000);
   const table = routes(store);
   const authorized = tokenChecker(opts.token);
+  const mounted = opts.mount && { prefix: opts.mount.prefix, ...opts.mount.create(new StoreMetadata(store)) };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const t0 = performance.now();
@@ -333,6 +352,11 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
     let code = "";
     try {
       let reply: Reply;
+      if (mounted && (pathname.startsWith(mounted.prefix) || pathname === mounted.prefix.slice(0, -1))) {
+        await mounted.handle(req, res);
+        log(`${method} ${logPath} ${res.statusCode} ${(performance.now() - t0).toFixed(1)}ms`);
+        return;
+      }
       if (pathname === "/healthz" && (method === "GET" || method === "HEAD")) {
         const up = await store.ping();
         reply = {
@@ -405,6 +429,7 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
     url: `http://${host}:${address.port}`,
     port: address.port,
     async close() {
+      mounted?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
