@@ -52,7 +52,7 @@ function shell(basePath: string, team: boolean): string {
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Metaflow</title>` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<meta name="mf-base" content="${escapeHtml(basePath)}"><meta name="mf-mode" content="${team ? "team" : "local"}">` +
-    `<link rel="stylesheet" href="${escapeHtml(basePath)}app.css"></head>` +
+    `<link rel="icon" href="data:,"><link rel="stylesheet" href="${escapeHtml(basePath)}app.css"></head>` +
     `<body><div id="app"></div><script src="${escapeHtml(basePath)}app.js"></script></body></html>`
   );
 }

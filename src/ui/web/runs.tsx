@@ -150,10 +150,12 @@ export function RunsPage({ flow, query }: { flow: string; query: URLSearchParams
                   <td>{formatTime(r.createdAt)}</td>
                   <td class="num">{elapsed(r.createdAt, r.finishedAt)}</td>
                   <td>{r.user}</td>
-                  <td class="tags">
-                    {r.tags.map((t) => (
-                      <Tag tag={t} />
-                    ))}
+                  <td>
+                    <div class="tags">
+                      {r.tags.map((t) => (
+                        <Tag tag={t} />
+                      ))}
+                    </div>
                   </td>
                 </tr>
               ))}

@@ -182,7 +182,7 @@ function CardFrame({ a, card }: { a: Address; card: TaskView["cards"][number] })
           open
         </a>
       </div>
-      <iframe src={`${url}&v=${encodeURIComponent(version)}`} sandbox="allow-scripts" title={`card ${title}`} loading="lazy" />
+      <iframe src={`${url}&v=${encodeURIComponent(version)}`} sandbox="allow-scripts" title={`card ${title}`} />
     </div>
   );
 }
