@@ -124,7 +124,10 @@ export class RunIndex {
 
   /** A page of a flow's runs, newest first, that match `filter`. */
   async page(flow: string, filter: RunFilter, offset: number, limit: number): Promise<RunPage> {
-    const ids = await new Flow(flow, this.client).runIds();
+    const handle = new Flow(flow, this.client);
+    const ids = await handle.runIds();
+    // No runs: the client's own listing says whether the flow exists (and names the flows that do).
+    if (ids.length === 0) for await (const _ of handle.runs()) break;
     const entries = this.entries(flow);
     const filtered = filter.user !== undefined || filter.tag !== undefined || filter.status !== undefined;
     if (!filtered) {
