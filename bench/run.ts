@@ -149,6 +149,11 @@ async function main(): Promise<void> {
       const { benchRemote } = (await import(remote)) as { benchRemote: (report: (r: Row) => void) => Promise<void> };
       await benchRemote(report);
     }
+    const ui = path.join(REPO, "bench", "ui.ts");
+    if (fs.existsSync(ui)) {
+      const { benchUi } = (await import(ui)) as { benchUi: (report: (r: Row) => void) => Promise<void> };
+      await benchUi(report);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

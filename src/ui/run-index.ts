@@ -77,6 +77,7 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
 export class RunIndex {
   private readonly flows = new Map<string, Map<string, Entry>>();
   private readonly refreshing = new Set<string>();
+  private readonly warming = new Map<string, Promise<void>>();
 
   constructor(private readonly client: ClientOptions) {}
 
@@ -122,6 +123,20 @@ export class RunIndex {
     }
   }
 
+  /**
+   * Reads every run of a flow not cached yet, once at a time per flow: started in the background
+   * when a flow's first page is shown, so a filter chosen next finds the runs in memory.
+   */
+  private warm(flow: string, ids: readonly string[]): Promise<void> {
+    let pending = this.warming.get(flow);
+    if (!pending) {
+      const entries = this.entries(flow);
+      pending = this.read(flow, ids.filter((id) => !entries.has(id))).finally(() => this.warming.delete(flow));
+      this.warming.set(flow, pending);
+    }
+    return pending;
+  }
+
   /** A page of a flow's runs, newest first, that match `filter`. */
   async page(flow: string, filter: RunFilter, offset: number, limit: number): Promise<RunPage> {
     const handle = new Flow(flow, this.client);
@@ -133,8 +148,10 @@ export class RunIndex {
     if (!filtered) {
       const pageIds = ids.slice(offset, offset + limit);
       await this.ensure(flow, pageIds);
+      void this.warm(flow, ids).catch(() => undefined);
       return { total: ids.length, runs: pageIds.map((id) => entries.get(id)?.summary).filter((s): s is RunSummary => !!s), users: this.users(flow) };
     }
+    await this.warm(flow, ids);
     await this.ensure(flow, ids);
     const matching = ids
       .map((id) => entries.get(id)?.summary)
