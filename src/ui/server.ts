@@ -67,6 +67,64 @@ function toHttpError(err: unknown): UiHttpError | undefined {
   return undefined;
 }
 
+/** What one UI handler holds. */
+interface UiContext {
+  readonly basePath: string;
+  readonly api: UiApi;
+  readonly auth: Authenticator | undefined;
+  readonly allowed: readonly string[] | undefined;
+  readonly streams: AbortController;
+}
+
+/** Refuses foreign host names (DNS rebinding) and cross-origin edits. */
+function checkOrigin(c: UiContext, req: http.IncomingMessage, method: string): void {
+  if (c.allowed) {
+    const host = (req.headers.host ?? "").toLowerCase().replace(/:\d+$/, "");
+    if (!c.allowed.includes(host)) throw new UiHttpError(421, "wrong-host", `This UI answers to ${c.allowed.join(", ")}, not ${JSON.stringify(host.slice(0, 80))}`);
+  }
+  if (method !== "GET" && method !== "HEAD") {
+    // Cross-site pages cannot send JSON without a preflight we never allow; a foreign Origin is refused outright.
+    const origin = req.headers.origin;
+    if (origin !== undefined && new URL(origin, "http://x.invalid").host !== req.headers.host) throw new UiHttpError(403, "cross-origin", "Cross-origin edits are refused");
+  }
+}
+
+/** Serves one request: sign-in, the page shell and its assets, or the API. */
+async function route(c: UiContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://ui.invalid");
+  const method = req.method ?? "GET";
+  const { basePath, auth } = c;
+  checkOrigin(c, req, method);
+  if (url.pathname === basePath.slice(0, -1)) {
+    res.writeHead(308, { ...BASE_HEADERS, location: basePath }).end();
+    return;
+  }
+  if (!url.pathname.startsWith(basePath)) throw new UiHttpError(404, "no-such-page", "No such page");
+  const segments = pathSegments(url.pathname.slice(basePath.length));
+  if (auth && segments[0] === "login" && segments.length === 1) {
+    if (method === "POST") await auth.login(req, res);
+    else auth.loginPage(res, 200);
+    return;
+  }
+  if (auth && !auth.isAuthenticated(req)) {
+    if (segments.length === 0 && method === "GET") {
+      res.writeHead(303, { ...BASE_HEADERS, location: `${basePath}login` }).end();
+      return;
+    }
+    throw new UiHttpError(401, "unauthorized", "Sign in with the service's token (or send Authorization: Bearer <token>)");
+  }
+  if (segments.length === 0) {
+    sendBody(res, 200, "text/html; charset=utf-8", shell(basePath, auth !== undefined), { "content-security-policy": PAGE_CSP });
+    return;
+  }
+  if (segments.length === 1 && (segments[0] === "app.js" || segments[0] === "app.css")) {
+    const asset = readAsset(`ui/${segments[0]}`);
+    sendBody(res, 200, segments[0].endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8", asset.text, { "cache-control": "no-cache" });
+    return;
+  }
+  if (!(await c.api.handle(req, res, segments, url.searchParams, c.streams.signal))) throw new UiHttpError(404, "no-such-page", "No such page");
+}
+
 /**
  * The UI as a request handler. It reads every user's runs: it switches the client of this
  * process to the global namespace.
@@ -74,58 +132,18 @@ function toHttpError(err: unknown): UiHttpError | undefined {
 export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
   const basePath = options.basePath ?? "/";
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const api = new UiApi(options.client ?? {});
-  const auth = options.token === undefined ? undefined : new Authenticator(options.token, basePath);
-  const allowed = options.allowedHosts?.map((h) => h.toLowerCase());
-  const streams = new AbortController();
-  namespace(null);
-
-  const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? "/", "http://ui.invalid");
-    const method = req.method ?? "GET";
-    if (allowed) {
-      const host = (req.headers.host ?? "").toLowerCase().replace(/:\d+$/, "");
-      if (!allowed.includes(host)) throw new UiHttpError(421, "wrong-host", `This UI answers to ${allowed.join(", ")}, not ${JSON.stringify(host.slice(0, 80))}`);
-    }
-    if (url.pathname === basePath.slice(0, -1)) {
-      res.writeHead(308, { ...BASE_HEADERS, location: basePath }).end();
-      return;
-    }
-    if (!url.pathname.startsWith(basePath)) throw new UiHttpError(404, "no-such-page", "No such page");
-    const segments = pathSegments(url.pathname.slice(basePath.length));
-    if (auth && segments[0] === "login" && segments.length === 1) {
-      if (method === "POST") await auth.login(req, res);
-      else auth.loginPage(res, 200);
-      return;
-    }
-    if (auth && !auth.isAuthenticated(req)) {
-      if (segments.length === 0 && method === "GET") {
-        res.writeHead(303, { ...BASE_HEADERS, location: `${basePath}login` }).end();
-        return;
-      }
-      throw new UiHttpError(401, "unauthorized", "Sign in with the service's token (or send Authorization: Bearer <token>)");
-    }
-    if (method !== "GET" && method !== "HEAD") {
-      // Cross-site pages cannot send JSON without a preflight we never allow; a foreign Origin is refused outright.
-      const origin = req.headers.origin;
-      if (origin !== undefined && new URL(origin, "http://x.invalid").host !== req.headers.host) throw new UiHttpError(403, "cross-origin", "Cross-origin edits are refused");
-    }
-    if (segments.length === 0) {
-      sendBody(res, 200, "text/html; charset=utf-8", shell(basePath, auth !== undefined), { "content-security-policy": PAGE_CSP });
-      return;
-    }
-    if (segments.length === 1 && (segments[0] === "app.js" || segments[0] === "app.css")) {
-      const asset = readAsset(`ui/${segments[0]}`);
-      sendBody(res, 200, segments[0].endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8", asset.text, { "cache-control": "no-cache" });
-      return;
-    }
-    if (!(await api.handle(req, res, segments, url.searchParams, streams.signal))) throw new UiHttpError(404, "no-such-page", "No such page");
+  const c: UiContext = {
+    basePath,
+    api: new UiApi(options.client ?? {}),
+    auth: options.token === undefined ? undefined : new Authenticator(options.token, basePath),
+    allowed: options.allowedHosts?.map((h) => h.toLowerCase()),
+    streams: new AbortController(),
   };
-
+  namespace(null);
   return {
     async handle(req, res) {
       try {
-        await route(req, res);
+        await route(c, req, res);
       } catch (err) {
         const e = toHttpError(err);
         if (!e) log(`UI error on ${req.method} ${(req.url ?? "").split("?")[0]!.slice(0, 200)}: ${err instanceof MetaflowError ? err.message : ((err as Error)?.stack ?? String(err))}`);
@@ -135,7 +153,7 @@ export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
       }
     },
     close() {
-      streams.abort();
+      c.streams.abort();
     },
   };
 }

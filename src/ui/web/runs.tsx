@@ -73,7 +73,6 @@ function go(flow: string, f: Filters): void {
 
 export function RunsPage({ flow, query }: { flow: string; query: URLSearchParams }) {
   const filters = readFilters(query);
-  const [tagInput, setTagInput] = useState(filters.tag);
   const params = new URLSearchParams({ offset: String((filters.page - 1) * PAGE), limit: String(PAGE) });
   if (filters.user) params.set("user", filters.user);
   if (filters.tag) params.set("tag", filters.tag);
@@ -84,41 +83,7 @@ export function RunsPage({ flow, query }: { flow: string; query: URLSearchParams
     <main>
       <Crumbs parts={[[flow, undefined]]} />
       <h1>{flow}</h1>
-      <form
-        class="filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          go(flow, { ...filters, tag: tagInput.trim(), page: 1 });
-        }}
-      >
-        <label>
-          User{" "}
-          <select value={filters.user} onChange={(e) => go(flow, { ...filters, user: (e.target as HTMLSelectElement).value, page: 1 })} data-testid="filter-user">
-            <option value="">anyone</option>
-            {[...new Set([...(data?.users ?? []), ...(filters.user ? [filters.user] : [])])].map((u) => (
-              <option value={u}>{u}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Tag <input value={tagInput} onInput={(e) => setTagInput((e.target as HTMLInputElement).value)} placeholder="any tag" data-testid="filter-tag" />
-        </label>
-        <label>
-          Status{" "}
-          <select value={filters.status} onChange={(e) => go(flow, { ...filters, status: (e.target as HTMLSelectElement).value, page: 1 })} data-testid="filter-status">
-            <option value="">any</option>
-            <option value="running">running</option>
-            <option value="completed">completed</option>
-            <option value="failed">failed</option>
-          </select>
-        </label>
-        <button type="submit">Filter</button>
-        {(filters.user || filters.tag || filters.status) && (
-          <button type="button" onClick={() => (setTagInput(""), go(flow, { user: "", tag: "", status: "", page: 1 }))}>
-            Clear
-          </button>
-        )}
-      </form>
+      <FilterBar flow={flow} filters={filters} users={data?.users ?? []} />
       {error && <Problem>{error}</Problem>}
       {!data ? (
         <Loading />
@@ -127,40 +92,7 @@ export function RunsPage({ flow, query }: { flow: string; query: URLSearchParams
           <div class="muted" data-testid="run-count">
             {data.total === 0 ? "No runs match." : `Runs ${((filters.page - 1) * PAGE + 1).toLocaleString("en-US")}–${Math.min(filters.page * PAGE, data.total).toLocaleString("en-US")} of ${data.total.toLocaleString("en-US")}`}
           </div>
-          <table class="grid" data-testid="runs">
-            <thead>
-              <tr>
-                <th>Run</th>
-                <th>Status</th>
-                <th>Started</th>
-                <th>Duration</th>
-                <th>User</th>
-                <th>Tags</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.runs.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    <a href={href("runs", r.flow, r.id)}>{r.id}</a>
-                  </td>
-                  <td>
-                    <Status status={r.status} />
-                  </td>
-                  <td>{formatTime(r.createdAt)}</td>
-                  <td class="num">{elapsed(r.createdAt, r.finishedAt)}</td>
-                  <td>{r.user}</td>
-                  <td>
-                    <div class="tags">
-                      {r.tags.map((t) => (
-                        <Tag tag={t} />
-                      ))}
-                    </div>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <RunsTable runs={data.runs} />
           {pages > 1 && (
             <div class="pager">
               <button disabled={filters.page <= 1} onClick={() => go(flow, { ...filters, page: filters.page - 1 })}>
@@ -177,5 +109,86 @@ export function RunsPage({ flow, query }: { flow: string; query: URLSearchParams
         </>
       )}
     </main>
+  );
+}
+
+function FilterBar({ flow, filters, users }: { flow: string; filters: Filters; users: string[] }) {
+  const [tagInput, setTagInput] = useState(filters.tag);
+  const pick = (field: "user" | "status") => (e: Event) => go(flow, { ...filters, [field]: (e.target as HTMLSelectElement).value, page: 1 });
+  return (
+    <form
+      class="filters"
+      onSubmit={(e) => {
+        e.preventDefault();
+        go(flow, { ...filters, tag: tagInput.trim(), page: 1 });
+      }}
+    >
+      <label>
+        User{" "}
+        <select value={filters.user} onChange={pick("user")} data-testid="filter-user">
+          <option value="">anyone</option>
+          {[...new Set([...users, ...(filters.user ? [filters.user] : [])])].map((u) => (
+            <option value={u}>{u}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Tag <input value={tagInput} onInput={(e) => setTagInput((e.target as HTMLInputElement).value)} placeholder="any tag" data-testid="filter-tag" />
+      </label>
+      <label>
+        Status{" "}
+        <select value={filters.status} onChange={pick("status")} data-testid="filter-status">
+          <option value="">any</option>
+          <option value="running">running</option>
+          <option value="completed">completed</option>
+          <option value="failed">failed</option>
+        </select>
+      </label>
+      <button type="submit">Filter</button>
+      {(filters.user || filters.tag || filters.status) && (
+        <button type="button" onClick={() => (setTagInput(""), go(flow, { user: "", tag: "", status: "", page: 1 }))}>
+          Clear
+        </button>
+      )}
+    </form>
+  );
+}
+
+function RunsTable({ runs }: { runs: RunPage["runs"] }) {
+  return (
+    <table class="grid" data-testid="runs">
+      <thead>
+        <tr>
+          <th>Run</th>
+          <th>Status</th>
+          <th>Started</th>
+          <th>Duration</th>
+          <th>User</th>
+          <th>Tags</th>
+        </tr>
+      </thead>
+      <tbody>
+        {runs.map((r) => (
+          <tr key={r.id}>
+            <td>
+              <a href={href("runs", r.flow, r.id)}>{r.id}</a>
+            </td>
+            <td>
+              <Status status={r.status} />
+            </td>
+            <td>{formatTime(r.createdAt)}</td>
+            <td class="num">{elapsed(r.createdAt, r.finishedAt)}</td>
+            <td>{r.user}</td>
+            <td>
+              <div class="tags">
+                {r.tags.map((t) => (
+                  <Tag tag={t} />
+                ))}
+              </div>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
