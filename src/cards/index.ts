@@ -25,3 +25,5 @@ export type { CardTypeDefinition, CardData, CardTaskInfo, CardArtifactInfo } fro
 export { parseCardOptions, checkStepCards } from "./options.js";
 export type { CardOptions } from "./options.js";
 export { previewValue, describeType } from "./preview.js";
+export { startTaskCards } from "./task-cards.js";
+export type { TaskCards, TaskIdentity, TaskOutcome } from "./task-cards.js";

@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createCardSet, type CardSpec } from "../../src/cards/index.js";
-import type { CardData } from "../../src/cards/registry.js";
+import type { CardSpec } from "../../src/cards/index.js";
+import { startTaskCards, type TaskOutcome } from "../../src/cards/task-cards.js";
 import { CardStore } from "../../src/datastore/cards.js";
 import { LocalStorage } from "../../src/datastore/local.js";
 import { CLI } from "./project.js";
@@ -78,24 +78,15 @@ export interface CardTarget {
 }
 
 /**
- * The cards of one task, saving into the datastore as the `@card` decorator will: a `CardSet`
- * whose collectors save through `CardStore`. Call `finish()` for the final pages.
+ * The cards of one task, saving into the datastore exactly as the `@card` decorator's hook will
+ * (`startTaskCards`). Call `finish()` for the final pages.
  */
 export function cardsFor(t: CardTarget, specs: readonly CardSpec[], log: (line: string) => void = () => undefined) {
-  const store = new CardStore(new LocalStorage(t.root));
-  const task = { flow: t.flow, runId: t.runId, step: t.step, taskId: t.taskId };
-  const attempt = t.attempt ?? 0;
-  const info = (status: CardData["task"]["status"]): CardData["task"] => ({ ...task, attempt, status, startedAt: new Date() });
-  const set = createCardSet(specs, {
-    save: async (c) => {
-      await store.save(task, attempt, { index: c.index, type: c.spec.type, ...(c.spec.id === undefined ? {} : { id: c.spec.id }), html: c.html, final: c.final });
-    },
-    liveData: () => ({ task: info("running"), final: false }),
-    log,
-  });
+  const storage = new LocalStorage(t.root);
+  const cards = startTaskCards(specs, { flow: t.flow, runId: t.runId, step: t.step, taskId: t.taskId, attempt: t.attempt ?? 0 }, storage, log);
   return {
-    set,
-    store,
-    finish: (extra: Partial<CardData> = {}) => set.finish({ task: { ...info("completed"), finishedAt: new Date() }, final: true, ...extra }),
+    set: cards.set,
+    store: new CardStore(storage),
+    finish: (outcome: Partial<TaskOutcome> = {}) => cards.finish({ status: "completed", ...outcome }),
   };
 }
