@@ -221,10 +221,18 @@ void describe("metaflow ui", () => {
     assert.equal(res, 421);
   });
 
-  void it("refuses a port that is not a number", async () => {
-    const r = await p.cli(["ui", "--port", "http"]);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /--port must be an integer from 0 to 65535, got "http"/);
+  void it("refuses a bad --port, a port in use and a host it cannot listen on", async () => {
+    for (const port of ["http", "99999"]) {
+      const r = await p.cli(["ui", "--port", port]);
+      assert.equal(r.code, 2, port);
+      assert.match(r.stderr, new RegExp(`--port must be an integer from 0 to 65535, got "${port}"`));
+    }
+    const busy = await p.cli(["ui", "--port", new URL(ui.url).port]);
+    assert.equal(busy.code, 2);
+    assert.match(busy.stderr, /Port \d+ on 127.0.0.1 is in use; pick another with --port/);
+    const host = await p.cli(["ui", "--port", "0", "--host", "no-such-host.invalid"]);
+    assert.equal(host.code, 2);
+    assert.match(host.stderr, /Cannot listen on --host no-such-host.invalid/);
   });
 });
 
