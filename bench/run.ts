@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import * as vm from "node:vm";
 import { Worker } from "node:worker_threads";
 import * as library from "../src/index.js";
-import { runFlow } from "../src/runtime/scheduler.js";
+import { runFlow } from "../src/runtime/run.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = path.join(REPO, "bin", "metaflow.js");

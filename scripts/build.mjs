@@ -5,7 +5,7 @@ import { readFileSync, rmSync } from "node:fs";
 
 rmSync(new URL("../dist", import.meta.url), { recursive: true, force: true });
 await esbuild.build({
-  entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts", worker: "src/runtime/worker-main.ts" },
+  entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts", worker: "src/worker.ts" },
   outdir: "dist",
   bundle: true,
   splitting: true,

@@ -96,6 +96,23 @@ export class StepRuntimeError extends MetaflowError {
   }
 }
 
+/** A decorator threw in one of its hooks (`parse`, `plan`, `runStep`); the message names it. */
+export class DecoratorError extends MetaflowError {
+  constructor(
+    readonly decorator: string,
+    readonly hook: string,
+    readonly step: string | undefined,
+    cause: unknown,
+  ) {
+    const where = step ? ` in step '${step}'` : "";
+    // Errors from a flow's code come from another realm: read them by shape, not instanceof.
+    const e = typeof cause === "object" && cause !== null && "message" in cause ? (cause as Error) : undefined;
+    const reason = e ? `${!e.name || e.name === "Error" ? "" : `${e.name}: `}${e.message}` : describeThrown(cause);
+    super("decorator", `@${decorator} failed in its ${hook} hook${where}`, `@${decorator} failed in its ${hook} hook${where}: ${reason}`);
+    if (typeof e?.stack === "string") this.stack = `${this.name}: ${this.message}\n${e.stack.split("\n").slice(1).join("\n")}`;
+  }
+}
+
 /** A run failed; `failedStep` and `error` tell which task failed and why. */
 export class RunFailedError extends MetaflowError {
   constructor(

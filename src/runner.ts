@@ -2,10 +2,11 @@
  * The `Runner`: runs a flow from code through the same `runFlow` that `metaflow run` calls (no
  * child CLI, no output parsing) and hands back the finished run as a client `Run`.
  */
+import * as api from "./api.js";
 import { Run } from "./client/objects.js";
 import type { ClientOptions } from "./client/context.js";
 import { RunFailedError } from "./errors.js";
-import type { ResumeOptions, RunOptions, RunSummary } from "./runtime/scheduler.js";
+import type { ResumeOptions, RunOptions, RunSummary } from "./runtime/run.js";
 
 /** Options of a `Runner`: those of `metaflow run`, as typed fields (defaults as in `RunOptions`). */
 export interface RunnerOptions extends Pick<
@@ -88,12 +89,12 @@ export class Runner<F = unknown> {
   }
 
   private async start(what: Pick<RunOptions, "parameters" | "resume">): Promise<ExecutingRun<F>> {
-    // Loaded on demand: the scheduler pulls in the bundler and the parser, which a process that
+    // Loaded on demand: the runtime pulls in the bundler and the parser, which a process that
     // only reads results (or a task host, which loads this library) has no use for.
-    const { runFlow } = await import("./runtime/scheduler.js");
-    // The library a flow file imports as "metaflow-ts" is this package's index, which exports the
-    // Runner itself; by the time a run starts both modules are fully evaluated.
-    const library = (await import("./index.js")) as unknown as Record<string, unknown>;
+    const { runFlow } = await import("./runtime/run.js");
+    // What the flow module sees as "metaflow-ts" while the parent reads its class; the tasks
+    // themselves get the whole library in their worker hosts.
+    const library = api as unknown as Record<string, unknown>;
     const { echo, ...rest } = this.options;
     const client: ClientOptions =
       rest.datastoreRoot === undefined ? {} : { datastoreRoot: rest.datastoreRoot };

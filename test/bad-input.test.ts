@@ -114,18 +114,18 @@ void test("an unstorable artifact fails the task naming the step and the artifac
   assert.match(r.stderr, /Step 'start' cannot store artifact 'model': .*function at \.fit/);
 });
 
-void test("a foreach over a non-list names the artifact; more splits than --max-num-splits names the option", async () => {
+void test("a foreach over a non-iterable names the artifact; more splits than --max-num-splits names the option", async () => {
   flow(
     "NotAList",
     `  declare items: unknown;
-  @step start() { this.items = "abc"; this.next(this.each, { foreach: "items" }); }
+  @step start() { this.items = 42; this.next(this.each, { foreach: "items" }); }
   @step each() { this.next(this.join); }
   @step join(inputs: Inputs<NotAList>) { this.next(this.end); }
   @step end() {}`,
   );
   const r = await project.cli(["run", "NotAList.ts"]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.stderr, /foreach over artifact 'items', which is a string/);
+  assert.match(r.stderr, /foreach over artifact 'items', which is a number/);
 
   flow(
     "TooMany",

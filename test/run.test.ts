@@ -210,3 +210,27 @@ export default class BinaryFlow extends FlowSpec {
   assert.equal(second.code, 0, second.stderr);
   assert.equal(count(), before);
 });
+
+void test("one user: METAFLOW_USER from the config file is what configure show displays and what runs record", async () => {
+  project.write(
+    "whoami.ts",
+    `${HEADER}
+export default class WhoAmIFlow extends FlowSpec {
+  declare user: string;
+  @step start() { this.user = current.username; this.next(this.end); }
+  @step end() {}
+}`,
+  );
+  const home = project.write("mfhome/config.json", JSON.stringify({ METAFLOW_USER: "fileuser" }));
+  const env = { METAFLOW_HOME: `${project.dir}/mfhome`, USER: "osuser", METAFLOW_USER: "" };
+  assert.ok(home);
+  const show = await project.cli(["configure", "show"], { env });
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, /METAFLOW_USER\s+fileuser/);
+  const r = await project.cli(["run", "whoami.ts"], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /executing WhoAmIFlow for user:fileuser/);
+  const runId = await project.latestRun("WhoAmIFlow");
+  assert.equal((await project.metadata.getRun("WhoAmIFlow", runId))?.user, "fileuser");
+  assert.equal(await project.value("WhoAmIFlow", runId, "start", "user"), "fileuser");
+});

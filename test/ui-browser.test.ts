@@ -218,11 +218,16 @@ void describe("the UI in a browser", { skip: "skip" in chromiumPath ? chromiumPa
       await page.getByTestId("logs").filter({ hasText: "waiting for the gate" }).waitFor();
       const bar1 = page.frameLocator("iframe[title='card progress']").locator("[role=progressbar]");
       const valueNow = async () => bar1.getAttribute("aria-valuenow", { timeout: 1000 }).catch(() => null);
-      await waitUntil(async () => (await valueNow()) === "3");
+      // On failure, say what the page and the API showed.
+      const state = async () => {
+        await shot(page, "task-live-card-failed");
+        return `progress ${await valueNow()}; task ${JSON.stringify(await (await fetch(`${ui.url}/api/tasks/WaitFlow/${runId}/wait/${taskId}`)).json())}`;
+      };
+      await waitUntil(async () => (await valueNow()) === "3", state);
       bar.update(7);
       cards.set.refresh();
       await cards.set.cards[0]!.flush();
-      await waitUntil(async () => (await valueNow()) === "7");
+      await waitUntil(async () => (await valueNow()) === "7", state);
       await shot(page, "task-live-card");
 
       fs.writeFileSync(gate, "go");
@@ -239,10 +244,11 @@ void describe("the UI in a browser", { skip: "skip" in chromiumPath ? chromiumPa
   });
 });
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+/** Polls `check` until it holds; on a timeout the error says what `state` reports. */
+async function waitUntil(check: () => Promise<boolean>, state: () => Promise<string>, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${await state()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

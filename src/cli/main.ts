@@ -2,7 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../config.js";
 import { UsageError } from "../errors.js";
-import { discardWarmHost } from "../runtime/pool.js";
+import { discardPrewarmed } from "../launchers/builtins.js";
 import { cardCommand } from "./card.js";
 import { checkCommand } from "./check.js";
 import { dumpCommand } from "./dump.js";
@@ -14,6 +14,7 @@ import { runsCommand } from "./runs.js";
 import { serviceCommand } from "./service.js";
 import { showCommand } from "./show.js";
 import { tagCommand } from "./tag.js";
+import { taskCommand } from "./task.js";
 import { uiCommand } from "./ui.js";
 
 /** The first positional argument after the command name: the flow file or pathspec. */
@@ -49,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(runsCommand());
     program.addCommand(serviceCommand());
     program.addCommand(configureCommand());
+    program.addCommand(taskCommand());
     program.addCommand(cardCommand());
     program.addCommand(uiCommand());
     for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });
@@ -69,11 +71,11 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    discardWarmHost();
+    discardPrewarmed();
     process.exitCode = code;
   },
   (err: unknown) => {
-    discardWarmHost();
+    discardPrewarmed();
     process.exitCode = reportError(err);
   },
 );

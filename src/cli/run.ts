@@ -4,8 +4,9 @@ import * as library from "../index.js";
 import type { ParameterSpec } from "../flow/parameter.js";
 import { loadFlow } from "../runtime/load-flow.js";
 import { parameterEnvVar } from "../runtime/parameters.js";
-import { prewarmHost } from "../runtime/pool.js";
-import { formatTaskError, runFlow } from "../runtime/scheduler.js";
+import { prewarmLaunchers } from "../launchers/builtins.js";
+import { runFlow } from "../runtime/run.js";
+import { formatTaskError } from "../task/stack.js";
 import { EXIT_FAILURE, EXIT_INTERRUPTED } from "./output.js";
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
@@ -58,7 +59,7 @@ export function resumeCommand(flowFile: string | undefined): Promise<Command> {
 async function withFlow(cmd: Command, flowFile: string | undefined, mode: "resume" | undefined): Promise<Command> {
   if (!flowFile) return cmd;
   // Start a worker host while the flow is bundled and checked.
-  prewarmHost();
+  prewarmLaunchers();
   const flow = await loadFlow(flowFile, library as unknown as Record<string, unknown>);
   for (const p of flow.parameters) cmd.addOption(parameterOption(p));
   cmd.action(async (_file: string, ...rest: unknown[]) => {

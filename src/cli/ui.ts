@@ -35,7 +35,7 @@ export function uiCommand(): Command {
       const port = portNumber(opts.port);
       // Loaded here so other commands do not pay for the server.
       const { startUi } = await import("../ui/server.js");
-      const { openBackends } = await import("../runtime/backends.js");
+      const { openBackends } = await import("../backends.js");
       const backends = openBackends();
       let ui;
       try {

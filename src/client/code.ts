@@ -1,5 +1,5 @@
 /** `CodePackage`: the exact code a run ran, as stored in the content store when it started. */
-import type { CodeManifest } from "../runtime/code-package.js";
+import type { CodeManifest } from "../datastore/code-package.js";
 import { DatastoreError } from "../errors.js";
 import { buildGraph } from "../graph/parse.js";
 import type { FlowGraph } from "../graph/types.js";

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { ContentStore } from "../datastore/cas.js";
 import type { StorageBackend } from "../datastore/types.js";
 import type { MetadataProvider } from "../metadata/types.js";
-import { openBackends } from "../runtime/backends.js";
+import { openBackends } from "../backends.js";
 
 /** Options every client entry point accepts. */
 export interface ClientOptions {

@@ -4,8 +4,7 @@
  */
 import { promises as fs } from "node:fs";
 import { LocalStorage } from "../datastore/local.js";
-import { logKey } from "../runtime/backends.js";
-import { parseLog } from "../runtime/logs.js";
+import { logKey, parseLog } from "../datastore/logs.js";
 import type { ClientContext } from "./context.js";
 
 /** One line of a task's output. */

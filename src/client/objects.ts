@@ -9,7 +9,7 @@ import type { PlainError } from "../errors.js";
 import type { ArtifactNames, FlowSpec } from "../flow/flowspec.js";
 import type { AttemptEnd, AttemptStart, RunEnd, RunRecord, SplitFrame, TaskRecord } from "../metadata/types.js";
 import type { TagChange } from "../metadata/tags.js";
-import type { CodeManifest } from "../runtime/code-package.js";
+import type { CodeManifest } from "../datastore/code-package.js";
 import { compareIds } from "../metadata/local.js";
 import { DataArtifact } from "./artifact.js";
 import { CodePackage } from "./code.js";

@@ -1,38 +1,68 @@
 /**
- * The step-decorator contract. The core knows only this contract; each decorator (retry, timeout,
- * environment, ...) is one file that registers a definition here.
+ * The decorator contract. The core knows only this contract; each decorator (retry, timeout,
+ * environment, a user's own) is one definition with up to three hooks:
+ *
+ * - `parse` validates its options once, where they are written (code or `--with`);
+ * - `plan` (parent side) adjusts how each task of the step runs: attempts, limits, environment,
+ *   resources, and which task launcher starts it (a context in a shared host, a process of its
+ *   own, a cluster job);
+ * - `runStep` (inside the task) wraps the step call as `(task, next)`: it may read and set
+ *   artifacts and add to `current` before and after `await next()`.
+ *
+ * @example
+ * const timed = stepDecorator<{ label?: string }>({
+ *   name: "timed",
+ *   async runStep(task, next) {
+ *     const t0 = Date.now();
+ *     await next();
+ *     task.set("stepSeconds", (Date.now() - t0) / 1000);
+ *   },
+ * });
  */
 
-/** A decorator attached to a step: its name and its validated options. */
-export interface DecoratorSpec {
-  readonly name: string;
+import type { DecoratorSpec } from "../flow/steps.js";
+
+export type { DecoratorSpec } from "../flow/steps.js";
+
+/** Which task launcher starts an attempt, and the options it reads. */
+export interface LauncherChoice {
+  /** A launcher kind: `host` (a fresh context in a shared worker process), `process`, `slurm`, ... */
+  readonly kind: string;
   readonly options: Readonly<Record<string, unknown>>;
 }
 
+/** What a task asks of the machine it runs on; launchers turn it into their own requests. */
+export interface ResourceRequest {
+  /** CPU cores. @default undefined (the launcher's default) */
+  cpu: number | undefined;
+  /** Memory in MiB. @default undefined (no limit locally) */
+  memoryMb: number | undefined;
+  /** GPUs. @default undefined (none) */
+  gpu: number | undefined;
+}
+
 /**
- * How the scheduler runs a task; decorators adjust it. Every field has a neutral default, so a step
- * without decorators runs once, in a shared worker host, with no limit.
+ * How the scheduler runs each task of a step; decorators adjust it. Every field has a neutral
+ * default, so a step without decorators runs once, in a shared worker host, with no limit.
  */
 export interface TaskPlan {
   /** Extra attempts after a failure. @default 0 */
   retries: number;
   /** Wait before each retry, in milliseconds. @default 0 */
   retryDelayMs: number;
-  /** Stop the attempt after this many milliseconds. @default undefined (no limit) */
+  /** Stop an attempt after this many milliseconds. @default undefined (no limit) */
   timeoutMs: number | undefined;
-  /** `process` runs the task alone in a fresh process instead of a context in a shared host. @default "context" */
-  isolation: "context" | "process";
-  /** V8 heap limit for a process-isolated task, in MiB. @default undefined */
-  memoryMb: number | undefined;
+  /** What each attempt needs. @default every field undefined */
+  resources: ResourceRequest;
   /** Environment variables added to the task's `process.env`. @default {} */
   env: Record<string, string>;
   /**
-   * When every attempt fails, store the error in this artifact and let the flow go on; a name
-   * starting with `_` is never persisted, so the flow goes on and nothing is stored. @default undefined
+   * When every attempt has failed: let the flow go on along the step's transition, storing the
+   * error in the artifact `storeIn` (if given) and printing it when `print`. @default undefined (the run fails)
    */
-  catchVar: string | undefined;
-  /** Print the caught exception on the console. @default true */
-  printCaught: boolean;
+  onFailure: { storeIn: string | undefined; print: boolean } | undefined;
+  /** Where each attempt runs. @default { kind: "host", options: {} } */
+  launcher: LauncherChoice;
 }
 
 /** A fresh plan with every default. */
@@ -41,44 +71,91 @@ export function defaultPlan(): TaskPlan {
     retries: 0,
     retryDelayMs: 0,
     timeoutMs: undefined,
-    isolation: "context",
-    memoryMb: undefined,
+    resources: { cpu: undefined, memoryMb: undefined, gpu: undefined },
     env: {},
-    catchVar: undefined,
-    printCaught: true,
+    onFailure: undefined,
+    launcher: { kind: "host", options: {} },
   };
 }
 
-/** What a decorator file registers. */
-export interface DecoratorDefinition<O extends object = Record<string, unknown>> {
+/** The flow as the parent-side hooks see it. */
+export interface FlowInfo {
+  /** The flow's class name. */
   readonly name: string;
-  /** One line for `metaflow run --help` and docs. */
-  readonly help: string;
+  /** Flow decorators written on the class, in source order. */
+  readonly decorators: readonly DecoratorSpec[];
+}
+
+/** Where a `plan` hook is called. */
+export interface PlanContext {
+  readonly step: string;
+  /** True when the decorator came from `--with` rather than the code. */
+  readonly fromCli: boolean;
+  readonly flow: FlowInfo;
+}
+
+/** The running task as an in-task hook (`runStep`) sees it. */
+export interface StepTask {
+  readonly flowName: string;
+  readonly runId: string;
+  readonly stepName: string;
+  readonly taskId: string;
+  /** 0 on the first attempt, 1 on the first retry, ... */
+  readonly retryCount: number;
+  /** `Flow/run/step/task`. */
+  readonly pathspec: string;
+  /** Flow decorators of the class (name and options). */
+  readonly flowDecorators: readonly DecoratorSpec[];
+  /** An artifact the step can see (an input, a parameter, or one set so far), or undefined. */
+  get(name: string): unknown;
+  /** Sets an artifact, as `this[name] = value` in the step would; it is stored with the others. */
+  set(name: string, value: unknown): void;
+  /** True when the step can see an artifact of that name. */
+  has(name: string): boolean;
+  /** Adds `current[key]` for the code of this task (e.g. `current.card`). */
+  setCurrent(key: string, value: unknown): void;
+  /** Writes one line to the task's log (stderr by default). */
+  log(line: string, stream?: "stdout" | "stderr"): void;
+}
+
+/** What every decorator definition has. */
+interface DefinitionBase<O extends object> {
+  readonly name: string;
+  /** One line for help texts and docs. @default "" */
+  readonly help?: string;
   /**
    * Validates options given in code (typed values) or on the command line (`--with name:k=v`,
-   * values as strings); throws an Error naming the field and the bad value.
+   * values as strings); throws an Error naming the field and the bad value. @default accepts any object
    */
-  parse(raw: Record<string, unknown>, source: "code" | "cli"): O;
-  /** Adjusts how the scheduler runs each task of the step. */
-  plan?(options: O, plan: TaskPlan, context: { step: string; fromCli: boolean }): void;
+  parse?(raw: Record<string, unknown>, source: "code" | "cli"): O;
+  /** Parent side: adjusts how each task of the step (or, on a flow decorator, of every step) runs. */
+  plan?(options: O, plan: TaskPlan, context: PlanContext): void;
+  /** Inside the task: runs around the step; must call `next()` once to run the step. */
+  runStep?(task: StepTask, next: () => Promise<void>, options: O): Promise<void> | void;
 }
 
-const registry = new Map<string, DecoratorDefinition<any>>();
-
-/** Registers a decorator definition so `--with <name>` and the scheduler can find it. */
-export function registerDecorator<O extends object>(def: DecoratorDefinition<O>): DecoratorDefinition<O> {
-  registry.set(def.name, def);
-  return def;
+/** A step decorator: written on a step method, on the flow class (a default for every step), or with `--with`. */
+export interface StepDecoratorDefinition<O extends object = Record<string, unknown>> extends DefinitionBase<O> {
+  readonly kind?: "step";
 }
 
-/** The definition registered under `name`, or undefined. */
-export function findDecorator(name: string): DecoratorDefinition<any> | undefined {
-  return registry.get(name);
+/** A flow decorator: a TC39 class decorator on the `FlowSpec` subclass (`@project(...)`). */
+export interface FlowDecoratorDefinition<O extends object = Record<string, unknown>> extends DefinitionBase<O> {
+  readonly kind: "flow";
 }
 
-/** Names of every registered decorator, sorted. */
-export function decoratorNames(): string[] {
-  return [...registry.keys()].sort();
+/** Either kind of definition. */
+export type DecoratorDefinition<O extends object = Record<string, unknown>> =
+  | StepDecoratorDefinition<O>
+  | FlowDecoratorDefinition<O>;
+
+/** Parses options with the definition's `parse`, or accepts a plain object when it has none. */
+export function parseOptions(def: DecoratorDefinition<any>, raw: Record<string, unknown>, source: "code" | "cli"): Record<string, unknown> {
+  if (def.parse) return def.parse(raw, source) as Record<string, unknown>;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new Error(`@${def.name} takes an options object, got ${JSON.stringify(raw)}`);
+  }
+  return { ...raw };
 }
 
 /**
@@ -133,6 +210,14 @@ export function numberOption(deco: string, field: string, v: unknown): number | 
     throw new Error(`@${deco}.${field} must be a number, got ${JSON.stringify(v)}`);
   }
   return n;
+}
+
+/** Converts a CLI string to a boolean, naming the decorator field when it is not one. */
+export function booleanOption(deco: string, field: string, v: unknown): boolean | undefined {
+  if (v === undefined || typeof v === "boolean") return v;
+  if (v === "true" || v === "1") return true;
+  if (v === "false" || v === "0") return false;
+  throw new Error(`@${deco}.${field} must be true or false, got ${JSON.stringify(v)}`);
 }
 
 /** Rejects option keys a decorator does not know, naming them and the known ones. */

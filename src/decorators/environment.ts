@@ -1,6 +1,6 @@
 /** `@environment({ vars })`: adds environment variables to the step's `process.env`. */
 import { checkKeys } from "./contract.js";
-import { makeStepDecorator } from "./make.js";
+import { stepDecorator } from "./make.js";
 
 /** Options of `@environment`. */
 export interface EnvironmentOptions {
@@ -9,7 +9,7 @@ export interface EnvironmentOptions {
 }
 
 /** Sets environment variables for every task of the step. */
-export const environment = makeStepDecorator<EnvironmentOptions, { vars: Record<string, string> }>({
+export const environment = stepDecorator<EnvironmentOptions, { vars: Record<string, string> }>({
   name: "environment",
   help: "environment:vars={\"K\":\"v\"} adds variables to process.env of each task",
   parse(raw) {

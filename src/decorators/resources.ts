@@ -3,7 +3,7 @@
  * in its own process with that V8 heap limit; compute backends read all three.
  */
 import { checkKeys, numberOption } from "./contract.js";
-import { makeStepDecorator } from "./make.js";
+import { stepDecorator } from "./make.js";
 
 /** Options of `@resources`. */
 export interface ResourcesOptions {
@@ -16,7 +16,7 @@ export interface ResourcesOptions {
 }
 
 /** Declares the resources each task of the step needs. */
-export const resources = makeStepDecorator<ResourcesOptions, Required<ResourcesOptions> & { memorySet: boolean }>({
+export const resources = stepDecorator<ResourcesOptions, Required<ResourcesOptions> & { memorySet: boolean }>({
   name: "resources",
   help: "resources:cpu=N,memory=MiB,gpu=N declares what each task needs",
   parse(raw) {
@@ -32,9 +32,9 @@ export const resources = makeStepDecorator<ResourcesOptions, Required<ResourcesO
     return { cpu, memory: memory ?? 4096, gpu, memorySet: memory !== undefined };
   },
   plan(options, plan) {
-    if (options.memorySet) {
-      plan.isolation = "process";
-      plan.memoryMb = options.memory;
-    }
+    plan.resources = { cpu: options.cpu, memoryMb: options.memorySet ? options.memory : undefined, gpu: options.gpu };
+    // Locally, a memory limit needs a process of its own (a V8 heap limit); remote launchers
+    // read the request as it is.
+    if (options.memorySet && plan.launcher.kind === "host") plan.launcher = { kind: "process", options: {} };
   },
 });

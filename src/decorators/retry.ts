@@ -3,7 +3,7 @@
  * timeout) runs again, up to `times` more attempts. `current.retryCount` tells which attempt runs.
  */
 import { checkKeys, numberOption } from "./contract.js";
-import { makeStepDecorator } from "./make.js";
+import { stepDecorator } from "./make.js";
 
 /** Options of `@retry`. */
 export interface RetryOptions {
@@ -26,7 +26,7 @@ interface ParsedRetry {
 }
 
 /** Runs a failed task again, up to `times` more attempts. */
-export const retry = makeStepDecorator<RetryOptions, ParsedRetry>({
+export const retry = stepDecorator<RetryOptions, ParsedRetry>({
   name: "retry",
   help: "retry:times=N,minutesBetweenRetries=M runs a failed task again (times 0-4, default 3)",
   parse(raw) {

@@ -4,7 +4,7 @@
  * TimeoutError naming the limit; `@retry` and `@catchError` treat it like any failure.
  */
 import { checkKeys, numberOption } from "./contract.js";
-import { makeStepDecorator } from "./make.js";
+import { stepDecorator } from "./make.js";
 
 /** Options of `@timeout`; the three are added up, and the total must be more than zero. */
 export interface TimeoutOptions {
@@ -20,7 +20,7 @@ const FIELDS = ["seconds", "minutes", "hours"] as const;
 const UNIT_SECONDS = { seconds: 1, minutes: 60, hours: 3600 } as const;
 
 /** Stops an attempt that runs longer than the limit and fails it with a TimeoutError. */
-export const timeout = makeStepDecorator<TimeoutOptions, { readonly seconds: number }>({
+export const timeout = stepDecorator<TimeoutOptions, { readonly seconds: number }>({
   name: "timeout",
   help: "timeout:seconds=S,minutes=M,hours=H stops a task that runs longer than the sum",
   parse(raw) {

@@ -30,10 +30,23 @@ export interface MergeOptions {
   exclude?: readonly string[];
 }
 
+/** One enclosing foreach of a running task, as `this.foreachStack()` lists it. */
+export interface ForeachFrame {
+  /** The step that did the foreach. */
+  readonly step: string;
+  /** This task's position in that foreach. */
+  readonly index: number;
+  /** How many tasks that foreach made. */
+  readonly numSplits: number;
+  /** The element at `index` (loaded when first read). */
+  readonly value: unknown;
+}
+
 /** The hooks the task executor installs on the running flow instance. */
 export interface TaskHooks {
   next(t: RecordedTransition): void;
   merge(inputs: unknown, options: MergeOptions): void;
+  foreachStack(): ForeachFrame[];
 }
 
 const hooks = new WeakMap<object, TaskHooks>();
@@ -113,6 +126,15 @@ export abstract class FlowSpec {
    */
   mergeArtifacts(inputs: ReadonlyArray<object>, options: MergeOptions = {}): void {
     hooksOf(this, "this.mergeArtifacts()").merge(inputs, options);
+  }
+
+  /**
+   * The foreach splits this task is inside, outermost first: for each, the step that split, this
+   * task's index, the number of splits and the element (Metaflow's `foreach_stack()`).
+   * @example const [outer, inner] = this.foreachStack(); console.log(outer.value, inner.index);
+   */
+  foreachStack(): ForeachFrame[] {
+    return hooksOf(this, "this.foreachStack()").foreachStack();
   }
 }
 

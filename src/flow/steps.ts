@@ -2,11 +2,16 @@
  * `@step` and the per-class registry of steps and their decorators, kept in TC39 decorator
  * metadata so it travels with the class (also across vm realms).
  */
-import type { DecoratorSpec } from "../decorators/contract.js";
+/** A decorator attached to a step or a flow: its name and its validated options. */
+export interface DecoratorSpec {
+  readonly name: string;
+  readonly options: Readonly<Record<string, unknown>>;
+}
 
 (Symbol as { metadata?: symbol }).metadata ??= Symbol.for("Symbol.metadata");
 
 const KEY = Symbol.for("metaflow-ts.steps");
+const CLASS_KEY = Symbol.for("metaflow-ts.class-decorators");
 
 /** What the class metadata records about one step. */
 export interface StepInfo {
@@ -69,13 +74,57 @@ export function attachDecorator(context: ClassMethodDecoratorContext, spec: Deco
   info.decorators.push(spec);
 }
 
+/** Decorators written on a flow class: flow decorators, and step decorators meant for every step. */
+export interface ClassDecorators {
+  readonly flow: DecoratorSpec[];
+  /** Step decorators written on the class: a default for every step (the step's own wins). */
+  readonly stepDefaults: DecoratorSpec[];
+}
+
+interface OwnClassDecorators extends ClassDecorators {
+  readonly parent: OwnClassDecorators | undefined;
+}
+
+/** Records a decorator written on the flow class. */
+export function attachClassDecorator(context: ClassDecoratorContext, spec: DecoratorSpec, role: "flow" | "step-default"): void {
+  if (!context.metadata) {
+    throw new TypeError("decorator metadata is unavailable: load the flow through metaflow-ts (Symbol.metadata is missing)");
+  }
+  const meta = context.metadata as Record<symbol, unknown>;
+  if (!Object.prototype.hasOwnProperty.call(meta, CLASS_KEY)) {
+    // Metadata objects inherit from the parent class's: keep the parent's list apart, so a
+    // subclass may write the same decorator again to override it.
+    const parent = meta[CLASS_KEY] as OwnClassDecorators | undefined;
+    meta[CLASS_KEY] = { flow: [], stepDefaults: [], parent } satisfies OwnClassDecorators;
+  }
+  const own = meta[CLASS_KEY] as OwnClassDecorators;
+  const list = role === "flow" ? own.flow : own.stepDefaults;
+  if (list.some((d) => d.name === spec.name)) {
+    throw new TypeError(`@${spec.name} is applied twice to class ${String(context.name)}`);
+  }
+  // Class decorators are applied bottom-up; unshift keeps them in source order.
+  list.unshift(spec);
+}
+
+function metadataOf(flowClass: abstract new () => unknown): Record<symbol, unknown> | undefined {
+  const metaSym = (Symbol as { metadata?: symbol }).metadata ?? Symbol.for("Symbol.metadata");
+  return (flowClass as unknown as Record<symbol, Record<symbol, unknown> | undefined>)[metaSym];
+}
+
 /** Steps registered on a flow class, in declaration order. */
 export function stepsOf(flowClass: abstract new () => unknown): StepInfo[] {
-  const metaSym = (Symbol as { metadata?: symbol }).metadata ?? Symbol.for("Symbol.metadata");
-  const metadata = (flowClass as unknown as Record<symbol, DecoratorMetadataObject | undefined>)[metaSym];
-  if (!metadata) return [];
-  const reg = (metadata as Record<symbol, unknown>)[KEY] as Registry | undefined;
+  const reg = metadataOf(flowClass)?.[KEY] as Registry | undefined;
   return reg ? [...reg.values()].filter((s) => s.isStep) : [];
+}
+
+/** Decorators written on a flow class (and inherited from its parent classes). */
+export function classDecoratorsOf(flowClass: abstract new () => unknown): ClassDecorators {
+  const out: ClassDecorators = { flow: [], stepDefaults: [] };
+  for (let level = metadataOf(flowClass)?.[CLASS_KEY] as OwnClassDecorators | undefined; level; level = level.parent) {
+    for (const d of level.flow) if (!out.flow.some((o) => o.name === d.name)) out.flow.push(d);
+    for (const d of level.stepDefaults) if (!out.stepDefaults.some((o) => o.name === d.name)) out.stepDefaults.push(d);
+  }
+  return out;
 }
 
 /** The step name of a step method reference such as `this.train`, or undefined. */

@@ -44,6 +44,7 @@ export function buildGraph(
     file,
     classLine: line(flowClass.node.id ?? flowClass.node),
     doc: reader.docAbove(flowClass.anchor),
+    decorators: (flowClass.node.decorators ?? []).map((d) => decoratorName(d.expression)),
     steps: linkSteps(parsedSteps),
     sourceProblems: problems,
   };

@@ -10,7 +10,8 @@ const INDENT = "    ";
  * console.log(formatGraph(buildGraph(file, source)));
  */
 export function formatGraph(graph: FlowGraph): string {
-  const header = [graph.className, ...indent(graph.doc)].join("\n");
+  const decorators = graph.decorators.length > 0 ? [`${INDENT}Decorators: ${graph.decorators.map((d) => `@${d}`).join(", ")}`] : [];
+  const header = [graph.className, ...indent(graph.doc), ...decorators].join("\n");
   return [header, ...graph.steps.map(formatStep)].join("\n\n") + "\n";
 }
 
@@ -28,6 +29,7 @@ function stepLabels(step: StepNode): string[] {
   if (next.kind === "foreach") labels.push(`foreach over ${next.foreach}`);
   else if (next.kind === "branch") labels.push("split");
   else if (next.kind === "switch") labels.push(`switch on ${next.condition}`);
+  for (const d of step.decorators) labels.push(`@${d}`);
   return labels;
 }
 

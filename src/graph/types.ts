@@ -45,6 +45,8 @@ export interface FlowGraph {
   readonly classLine: number;
   /** Doc comment above the class. */
   readonly doc: string;
+  /** Decorator names written on the class (flow decorators, and step decorators for every step). */
+  readonly decorators: readonly string[];
   /** Steps in source order. */
   readonly steps: readonly StepNode[];
   /** Problems found while reading the source (e.g. a malformed `this.next` call). */

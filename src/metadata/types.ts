@@ -25,6 +25,8 @@ export interface RunRecord {
   readonly flowFile: string;
   readonly className: string;
   readonly originRunId?: string;
+  /** Hash of the stored run plan, from which `metaflow task` runs any of the run's tasks. */
+  readonly runPlan?: string;
 }
 
 /** How a run ended. */

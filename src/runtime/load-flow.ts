@@ -4,15 +4,17 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { DecoratorSpec } from "../decorators/contract.js";
+import { allDefinitions } from "../decorators/builtins.js";
+import type { DecoratorDefinition, DecoratorSpec } from "../decorators/contract.js";
+import { collectDefinitions } from "../decorators/make.js";
 import { FlowLoadError, GraphError, type GraphProblem } from "../errors.js";
 import { FlowSpec } from "../flow/flowspec.js";
 import { isParameterSpec, type ParameterSpec } from "../flow/parameter.js";
-import { stepsOf } from "../flow/steps.js";
+import { classDecoratorsOf, stepsOf } from "../flow/steps.js";
 import { buildGraph, lintGraph } from "../graph/index.js";
 import type { FlowGraph } from "../graph/types.js";
 import { bundleFlow, type FlowBundle } from "./bundle.js";
-import { compileBundle, createSandbox } from "./sandbox.js";
+import { compileBundle, createSandbox } from "../task/sandbox.js";
 
 /** A flow ready to run. */
 export interface LoadedFlow {
@@ -24,6 +26,12 @@ export interface LoadedFlow {
   readonly parameters: readonly (ParameterSpec & { readonly field: string })[];
   /** Decorators written in code, by step. */
   readonly decorators: ReadonlyMap<string, readonly DecoratorSpec[]>;
+  /** Step decorators written on the class: defaults for every step. */
+  readonly stepDefaults: readonly DecoratorSpec[];
+  /** Flow decorators written on the class, in source order. */
+  readonly flowDecorators: readonly DecoratorSpec[];
+  /** Every decorator definition the flow can use: the built-ins and those its module defines. */
+  readonly definitions: ReadonlyMap<string, DecoratorDefinition<any>>;
 }
 
 const FLOW_EXTENSIONS = [".ts", ".mts", ".js", ".mjs", ".cjs", ".tsx"];
@@ -51,8 +59,11 @@ export async function loadFlow(
     onAsyncError: () => undefined,
   });
   let exports: Record<string, unknown>;
+  let own: Map<string, DecoratorDefinition<any>>;
   try {
-    exports = sandbox.load(compileBundle(bundle.code, `${abs}.bundle.cjs`), abs, library);
+    const loaded = collectDefinitions(() => sandbox.load(compileBundle(bundle.code, `${abs}.bundle.cjs`), abs, library));
+    exports = loaded.value;
+    own = loaded.definitions;
   } catch (err) {
     throw new FlowLoadError(`Loading the flow module threw: ${(err as Error)?.message ?? String(err)}`, file);
   } finally {
@@ -80,6 +91,16 @@ export async function loadFlow(
     }
   }
   if (problems.length > 0) throw new GraphError(problems);
+  let definitions: Map<string, DecoratorDefinition<any>>;
+  try {
+    definitions = allDefinitions(own);
+  } catch (err) {
+    throw new FlowLoadError((err as Error).message, file);
+  }
+  const classDecorators = classDecoratorsOf(flowClass);
+  for (const d of [...classDecorators.flow, ...classDecorators.stepDefaults, ...[...decorators.values()].flat()]) {
+    if (!definitions.has(d.name)) throw new FlowLoadError(`@${d.name} is not a known decorator`, file);
+  }
 
   let instance: Record<string, unknown>;
   try {
@@ -95,7 +116,17 @@ export async function loadFlow(
     }
     parameters.push({ ...value, field: prop });
   }
-  return { displayFile, bundle, graph, className, parameters, decorators };
+  return {
+    displayFile,
+    bundle,
+    graph,
+    className,
+    parameters,
+    decorators,
+    stepDefaults: classDecorators.stepDefaults,
+    flowDecorators: classDecorators.flow,
+    definitions,
+  };
 }
 
 function isFlowClass(v: unknown): v is new () => FlowSpec {

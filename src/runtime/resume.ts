@@ -4,6 +4,8 @@
  * foreach split, a branch or a switch iteration finds its counterpart however ids were assigned.
  */
 import { createHash } from "node:crypto";
+import type { Backends } from "../backends.js";
+import { logKey } from "../datastore/logs.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { UsageError } from "../errors.js";
 import type { StepNode } from "../graph/types.js";
@@ -127,4 +129,50 @@ export async function loadOrigin(
     }
   }
   return { record, tasks, rerun };
+}
+
+/** The task of the new run a clone fills in. */
+export interface CloneTarget {
+  readonly step: string;
+  readonly taskId: string;
+  /** Pathspecs of its parents in the new run. */
+  readonly parents: readonly string[];
+  readonly frames: readonly SplitFrame[];
+}
+
+/**
+ * Copies a finished task of the origin run into the new run: an attempt that ended as the origin's
+ * did, with the same artifacts (by reference) and logs, marked as cloned.
+ */
+export async function cloneTask(backends: Backends, flow: string, runId: string, target: CloneTarget, originRunId: string, o: OriginTask): Promise<void> {
+  const from = `${flow}/${originRunId}/${o.step}/${o.taskId}`;
+  await backends.metadata.startAttempt(flow, runId, target.step, target.taskId, {
+    attempt: 0,
+    startedAt: Date.now(),
+    pid: process.pid,
+    parents: target.parents,
+    frames: target.frames,
+  });
+  // The origin attempt's logs come along, so the clone reads like the task it copies.
+  await Promise.all(
+    (["stdout", "stderr"] as const).map(async (stream) => {
+      const text = await backends.storage.get(logKey(flow, originRunId, o.step, o.taskId, o.attempt, stream));
+      if (text) await backends.storage.put(logKey(flow, runId, target.step, target.taskId, 0, stream), text);
+    }),
+  );
+  await backends.metadata.endAttempt(flow, runId, target.step, target.taskId, {
+    attempt: 0,
+    finishedAt: Date.now(),
+    status: "completed",
+    artifacts: o.artifacts,
+    transition: o.transition,
+    clonedFrom: from,
+  });
+}
+
+/** A clone must lead where the current code's graph leads. */
+export function canClone(o: OriginTask, nodes: ReadonlyMap<string, StepNode>): boolean {
+  const t = o.transition;
+  const targets = t.kind === "end" ? [] : t.kind === "branch" ? t.to : [t.to];
+  return nodes.has(o.step) && targets.every((s) => nodes.has(s));
 }

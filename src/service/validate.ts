@@ -163,6 +163,7 @@ export function newRunBody(flow: string, v: unknown): Omit<RunRecord, "runId"> {
   text("body.flowFile", o.flowFile);
   text("body.className", o.className, { re: NAME_RE });
   text("body.originRunId", o.originRunId, { optional: true, re: RUN_ID_RE });
+  text("body.runPlan", o.runPlan, { optional: true, max: 256 });
   return { ...(o as unknown as Omit<RunRecord, "runId">), flow };
 }
 

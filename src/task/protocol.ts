@@ -1,9 +1,10 @@
-/** Messages between the scheduler (parent) and a worker host (child), and the task they carry. */
+/** What one attempt of one task needs (`TaskSpec`), and the messages between a worker host and its parent. */
+import type { DecoratorSpec } from "../decorators/contract.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import type { PlainError } from "../errors.js";
 import type { RecordedTransition } from "../flow/flowspec.js";
 import type { SplitFrame, TakenTransition } from "../metadata/types.js";
-import type { StorageSpec } from "./backends.js";
+import type { StorageSpec } from "../backends.js";
 
 /** One incoming task of the task to run: where its artifacts are. */
 export interface ParentTask {
@@ -34,12 +35,21 @@ export interface TaskSpec {
   readonly parameterNames: readonly string[];
   readonly maxNumSplits: number;
   readonly env: Readonly<Record<string, string>>;
+  /** The step decorators that apply, outermost first: their in-task hooks wrap the step. */
+  readonly decorators: readonly DecoratorSpec[];
+  /** Hash of the stored run plan (what `metaflow task` reads to run a task elsewhere). */
+  readonly runPlan?: string;
+  /** The flow decorators of the class: their in-task hooks wrap the step decorators'. */
+  readonly flowDecorators: readonly DecoratorSpec[];
   readonly username: string;
   readonly tags: readonly string[];
   readonly namespace: string | null;
   readonly originRunId: string | undefined;
-  /** When set, do not run the step: store this error in the named artifact and follow the graph. */
-  readonly catchInto?: { readonly artifact: string; readonly error: PlainError; readonly next: RecordedTransition | undefined };
+  /**
+   * When set, do not run the step: every attempt failed and the step recovers; store the error in
+   * the artifact `storeIn` (when given) and follow the step's static transition.
+   */
+  readonly recover?: { readonly storeIn: string | undefined; readonly error: PlainError; readonly next: RecordedTransition | undefined };
 }
 
 /** Timings of one attempt, in milliseconds. */

@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { HostReply, TaskSpec } from "./protocol.js";
+import type { HostReply, TaskSpec } from "../task/protocol.js";
 
 /** How a host process ended. */
 export interface HostExit {
@@ -173,10 +173,9 @@ export function discardWarmHost(): void {
   spare = undefined;
 }
 
-/** Takes the prewarmed host, or starts one. */
-export function takeWarmHost(): WorkerHost {
-  const host = spare ?? new WorkerHost(false, [], () => undefined);
+/** Takes the prewarmed host, if there is one. */
+export function takeWarmHost(): WorkerHost | undefined {
+  const host = spare;
   spare = undefined;
-  host.ready.catch(() => undefined);
   return host;
 }

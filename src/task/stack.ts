@@ -1,7 +1,8 @@
-/** Maps stack frames of a bundled flow back to the flow's own files and lines. */
+/** Maps stack frames of a bundled flow back to the flow's own files and lines; how a task error reads. */
 import * as fs from "node:fs";
 import { SourceMap } from "node:module";
 import * as path from "node:path";
+import { toPlainError, type PlainError } from "../errors.js";
 
 const maps = new Map<string, SourceMap | null>();
 
@@ -52,4 +53,26 @@ export function mapStack(stack: string, bundlePath: string): { stack: string; lo
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Anything a task threw, as plain data with its stack mapped to the flow's sources. */
+export function mapError(err: unknown, bundlePath: string): PlainError {
+  const plain = toPlainError(err);
+  if (plain.stack) {
+    const mapped = mapStack(plain.stack, bundlePath);
+    plain.stack = mapped.stack;
+    if (mapped.location) plain.location = mapped.location;
+  }
+  return plain;
+}
+
+/** The lines a failed task adds to its stderr log and the console. */
+export function formatTaskError(error: PlainError): string[] {
+  const lines = [`${error.name}: ${error.message}`];
+  if (error.location) lines.push(`    at ${error.location}`);
+  if (error.stack) {
+    const frames = error.stack.split("\n").filter((l) => /^\s+at /.test(l));
+    for (const f of frames.slice(0, 8)) if (!error.location || !f.includes(error.location)) lines.push(f);
+  }
+  return lines;
 }

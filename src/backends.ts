@@ -4,15 +4,15 @@
  */
 import * as os from "node:os";
 import * as path from "node:path";
-import { loadConfig, type MetaflowConfig } from "../config/index.js";
-import { ContentStore } from "../datastore/cas.js";
-import { findDatastoreRoot, LocalStorage } from "../datastore/local.js";
-import { closeStorage, openStorage } from "../datastore/open.js";
-import type { StorageBackend } from "../datastore/types.js";
-import { LocalMetadata } from "../metadata/local.js";
-import { ServiceMetadata } from "../metadata/service.js";
-import type { MetadataProvider } from "../metadata/types.js";
-import { ConfigError } from "../config/index.js";
+import { loadConfig, type MetaflowConfig } from "./config/index.js";
+import { ContentStore } from "./datastore/cas.js";
+import { findDatastoreRoot, LocalStorage } from "./datastore/local.js";
+import { closeStorage, openStorage } from "./datastore/open.js";
+import type { StorageBackend } from "./datastore/types.js";
+import { LocalMetadata } from "./metadata/local.js";
+import { ServiceMetadata } from "./metadata/service.js";
+import type { MetadataProvider } from "./metadata/types.js";
+import { ConfigError } from "./config/index.js";
 
 /** The datastore and metadata of one configuration. */
 export interface Backends {
@@ -87,9 +87,4 @@ export function openBackends(options: OpenBackendsOptions = {}): Backends {
 /** Opens the storage a worker host was told to use. */
 export function openStorageFromSpec(spec: StorageSpec): StorageBackend {
   return spec.type === "local" ? new LocalStorage(spec.root) : openStorage(loadConfig(process.env));
-}
-
-/** Storage key of an attempt's log for one stream. */
-export function logKey(flow: string, runId: string, step: string, taskId: string, attempt: number, stream: "stdout" | "stderr"): string {
-  return `flows/${flow}/${runId}/${step}/${taskId}/attempt-${attempt}.${stream}.log`;
 }

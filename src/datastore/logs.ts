@@ -6,12 +6,17 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LocalStorage } from "../datastore/local.js";
-import type { StorageBackend } from "../datastore/types.js";
+import { LocalStorage } from "./local.js";
+import type { StorageBackend } from "./types.js";
 
 /** File name of an attempt's log for one stream. */
 export function logFileName(attempt: number, stream: "stdout" | "stderr"): string {
   return `attempt-${attempt}.${stream}.log`;
+}
+
+/** Storage key of an attempt's log for one stream. */
+export function logKey(flow: string, runId: string, step: string, taskId: string, attempt: number, stream: "stdout" | "stderr"): string {
+  return `flows/${flow}/${runId}/${step}/${taskId}/${logFileName(attempt, stream)}`;
 }
 
 const REMOTE_FLUSH_MS = 3000;

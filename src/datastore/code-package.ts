@@ -4,8 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ContentStore } from "../datastore/cas.js";
-import type { FlowBundle } from "./bundle.js";
+import type { ContentStore } from "./cas.js";
 
 /** The manifest of a stored code package. */
 export interface CodeManifest {
@@ -20,7 +19,7 @@ export interface CodeManifest {
 /** Stores the package; returns the manifest's hash and the local path of the runnable bundle. */
 export async function storeCodePackage(
   store: ContentStore,
-  bundle: FlowBundle,
+  bundle: { readonly code: string; readonly map: string; readonly sources: readonly string[] },
   flowFile: string,
   className: string,
   bundleDir: string,

@@ -1,0 +1,229 @@
+/**
+ * `runFlow`: a local run (or a resume) from options to summary — load and check the flow, build
+ * each step's plan, record the run, run the scheduling loop, record how it ended.
+ */
+import { promises as fs } from "node:fs";
+import { openBackends, type Backends } from "../backends.js";
+import { currentUser, VERSION } from "../config.js";
+import { UsageError, type PlainError } from "../errors.js";
+import { discardPrewarmed, launcherFactory, launcherKinds, prewarmLaunchers } from "../launchers/builtins.js";
+import { validateTag } from "../metadata/tags.js";
+import type { RunRecord } from "../metadata/types.js";
+import { loadFlow, type LoadedFlow } from "./load-flow.js";
+import { resolveParameters } from "./parameters.js";
+import { storeRunPlan } from "../task/run-plan.js";
+import { buildSetups, runPlanOf, type StepSetup } from "./plans.js";
+import { loadOrigin, type Origin } from "./resume.js";
+import { doneLine, finishRun, startRun } from "./run-record.js";
+import { Scheduler, type TaskStat } from "./scheduler.js";
+
+export type { TaskStat } from "./scheduler.js";
+
+/** Options of a local run. Every field but `flowFile` has a default. */
+export interface RunOptions {
+  readonly flowFile: string;
+  /** Parameter values: strings from the CLI or typed values from code. @default {} */
+  readonly parameters?: Readonly<Record<string, unknown>>;
+  /** User tags. @default [] */
+  readonly tags?: readonly string[];
+  /** Tasks running at once. @default 16 */
+  readonly maxWorkers?: number;
+  /** Most tasks a single foreach may create. @default 100 */
+  readonly maxNumSplits?: number;
+  /** `--with` decorators, e.g. `retry` or `timeout:seconds=60`. @default [] */
+  readonly with?: readonly string[];
+  /** `process` runs every task in its own process. @default "context" */
+  readonly isolation?: "context" | "process";
+  /** Datastore directory. @default the nearest `.metaflow` */
+  readonly datastoreRoot?: string;
+  /** Where console lines go. @default process.stdout / process.stderr */
+  readonly output?: (stream: "stdout" | "stderr", line: string) => void;
+  /** Write the run id to this file as soon as it is known. */
+  readonly runIdFile?: string;
+  /** Called as soon as the run id is known. */
+  readonly onRunId?: (runId: string) => void;
+  /** Aborting stops every task and fails the run. */
+  readonly signal?: AbortSignal;
+  /** Environment for parameters' `METAFLOW_RUN_*` defaults and the user name. @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Resume an earlier run instead of starting from scratch. */
+  readonly resume?: ResumeOptions;
+  /** Datastore and metadata to use. @default opened from the configuration */
+  readonly backends?: Backends;
+}
+
+/** What `metaflow resume` asks for. */
+export interface ResumeOptions {
+  /** The run to resume. @default the latest run of this flow by this user */
+  readonly originRunId?: string;
+  /** Rerun this step and everything after it. @default the steps that did not finish */
+  readonly step?: string;
+}
+
+/** How a run ended. */
+export interface RunSummary {
+  readonly flow: string;
+  readonly runId: string;
+  readonly pathspec: string;
+  readonly status: "completed" | "failed";
+  readonly failedStep?: string;
+  readonly failedTask?: string;
+  readonly error?: PlainError;
+  readonly interrupted: boolean;
+  /** Tasks this run executed (a retried task counts once; clones are counted in `cloned`). */
+  readonly tasks: number;
+  /** Tasks copied from the origin run by resume. */
+  readonly cloned: number;
+  readonly originRunId?: string;
+  readonly wallMs: number;
+  readonly stats: readonly TaskStat[];
+}
+
+/** A flow checked and planned, ready to run. */
+interface Prepared {
+  readonly flow: LoadedFlow;
+  readonly setups: Map<string, StepSetup>;
+  readonly parameters: Record<string, unknown>;
+}
+
+/**
+ * Runs a flow locally and resolves when it ends (successfully or not). Errors before the run
+ * starts (bad file, bad graph, bad parameter, bad option) reject with a MetaflowError.
+ */
+export async function runFlow(options: RunOptions, library: Record<string, unknown>, preloaded?: LoadedFlow): Promise<RunSummary> {
+  const maxWorkers = checkCount("--max-workers", options.maxWorkers ?? 16);
+  const maxNumSplits = checkCount("--max-num-splits", options.maxNumSplits ?? 100);
+  const env = options.env ?? process.env;
+  const output = options.output ?? ((stream, line) => (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`));
+  // A worker starts while the flow is bundled, so the first task does not wait for a cold process.
+  prewarmLaunchers();
+  let prepared: Prepared;
+  try {
+    prepared = await prepare(options, library, env, preloaded);
+  } catch (err) {
+    discardPrewarmed();
+    throw err;
+  }
+  const backends = options.backends ?? openBackends({ ...(options.datastoreRoot ? { datastoreRoot: options.datastoreRoot } : {}), env });
+  try {
+    return await execute(prepared, { ...options, maxWorkers, maxNumSplits, env, output }, backends);
+  } finally {
+    discardPrewarmed();
+    if (!options.backends) backends.close();
+  }
+}
+
+async function prepare(options: RunOptions, library: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>, preloaded?: LoadedFlow): Promise<Prepared> {
+  const flow = preloaded ?? (await loadFlow(options.flowFile, library));
+  const setups = buildSetups(flow, options.with ?? [], options.isolation ?? "context");
+  for (const [step, setup] of setups) {
+    if (!launcherFactory(setup.plan.launcher.kind)) {
+      throw new UsageError(`step '${step}' asks for task launcher '${setup.plan.launcher.kind}', which does not exist; known: ${launcherKinds().join(", ")}`);
+    }
+  }
+  const given = Object.keys(options.parameters ?? {});
+  if (options.resume && given.length > 0) {
+    throw new UsageError(`resume reuses the parameters of the run it resumes; drop ${given.map((p) => `--${p}`).join(", ")} or start a new run with 'metaflow run'`);
+  }
+  if (options.resume?.step !== undefined && !flow.graph.steps.some((s) => s.name === options.resume?.step)) {
+    throw new UsageError(`resume: the flow has no step '${options.resume.step}'; its steps are ${flow.graph.steps.map((s) => s.name).join(", ")}`);
+  }
+  const parameters = options.resume ? {} : resolveParameters(flow.parameters, options.parameters ?? {}, env);
+  for (const t of options.tags ?? []) validateTag(t);
+  return { flow, setups, parameters };
+}
+
+type Resolved = RunOptions & {
+  maxWorkers: number;
+  maxNumSplits: number;
+  env: Readonly<Record<string, string | undefined>>;
+  output: (stream: "stdout" | "stderr", line: string) => void;
+};
+
+async function execute({ flow, setups, parameters }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
+  const t0 = performance.now();
+  const say = (line: string, stream: "stdout" | "stderr" = "stdout") => options.output(stream, line);
+  const user = currentUser(options.env);
+  const nodes = new Map(flow.graph.steps.map((s) => [s.name, s]));
+  let origin: Origin | undefined;
+  if (options.resume) origin = await loadOrigin(backends.metadata, flow.className, user, options.resume, nodes);
+  const originRecord: RunRecord | undefined = origin?.record;
+  const started = await startRun({
+    flow,
+    backends,
+    user,
+    parameters,
+    tags: options.tags ?? [],
+    ...(originRecord ? { origin: originRecord } : {}),
+    // A run-id file that cannot be written fails before the run exists, so no run is left without an end.
+    storePlan: (codePackage) => storeRunPlan(backends.store, runPlanOf(flow, setups, codePackage, options.maxNumSplits)),
+    beforeRecord: async () => {
+      if (options.runIdFile) await checkWritable(options.runIdFile);
+    },
+  });
+  const { runId, runPlan } = started;
+  options.onRunId?.(runId);
+  if (options.runIdFile) await fs.writeFile(options.runIdFile, runId);
+  say(`Metaflow.ts ${VERSION} executing ${flow.className} for user:${user}`);
+  if (originRecord) say(`Resuming run ${flow.className}/${originRecord.runId}: finished tasks are cloned, the rest runs again.`);
+  say(`Workflow starting (run-id ${runId}):`);
+  const scheduler = new Scheduler({
+    flowName: flow.className,
+    runId,
+    nodes,
+    setups,
+    backends,
+    maxWorkers: options.maxWorkers,
+    say,
+    base: {
+      flowName: flow.className,
+      className: flow.className,
+      runId,
+      flowFile: flow.bundle.file,
+      bundlePath: started.bundlePath,
+      storage: backends.storageSpec,
+      parameterNames: flow.parameters.map((p) => p.field),
+      maxNumSplits: options.maxNumSplits,
+      flowDecorators: flow.flowDecorators,
+      username: user,
+      tags: [...started.systemTags, ...(options.tags ?? [])],
+      namespace: `user:${user}`,
+      originRunId: origin?.record.runId,
+      runPlan,
+    },
+    ...(origin ? { origin: { runId: origin.record.runId, tasks: origin.tasks, rerun: origin.rerun } } : {}),
+  });
+  const result = await scheduler.run(started.parameterRefs, options.signal);
+  const status = await finishRun(backends, flow.className, runId, result.failure, result.interrupted);
+  const wallMs = performance.now() - t0;
+  const pathspec = `${flow.className}/${runId}`;
+  // stats has one entry per attempt; a retried task counts once.
+  const ranTasks = new Set(result.stats.map((t) => t.taskId)).size;
+  if (status === "completed") say(doneLine(pathspec, ranTasks, result.stats.length, result.cloned, originRecord?.runId, wallMs));
+  return {
+    flow: flow.className,
+    runId,
+    pathspec,
+    status,
+    ...(result.failure ? { failedStep: result.failure.step, failedTask: result.failure.taskId, error: result.failure.error } : {}),
+    interrupted: result.interrupted,
+    tasks: ranTasks,
+    cloned: result.cloned,
+    ...(originRecord ? { originRunId: originRecord.runId } : {}),
+    wallMs,
+    stats: result.stats,
+  };
+}
+
+async function checkWritable(file: string): Promise<void> {
+  try {
+    await fs.writeFile(file, "");
+  } catch (err) {
+    throw new UsageError(`--run-id-file ${file}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give a path in a writable directory`);
+  }
+}
+
+function checkCount(flag: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new UsageError(`${flag} must be a whole number ≥ 1, got ${v}`);
+  return v;
+}

@@ -1,0 +1,258 @@
+/**
+ * The task executor, wherever a task runs: builds a fresh sandbox, loads the flow into it, wires
+ * the task's artifacts (lazily loaded from the content store), runs the step inside its
+ * decorators' in-task hooks, checks its transition and persists what it assigned to `this`.
+ */
+import * as fs from "node:fs";
+import type * as vm from "node:vm";
+import { openStorageFromSpec, type StorageSpec } from "../backends.js";
+import { allDefinitions } from "../decorators/builtins.js";
+import { collectDefinitions } from "../decorators/make.js";
+import { ContentStore } from "../datastore/cas.js";
+import type { ArtifactRef } from "../datastore/types.js";
+import { StepRuntimeError } from "../errors.js";
+import { setCurrentTask } from "../flow/current.js";
+import { attachTaskHooks, type ForeachFrame, type RecordedTransition } from "../flow/flowspec.js";
+import type { SplitFrame, TakenTransition } from "../metadata/types.js";
+import { ArtifactLoader, ArtifactSlots } from "./artifacts.js";
+import { hookLayers, makeStepTask, runWithHooks } from "./hooks.js";
+import { makeInputs, mergeArtifacts } from "./inputs.js";
+import type { TaskSpec, TaskTimings } from "./protocol.js";
+import { compileBundle, createSandbox, TaskExitSignal, type Sandbox } from "./sandbox.js";
+import { resolveTransition } from "./transition.js";
+
+/** What executing one task produced. */
+export interface ExecutionResult {
+  readonly artifacts: ArtifactRef[];
+  readonly transition: TakenTransition;
+  readonly timings: TaskTimings;
+}
+
+/** Thrown by the executor with timings attached, so failures still report where time went. */
+export class ExecutionFailure extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly timings: TaskTimings | undefined,
+  ) {
+    super("task failed");
+  }
+}
+
+const scripts = new Map<string, vm.Script>();
+const stores = new Map<string, ContentStore>();
+
+function scriptFor(bundlePath: string): vm.Script {
+  let s = scripts.get(bundlePath);
+  if (!s) {
+    s = compileBundle(fs.readFileSync(bundlePath, "utf8"), bundlePath);
+    scripts.set(bundlePath, s);
+  }
+  return s;
+}
+
+function storeFor(spec: StorageSpec): ContentStore {
+  const key = JSON.stringify(spec);
+  let s = stores.get(key);
+  if (!s) {
+    s = new ContentStore(openStorageFromSpec(spec));
+    stores.set(key, s);
+  }
+  return s;
+}
+
+/** Every stored object the task may read synchronously: its inputs' artifacts and foreach lists. */
+function inputHashes(spec: TaskSpec): string[] {
+  const hashes = new Set<string>();
+  for (const p of spec.parents) {
+    for (const a of p.artifacts) hashes.add(a.hash);
+    for (const f of p.frames) if (f.items) hashes.add(f.items.hash);
+  }
+  for (const f of spec.frames) if (f.items) hashes.add(f.items.hash);
+  return [...hashes];
+}
+
+function innermostForeach(frames: readonly SplitFrame[]): SplitFrame | undefined {
+  for (let i = frames.length - 1; i >= 0; i--) if (frames[i]!.kind === "foreach") return frames[i];
+  return undefined;
+}
+
+/** Executes one attempt of one task; resolves with artifacts and transition or throws ExecutionFailure. */
+export async function executeTask(
+  spec: TaskSpec,
+  library: Record<string, unknown>,
+  write: (stream: "stdout" | "stderr", text: string) => void,
+): Promise<ExecutionResult> {
+  const t0 = performance.now();
+  const store = storeFor(spec.storage);
+  // A remote datastore fills the local cache first, so the step can read artifacts synchronously.
+  await store.prefetch(inputHashes(spec));
+  let asyncError: { error: unknown } | undefined;
+  let failAsync: ((err: unknown) => void) | undefined;
+  const sandbox = createSandbox({
+    env: { ...process.env, ...spec.env },
+    argv: [process.argv[0] ?? "node", spec.flowFile],
+    write,
+    onAsyncError: (err) => {
+      asyncError ??= { error: err };
+      failAsync?.(err);
+    },
+  });
+  const loader = new ArtifactLoader(store, (v) => sandbox.adopt(v));
+  let setupEnd = t0;
+  const timings = (stepMs: number, persistMs: number, bytesWritten: number): TaskTimings => ({
+    setupMs: setupEnd - t0,
+    stepMs,
+    persistMs,
+    loadMs: loader.stats.loadMs,
+    bytesWritten,
+    bytesLoaded: loader.stats.bytesLoaded,
+  });
+  try {
+    const { value: exports, definitions: own } = collectDefinitions(() => sandbox.load(scriptFor(spec.bundlePath), spec.flowFile, library));
+    const flow = new (findClass(exports, spec.className))() as Record<string, unknown>;
+    const slots = new ArtifactSlots(flow, loader, spec.parameterNames);
+    // Field initializers of Parameter()/IncludeFile() left markers; the stored values replace them.
+    for (const ref of spec.parents[0]?.artifacts ?? []) {
+      if (!spec.isJoin || slots.isParameter(ref.name)) slots.wire(ref);
+    }
+    wireForeachInput(flow, spec.frames, loader);
+    let recorded: RecordedTransition | undefined;
+    attachTaskHooks(flow, {
+      next(t) {
+        if (recorded) {
+          throw new StepRuntimeError("next-twice", `Step '${spec.step}' called this.next() twice`, `Step '${spec.step}' called this.next() more than once; call it exactly once, as the last statement`);
+        }
+        if (spec.isEnd) throw new StepRuntimeError("end-next", "The end step cannot call this.next()", "Remove this.next() from end");
+        recorded = t;
+      },
+      merge: (inputs, options) => mergeArtifacts(spec.step, spec.isJoin, flow, slots, inputs, options),
+      foreachStack: () => foreachStack(spec.frames, loader, sandbox),
+    });
+    const inputs = spec.isJoin ? makeInputs(spec.parents, loader, (items) => sandbox.array(items)) : undefined;
+    const layers = hookLayers(spec.flowDecorators, spec.decorators, allDefinitions(own));
+    setCurrentTask({
+      flowName: spec.flowName,
+      runId: spec.runId,
+      stepName: spec.step,
+      taskId: spec.taskId,
+      retryCount: spec.attempt,
+      originRunId: spec.originRunId,
+      username: spec.username,
+      namespace: spec.namespace,
+      tags: spec.tags,
+    });
+    setupEnd = performance.now();
+
+    if (spec.recover) {
+      if (spec.recover.storeIn !== undefined) flow[spec.recover.storeIn] = { ...spec.recover.error };
+      recorded = spec.recover.next;
+    } else {
+      const task = makeStepTask(
+        { flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt, flowDecorators: spec.flowDecorators },
+        flow,
+        write,
+      );
+      await runWithHooks(layers, task, () => callStep(flow, spec, inputs, (fail) => (failAsync = fail)));
+    }
+    if (asyncError !== undefined) throw asyncError.error;
+    // A step that caught the exit signal still asked to exit: that ends the task as a failure.
+    if (sandbox.exitCode !== undefined) throw new TaskExitSignal(sandbox.exitCode);
+    const stepEnd = performance.now();
+    return await finish(spec, flow, slots, store, sandbox, recorded, (persistMs, bytes) => timings(stepEnd - setupEnd, persistMs, bytes));
+  } catch (err) {
+    const cause = err instanceof TaskExitSignal || sandbox.exitCode === undefined ? err : new TaskExitSignal(sandbox.exitCode);
+    throw new ExecutionFailure(cause, timings(performance.now() - setupEnd, 0, 0));
+  } finally {
+    setCurrentTask(undefined);
+    sandbox.dispose();
+  }
+}
+
+/** Calls the step method; an error thrown by the step's timers or stray promises fails it too. */
+async function callStep(flow: Record<string, unknown>, spec: TaskSpec, inputs: unknown, onAsync: (fail: (err: unknown) => void) => void): Promise<void> {
+  const method = flow[spec.step];
+  if (typeof method !== "function") {
+    throw new StepRuntimeError("no-step", `Step '${spec.step}' is not a method of ${spec.className}`);
+  }
+  const result: unknown = method.call(flow, inputs);
+  if (result && typeof (result as Promise<unknown>).then === "function") {
+    await new Promise<void>((resolve, reject) => {
+      onAsync(reject);
+      (result as Promise<unknown>).then(() => resolve(), reject);
+    });
+  }
+}
+
+/** Resolves the transition and persists the artifacts (and a foreach's element list). */
+async function finish(
+  spec: TaskSpec,
+  flow: Record<string, unknown>,
+  slots: ArtifactSlots,
+  store: ContentStore,
+  sandbox: Sandbox,
+  recorded: RecordedTransition | undefined,
+  timings: (persistMs: number, bytesWritten: number) => TaskTimings,
+): Promise<ExecutionResult> {
+  const transition = resolveTransition({ step: spec.step, isEnd: spec.isEnd, maxNumSplits: spec.maxNumSplits }, flow, recorded);
+  // A generator (or any one-shot iterator) cannot be stored or read twice: the artifact becomes its elements.
+  const oneShot = transition.kind === "foreach" && transition.elements && isIterator(flow[transition.foreach]);
+  if (oneShot && transition.kind === "foreach") flow[transition.foreach] = sandbox.array(transition.elements!);
+  const tp = performance.now();
+  const { refs, bytesWritten } = await slots.persist(spec.step, store);
+  if (transition.kind !== "foreach") return { artifacts: refs, transition, timings: timings(performance.now() - tp, bytesWritten) };
+  let items = refs.find((r) => r.name === transition.foreach);
+  if (!items) throw new Error(`internal: foreach artifact '${transition.foreach}' was not persisted`);
+  if (transition.elements && !oneShot) {
+    // A Set, a Map or a string: children read their element by position from the list of elements.
+    const stored = await store.putValue(sandbox.array(transition.elements));
+    items = { name: transition.foreach, hash: stored.hash, size: stored.size, encoding: stored.encoding, type: stored.type };
+  }
+  return {
+    artifacts: refs,
+    transition: { kind: "foreach", to: transition.to, count: transition.count, items },
+    timings: timings(performance.now() - tp, bytesWritten),
+  };
+}
+
+function isIterator(v: unknown): boolean {
+  return typeof v === "object" && v !== null && typeof (v as { next?: unknown }).next === "function" && typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function";
+}
+
+/** `this.input` and `this.index`: the element of the innermost foreach, loaded on first read. */
+function wireForeachInput(flow: Record<string, unknown>, frames: readonly SplitFrame[], loader: ArtifactLoader): void {
+  const frame = innermostForeach(frames);
+  let cache: { value: unknown } | undefined;
+  Object.defineProperty(flow, "input", {
+    enumerable: false,
+    get() {
+      if (!frame?.items) return undefined;
+      cache ??= { value: loader.loadElement(frame.items, frame.index) };
+      return cache.value;
+    },
+  });
+  Object.defineProperty(flow, "index", { enumerable: false, get: () => frame?.index });
+}
+
+/** `this.foreachStack()`: the enclosing foreach frames, outermost first, each value loaded on first read. */
+function foreachStack(frames: readonly SplitFrame[], loader: ArtifactLoader, sandbox: Sandbox): ForeachFrame[] {
+  const out = frames
+    .filter((f) => f.kind === "foreach")
+    .map((f) => {
+      let cache: { value: unknown } | undefined;
+      const frame = { step: f.step, index: f.index, numSplits: f.count } as ForeachFrame;
+      Object.defineProperty(frame, "value", {
+        enumerable: true,
+        get: () => (cache ??= { value: f.items ? loader.loadElement(f.items, f.index) : undefined }).value,
+      });
+      return Object.freeze(frame);
+    });
+  return sandbox.array(out);
+}
+
+function findClass(exports: Record<string, unknown>, className: string): new () => unknown {
+  const candidates = [exports.default, ...Object.values(exports)];
+  for (const c of candidates) {
+    if (typeof c === "function" && c.name === className) return c as new () => unknown;
+  }
+  throw new StepRuntimeError("no-class", `The flow file no longer exports class ${className}`);
+}
