@@ -14,11 +14,30 @@ export type CardSetOptions = Omit<CardCollectorOptions, "index">;
 export class CardSet {
   private readonly warned = new Set<string>();
 
+  private readonly list: CardCollector[];
+
   constructor(
-    /** Every card of the step, in the order of its `@card` decorators. */
-    readonly cards: readonly CardCollector[],
+    /** The step's cards so far, in the order of its `@card` decorators. */
+    cards: readonly CardCollector[],
     private readonly log: (line: string) => void = (l) => console.error(l),
-  ) {}
+  ) {
+    this.list = [...cards];
+  }
+
+  /** Every card of the step, in the order of its `@card` decorators. */
+  get cards(): readonly CardCollector[] {
+    return this.list;
+  }
+
+  /**
+   * Adds a card saving through `options` (its index is its position): each `@card` of a step,
+   * whose hooks run one inside the other, adds its own card to the one `current.card`.
+   */
+  add(spec: CardSpec, options: CardSetOptions): CardCollector {
+    const collector = new CardCollector(spec, { ...options, index: this.list.length });
+    this.list.push(collector);
+    return collector;
+  }
 
   /** The card with this id; an unknown id gives a card that keeps nothing (and a warning). */
   get(id: string): CardCollector {
@@ -106,8 +125,7 @@ function detached(spec: CardSpec): CardCollector {
  * position as index: what the `@card` decorator creates at the start of a task.
  */
 export function createCardSet(specs: readonly CardSpec[], options: CardSetOptions): CardSet {
-  return new CardSet(
-    specs.map((spec, index) => new CardCollector(spec, { ...options, index })),
-    options.log,
-  );
+  const set = new CardSet([], options.log);
+  for (const spec of specs) set.add(spec, options);
+  return set;
 }
