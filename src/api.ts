@@ -76,6 +76,33 @@ export {
 } from "./errors.js";
 export type { GraphProblem, PlainError } from "./errors.js";
 
+export {
+  Markdown,
+  Table,
+  Image,
+  VegaChart,
+  ProgressBar,
+  Artifact,
+  ErrorComponent,
+  ErrorComponent as Error,
+  CardComponent,
+  CardCollector,
+  CardSet,
+  createCardSet,
+  renderCard,
+  registerCardType,
+} from "./cards/index.js";
+export type {
+  CardOptions,
+  CardSpec,
+  CardData,
+  CardTypeDefinition,
+  TableOptions,
+  ImageOptions,
+  ProgressBarOptions,
+  ArtifactOptions,
+} from "./cards/index.js";
+
 export * from "./client/index.js";
 
 export { S3, S3Object, S3Error, S3NotFoundError } from "./s3/index.js";

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../config.js";
 import { UsageError } from "../errors.js";
 import { discardPrewarmed } from "../launchers/builtins.js";
+import { cardCommand } from "./card.js";
 import { checkCommand } from "./check.js";
 import { dumpCommand } from "./dump.js";
 import { logsCommand } from "./logs.js";
@@ -14,6 +15,7 @@ import { serviceCommand } from "./service.js";
 import { showCommand } from "./show.js";
 import { tagCommand } from "./tag.js";
 import { taskCommand } from "./task.js";
+import { uiCommand } from "./ui.js";
 
 /** The first positional argument after the command name: the flow file or pathspec. */
 function firstPositional(argv: readonly string[]): string | undefined {
@@ -50,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(serviceCommand());
     program.addCommand(configureCommand());
     program.addCommand(taskCommand());
+    program.addCommand(cardCommand());
+    program.addCommand(uiCommand());
     for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });
     if (argv.length === 0) {
       program.outputHelp();

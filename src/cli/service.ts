@@ -49,6 +49,7 @@ export function serviceCommand(): Command {
       "--token-file <file>",
       "file holding the shared bearer token (default: $METAFLOW_SERVICE_AUTH_TOKEN; without one, only per-user tokens are accepted)",
     )
+    .option("--ui", "also serve the web UI under /ui/, behind the token (reads the configured datastore)")
     .option(
       "--heartbeat-timeout <seconds>",
       "a run silent for this long without an end shows as failed",
@@ -61,6 +62,7 @@ export function serviceCommand(): Command {
         databaseUrl?: string;
         tokenFile?: string;
         heartbeatTimeout: string;
+        ui?: boolean;
       }) => {
         const databaseUrl = databaseUrlOf(opts.databaseUrl);
         const port = positiveNumber("--port", opts.port);
@@ -69,14 +71,21 @@ export function serviceCommand(): Command {
         // Loaded here so other commands do not pay for the PostgreSQL driver.
         const { startMetadataService } = await import("../service/server.js");
         const token = readToken(opts.tokenFile);
+        if (opts.ui && token === undefined) {
+          // The team UI's sign-in checks the shared token; per-user tokens do not reach it yet (#12).
+          throw new UsageError("metaflow service --ui needs the shared token (METAFLOW_SERVICE_AUTH_TOKEN or --token-file): the UI's sign-in checks it");
+        }
+        const mount = opts.ui && token !== undefined ? await uiMount(token) : undefined;
         const running = await startMetadataService({
           databaseUrl,
           ...(token === undefined ? {} : { token }),
+          ...(mount ? { mount: mount.mount } : {}),
           port,
           host: opts.host,
           heartbeatTimeoutMs: positiveNumber("--heartbeat-timeout", opts.heartbeatTimeout) * 1000,
         });
         process.stdout.write(`Metadata service listening on ${running.url}\n`);
+        if (mount) process.stdout.write(`Metaflow UI on ${running.url}/ui/ (${mount.storage.root})\n`);
         await new Promise<void>((resolve) => {
           const stop = (signal: string) => {
             process.stderr.write(`${signal}: stopping the metadata service\n`);
@@ -90,8 +99,26 @@ export function serviceCommand(): Command {
           process.on("SIGTERM", onTerm);
         });
         await running.close();
+        mount?.close();
       },
     );
   service.addCommand(tokenCommand());
   return service;
+}
+
+/** The team UI mounted under /ui/: the configured datastore, the service's own database, the service's token. */
+async function uiMount(token: string) {
+  const { createUiHandler } = await import("../ui/server.js");
+  const { openStorage, closeStorage } = await import("../datastore/open.js");
+  const { loadConfig } = await import("../config/index.js");
+  const storage = openStorage(loadConfig(process.env));
+  return {
+    storage,
+    close: () => closeStorage(storage),
+    mount: {
+      prefix: "/ui/",
+      create: (metadata: import("../metadata/types.js").MetadataProvider) =>
+        createUiHandler({ client: { backends: { metadata, storage } }, basePath: "/ui/", token }),
+    },
+  };
 }

@@ -1,6 +1,6 @@
 /** Where the client reads from: the configured (or given) datastore and metadata provider. */
 import * as path from "node:path";
-import type { ContentStore } from "../datastore/cas.js";
+import { ContentStore } from "../datastore/cas.js";
 import { LocalStorage } from "../datastore/local.js";
 import type { StorageBackend } from "../datastore/types.js";
 import { LocalMetadata } from "../metadata/local.js";
@@ -14,6 +14,11 @@ export interface ClientOptions {
    * @default the configured datastore: `METAFLOW_DATASTORE_SYSROOT_LOCAL`, S3, or the nearest `.metaflow`
    */
   readonly datastoreRoot?: string;
+  /**
+   * Read through these already-open backends instead (a server that holds its own metadata
+   * provider, e.g. `metaflow service --ui`). @default none
+   */
+  readonly backends?: { readonly metadata: MetadataProvider; readonly storage: StorageBackend };
 }
 
 /** The metadata provider and content store of one datastore. */
@@ -33,9 +38,19 @@ export interface ClientContext {
 }
 
 const contexts = new Map<string, ClientContext>();
+const given = new WeakMap<object, ClientContext>();
 
 /** The context for `options`, shared by every object read from the same datastore. */
 export function clientContext(options: ClientOptions = {}): ClientContext {
+  const b = options.backends;
+  if (b) {
+    let ctx = given.get(b);
+    if (!ctx) {
+      ctx = { root: b.storage.root, metadata: b.metadata, storage: b.storage, store: new ContentStore(b.storage), options };
+      given.set(b, ctx);
+    }
+    return ctx;
+  }
   const key = options.datastoreRoot === undefined ? `cwd:${process.cwd()}` : `dir:${path.resolve(options.datastoreRoot)}`;
   let ctx = contexts.get(key);
   if (!ctx) {

@@ -14,6 +14,7 @@ import { compareIds } from "../metadata/local.js";
 import { DataArtifact } from "./artifact.js";
 import { CodePackage } from "./code.js";
 import { clientContext, type ClientContext, type ClientOptions } from "./context.js";
+import { taskCards, type Card } from "./cards.js";
 import { ArtifactNotFoundError, NamespaceMismatchError, NotFinishedError, ObjectNotFoundError } from "./errors.js";
 import { followLogs, readLogs, type LogLine, type LogOptions } from "./logs.js";
 import { getNamespace } from "./namespace.js";
@@ -157,6 +158,14 @@ export class Flow<F = unknown> {
         yield new Run<F>(LOADER, this.ctx, data.record, data.end);
       }
     }
+  }
+
+  /**
+   * Ids of every run of this flow, newest first, without reading the runs (so in any namespace):
+   * cheap, for paging through many runs with `run(id)`.
+   */
+  async runIds(): Promise<string[]> {
+    return this.ctx.metadata.listRuns(this.name);
   }
 
   /** The newest run in the current namespace, finished or not; throws when there is none. */
@@ -659,6 +668,11 @@ export class Task<F = unknown> {
   /** The log lines so far, then new ones as they are written, until the task ends. */
   followLogs(options: LogOptions = {}): AsyncGenerator<LogLine> {
     return followLogs(this.ctx, this.target(), options);
+  }
+
+  /** The task's cards (of its newest attempt that made any): `{ id, type, html() }`. */
+  async cards(): Promise<Card[]> {
+    return taskCards(this.ctx, this.target(), this.pathspec);
   }
 
   private target() {

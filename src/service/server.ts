@@ -19,6 +19,8 @@ import { isUnavailable } from "./db.js";
 import { match, routes, type Reply } from "./routes.js";
 import { migrate } from "./schema.js";
 import { MetadataStore } from "./store.js";
+import type { MetadataProvider } from "../metadata/types.js";
+import { StoreMetadata } from "./store-metadata.js";
 import * as v from "./validate.js";
 import { HttpError } from "./validate.js";
 
@@ -52,6 +54,22 @@ export interface ServiceOptions {
   readonly poolSize?: number;
   /** Where log lines go (never containing the token or the database password). @default stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Serves another handler under a path prefix (the team UI under `/ui/`), given a metadata
+   * provider that reads this service's database. The handler does its own authentication.
+   * @default none
+   */
+  readonly mount?: ServiceMount;
+}
+
+/** A handler served beside the API under `prefix` (which ends with `/`). */
+export interface ServiceMount {
+  readonly prefix: string;
+  create(metadata: MetadataProvider): {
+    handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
+    /** Ends long-lived responses (event streams) so the server can close. */
+    close(): void;
+  };
 }
 
 /** A started service. */
@@ -178,6 +196,7 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
   const table = routes(store, new AttemptStore(pool));
   const authenticate = authenticator(opts.token, new TokenStore(pool));
   log(opts.token === undefined ? "auth: per-user tokens only (no shared token)" : "auth: the shared token and per-user tokens");
+  const mounted = opts.mount && { prefix: opts.mount.prefix, ...opts.mount.create(new StoreMetadata(store)) };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const t0 = performance.now();
@@ -191,6 +210,11 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
     let code = "";
     try {
       let reply: Reply;
+      if (mounted && (pathname.startsWith(mounted.prefix) || pathname === mounted.prefix.slice(0, -1))) {
+        await mounted.handle(req, res);
+        log(`${method} ${logPath} ${res.statusCode} ${(performance.now() - t0).toFixed(1)}ms`);
+        return;
+      }
       if (pathname === "/healthz" && (method === "GET" || method === "HEAD")) {
         const up = await store.ping();
         reply = {
@@ -264,6 +288,7 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
     url: `http://${host}:${address.port}`,
     port: address.port,
     async close() {
+      mounted?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
