@@ -8,14 +8,15 @@ import { currentUser, VERSION } from "../config.js";
 import { UsageError, type PlainError } from "../errors.js";
 import { discardPrewarmed, launcherFactory, launcherKinds, prewarmLaunchers } from "../launchers/builtins.js";
 import { validateTag } from "../metadata/tags.js";
+import type { StepNode } from "../graph/types.js";
 import type { RunRecord } from "../metadata/types.js";
 import { loadFlow, type LoadedFlow } from "./load-flow.js";
 import { resolveParameters } from "./parameters.js";
 import { storeRunPlan } from "../task/run-plan.js";
 import { buildSetups, runPlanOf, type StepSetup } from "./plans.js";
 import { loadOrigin, type Origin } from "./resume.js";
-import { doneLine, finishRun, startRun } from "./run-record.js";
-import { Scheduler, type TaskStat } from "./scheduler.js";
+import { doneLine, finishRun, startRun, type StartedRun } from "./run-record.js";
+import { Scheduler, type SchedulerSetup, type TaskStat } from "./scheduler.js";
 
 export type { TaskStat } from "./scheduler.js";
 
@@ -161,38 +162,13 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
       if (options.runIdFile) await checkWritable(options.runIdFile);
     },
   });
-  const { runId, runPlan } = started;
+  const { runId } = started;
   options.onRunId?.(runId);
   if (options.runIdFile) await fs.writeFile(options.runIdFile, runId);
   say(`Metaflow.ts ${VERSION} executing ${flow.className} for user:${user}`);
   if (originRecord) say(`Resuming run ${flow.className}/${originRecord.runId}: finished tasks are cloned, the rest runs again.`);
   say(`Workflow starting (run-id ${runId}):`);
-  const scheduler = new Scheduler({
-    flowName: flow.className,
-    runId,
-    nodes,
-    setups,
-    backends,
-    maxWorkers: options.maxWorkers,
-    say,
-    base: {
-      flowName: flow.className,
-      className: flow.className,
-      runId,
-      flowFile: flow.bundle.file,
-      bundlePath: started.bundlePath,
-      storage: backends.storageSpec,
-      parameterNames: flow.parameters.map((p) => p.field),
-      maxNumSplits: options.maxNumSplits,
-      flowDecorators: flow.flowDecorators,
-      username: user,
-      tags: [...started.systemTags, ...(options.tags ?? [])],
-      namespace: `user:${user}`,
-      originRunId: origin?.record.runId,
-      runPlan,
-    },
-    ...(origin ? { origin: { runId: origin.record.runId, tasks: origin.tasks, rerun: origin.rerun } } : {}),
-  });
+  const scheduler = new Scheduler(schedulerSetup({ flow, setups, backends, options, say, user, started, origin, nodes }));
   const result = await scheduler.run(started.parameterRefs, options.signal);
   const status = await finishRun(backends, flow.className, runId, result.failure, result.interrupted);
   const wallMs = performance.now() - t0;
@@ -212,6 +188,47 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
     ...(originRecord ? { originRunId: originRecord.runId } : {}),
     wallMs,
     stats: result.stats,
+  };
+}
+
+/** Everything the scheduling loop needs, from the prepared flow and the started run. */
+function schedulerSetup(o: {
+  flow: LoadedFlow;
+  setups: Map<string, StepSetup>;
+  backends: Backends;
+  options: Resolved;
+  say: (line: string, stream?: "stdout" | "stderr") => void;
+  user: string;
+  started: StartedRun;
+  origin: Origin | undefined;
+  nodes: Map<string, StepNode>;
+}): SchedulerSetup {
+  const { flow, started, origin, options } = o;
+  return {
+    flowName: flow.className,
+    runId: started.runId,
+    nodes: o.nodes,
+    setups: o.setups,
+    backends: o.backends,
+    maxWorkers: options.maxWorkers,
+    say: o.say,
+    base: {
+      flowName: flow.className,
+      className: flow.className,
+      runId: started.runId,
+      flowFile: flow.bundle.file,
+      bundlePath: started.bundlePath,
+      storage: o.backends.storageSpec,
+      parameterNames: flow.parameters.map((p) => p.field),
+      maxNumSplits: options.maxNumSplits,
+      flowDecorators: flow.flowDecorators,
+      username: o.user,
+      tags: [...started.systemTags, ...(options.tags ?? [])],
+      namespace: `user:${o.user}`,
+      originRunId: origin?.record.runId,
+      runPlan: started.runPlan,
+    },
+    ...(origin ? { origin: { runId: origin.record.runId, tasks: origin.tasks, rerun: origin.rerun } } : {}),
   };
 }
 
