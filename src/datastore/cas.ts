@@ -3,7 +3,8 @@ import fs from "node:fs";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { DatastoreError } from "../errors.js";
-import { deserializeValue, serializeValue } from "./serialize.js";
+import { decodeStored, prepareValue, type PreparedValue, type StoredLocator } from "./codec.js";
+import { SerializerError } from "./serializers.js";
 import type { ArtifactRef, StorageBackend } from "./types.js";
 
 /**
@@ -49,8 +50,22 @@ export interface PutResult {
 /** What `ContentStore.putValue` stored: an `ArtifactRef` without the name, plus what `put` reports. */
 export type StoredValue = Omit<ArtifactRef, "name"> & PutResult;
 
-/** The parts of an `ArtifactRef` needed to load its value. */
-export type ValueLocator = Pick<ArtifactRef, "hash" | "encoding" | "typedArray">;
+/** The parts of an `ArtifactRef` needed to load its value (the name only makes errors clearer). */
+export type ValueLocator = StoredLocator;
+
+/** The artifact index entry for a value stored under `name`. */
+export function artifactRef(name: string, stored: StoredValue): ArtifactRef {
+  return {
+    name,
+    hash: stored.hash,
+    size: stored.size,
+    encoding: stored.encoding,
+    type: stored.type,
+    ...(stored.typedArray === undefined ? {} : { typedArray: stored.typedArray }),
+    ...(stored.serializer === undefined ? {} : { serializer: stored.serializer }),
+    ...(stored.summary === undefined ? {} : { summary: stored.summary }),
+  };
+}
 
 /** Key of the object with content hash `hash`: `data/<first 2 hex digits>/<hash>`. */
 export function contentKey(hash: string): string {
@@ -136,17 +151,25 @@ export class ContentStore {
     return readLocalObjectSync(this.backend.localPath(key), hash);
   }
 
-  /** Serializes `value` and stores it; throws a plain Error (naming the path inside the value) if it cannot be stored. */
+  /**
+   * Serializes `value` and stores it; throws a SerializerError when a serializer fails, or a plain
+   * Error (naming the path inside the value) if it cannot be stored.
+   */
   async putValue(value: unknown): Promise<StoredValue> {
-    const serialized = serializeValue(value);
-    const stored = await this.put(serialized.chunks);
-    const ref: StoredValue = {
+    return this.putPrepared(await prepareValue(value));
+  }
+
+  /** Stores a value `prepareValue` made ready. */
+  async putPrepared(prepared: PreparedValue): Promise<StoredValue> {
+    const stored = await this.put(prepared.chunks());
+    return {
       ...stored,
-      encoding: serialized.encoding,
-      type: serialized.type,
-      ...(serialized.typedArray === undefined ? {} : { typedArray: serialized.typedArray }),
+      encoding: prepared.encoding,
+      type: prepared.type,
+      ...(prepared.typedArray === undefined ? {} : { typedArray: prepared.typedArray }),
+      ...(prepared.serializer === undefined ? {} : { serializer: prepared.serializer }),
+      ...(prepared.summary === undefined ? {} : { summary: prepared.summary }),
     };
-    return ref;
   }
 
   /** Loads and rebuilds the value of a stored artifact. */
@@ -172,11 +195,9 @@ export async function verifyStoredObject(object: Buffer, hash: string, where: st
 
 function decode(bytes: Buffer, ref: ValueLocator): unknown {
   try {
-    return deserializeValue(bytes, {
-      encoding: ref.encoding,
-      ...(ref.typedArray ? { typedArray: ref.typedArray } : {}),
-    });
+    return decodeStored(bytes, ref);
   } catch (err) {
+    if (err instanceof SerializerError) throw err;
     throw new DatastoreError(
       `Object ${ref.hash} (encoding ${ref.encoding}) passed its hash check but cannot be decoded: ${(err as Error).message}`,
     );

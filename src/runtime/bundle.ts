@@ -5,6 +5,7 @@
  */
 import * as esbuild from "esbuild";
 import * as path from "node:path";
+import { arrowBundlePlugin } from "../datastore/arrow-bundle.js";
 import { FlowLoadError } from "../errors.js";
 
 /** A bundled flow. */
@@ -38,6 +39,7 @@ export async function bundleFlow(file: string): Promise<FlowBundle> {
       sourcesContent: false,
       keepNames: true,
       external: ["metaflow-ts"],
+      plugins: [arrowBundlePlugin()],
       logLevel: "silent",
       // Native addons cannot be bundled; they load from node_modules at run time.
       loader: { ".node": "copy" },

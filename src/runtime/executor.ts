@@ -7,8 +7,9 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import v8 from "node:v8";
 import type * as vm from "node:vm";
-import { ContentStore } from "../datastore/cas.js";
-import { serializeValue } from "../datastore/serialize.js";
+import { artifactRef, ContentStore } from "../datastore/cas.js";
+import { prepareValue, type PreparedValue } from "../datastore/codec.js";
+import { openSerializerScope } from "../datastore/serializers.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { ArtifactSerializationError, StepRuntimeError } from "../errors.js";
 import { setCurrentTask } from "../flow/current.js";
@@ -86,11 +87,12 @@ function hashChunks(chunks: readonly Buffer[]): string {
  * round trip (number and string representations may change), so a mismatch is re-checked against
  * the stored bytes after one round trip of their own.
  */
-function unchanged(store: ContentStore, ref: ArtifactRef, now: { chunks: Buffer[] }): boolean {
-  if (hashChunks(now.chunks) === ref.hash) return true;
-  if (ref.encoding !== "v8") return false;
+function unchanged(store: ContentStore, ref: ArtifactRef, now: PreparedValue): boolean {
+  const chunks = now.chunks();
+  if (hashChunks(chunks) === ref.hash) return true;
+  if (ref.encoding !== "v8" || now.encoding !== "v8" || ref.serializer !== now.serializer) return false;
   const roundTripped = v8.serialize(v8.deserialize(store.getSync(ref.hash)));
-  const current = now.chunks.length === 1 ? now.chunks[0]! : Buffer.concat(now.chunks);
+  const current = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   return roundTripped.equals(current);
 }
 
@@ -117,7 +119,9 @@ export async function executeTask(
   let bytesLoaded = 0;
   const load = (ref: ArtifactRef): unknown => {
     const t = performance.now();
-    const v = sandbox.adopt(store.getValueSync(ref));
+    // A serializer rebuilt the value with the task's own classes; plain data is rebuilt in its realm.
+    const raw = store.getValueSync(ref);
+    const v = ref.serializer === undefined ? sandbox.adopt(raw) : raw;
     loadMs += performance.now() - t;
     bytesLoaded += ref.size;
     return v;
@@ -131,6 +135,8 @@ export async function executeTask(
     return v;
   };
 
+  // Serializers the flow module registers while it loads belong to this task alone.
+  const closeSerializers = openSerializerScope();
   let asyncError: unknown;
   let failAsync: ((err: unknown) => void) | undefined;
   const sandbox = createSandbox({
@@ -286,6 +292,7 @@ export async function executeTask(
     throw new ExecutionFailure(cause, timings(performance.now() - setupEnd, 0, 0));
   } finally {
     setCurrentTask(undefined);
+    closeSerializers();
     sandbox.dispose();
   }
 }
@@ -372,6 +379,7 @@ async function persist(
   store: ContentStore,
 ): Promise<{ refs: ArtifactRef[]; bytesWritten: number }> {
   const refs: ArtifactRef[] = [];
+  const toStore: { name: string; prepared: PreparedValue }[] = [];
   let bytesWritten = 0;
   for (const name of Object.keys(flow)) {
     if (INTERNAL.has(name) || name.startsWith("_")) continue;
@@ -389,7 +397,7 @@ async function persist(
         continue;
       }
       // Read and possibly mutated in place: keep the stored object if the value did not change.
-      if (unchanged(store, slot.ref, serializeOrFail(spec, name, value, false))) {
+      if (unchanged(store, slot.ref, await prepareOrFail(spec, name, value, false))) {
         refs.push(slot.ref);
         continue;
       }
@@ -397,35 +405,36 @@ async function persist(
     if (typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[Symbol.for("metaflow-ts.parameter")]) {
       continue; // a Parameter() marker of a parameter the run did not define
     }
-    const stored = await putOrFail(spec, name, value, store);
+    toStore.push({ name, prepared: await prepareOrFail(spec, name, value, true) });
+  }
+  // Every value was checked (and every serializer ran) before the first byte is written.
+  for (const { name, prepared } of toStore) {
+    const stored = await putOrFail(spec, name, prepared, store);
     bytesWritten += stored.written ? stored.size : 0;
-    refs.push({
-      name,
-      hash: stored.hash,
-      size: stored.size,
-      encoding: stored.encoding,
-      type: stored.type,
-      ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
-    });
+    refs.push(artifactRef(name, stored));
   }
   return { refs, bytesWritten };
 }
 
-function serializeOrFail(spec: TaskSpec, name: string, value: unknown, validate: boolean): ReturnType<typeof serializeValue> {
+async function prepareOrFail(spec: TaskSpec, name: string, value: unknown, validate: boolean): Promise<PreparedValue> {
   try {
-    return serializeValue(value, { validate });
+    return await prepareValue(value, { validate });
   } catch (err) {
-    throw new ArtifactSerializationError(spec.step, name, (err as Error).message);
+    throw serializationError(spec, name, err);
   }
 }
 
-async function putOrFail(spec: TaskSpec, name: string, value: unknown, store: ContentStore) {
+async function putOrFail(spec: TaskSpec, name: string, prepared: PreparedValue, store: ContentStore) {
   try {
-    return await store.putValue(value);
+    return await store.putPrepared(prepared);
   } catch (err) {
     if ((err as { code?: string }).code === "datastore") throw err;
-    throw new ArtifactSerializationError(spec.step, name, (err as Error).message);
+    throw serializationError(spec, name, err);
   }
+}
+
+function serializationError(spec: TaskSpec, name: string, err: unknown): ArtifactSerializationError {
+  return new ArtifactSerializationError(spec.step, name, (err as Error).message);
 }
 
 /** Builds the join's `inputs`: one lazy read-only view per incoming task, by position and by step. */
