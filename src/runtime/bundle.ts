@@ -18,6 +18,26 @@ export interface FlowBundle {
   readonly sources: readonly string[];
 }
 
+/**
+ * Native addons (`.node`) load from node_modules at run time, by absolute path, once per host
+ * process; a package's requires of other platforms' addons (never reached) must not fail the bundle.
+ */
+const nativeAddons: esbuild.Plugin = {
+  name: "metaflow-ts:native-addons",
+  setup(build) {
+    build.onResolve({ filter: /\.node$/ }, async (args) => {
+      if ((args.pluginData as { resolving?: boolean } | undefined)?.resolving) return undefined;
+      const found = await build.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: { resolving: true },
+      });
+      return { path: found.errors.length === 0 ? found.path : args.path, external: true };
+    });
+  },
+};
+
 /** Bundles `file`; compile errors become a FlowLoadError quoting esbuild's file:line messages. */
 export async function bundleFlow(file: string): Promise<FlowBundle> {
   const abs = path.resolve(file);
@@ -39,10 +59,8 @@ export async function bundleFlow(file: string): Promise<FlowBundle> {
       sourcesContent: false,
       keepNames: true,
       external: ["metaflow-ts"],
-      plugins: [arrowBundlePlugin()],
+      plugins: [nativeAddons, arrowBundlePlugin()],
       logLevel: "silent",
-      // Native addons cannot be bundled; they load from node_modules at run time.
-      loader: { ".node": "copy" },
     });
   } catch (err) {
     const failure = err as esbuild.BuildFailure;
