@@ -103,12 +103,24 @@ function describeArrow(value: ArrowTableLike): ValueDescription {
   return { type: arrowKind(value) ?? "Table", summary: { rows: value.numRows, columns } };
 }
 
-/** The module that wrote `value`'s class, else the one announced last, else Metaflow.ts's own. */
+/**
+ * The copy of apache-arrow that made `value`: Arrow's writer handles only tables of its own copy
+ * (a table of another copy would be written wrongly), so a value of an unknown copy is refused.
+ */
 function moduleFor(value: unknown): ArrowModule {
-  const proto: unknown = Object.getPrototypeOf(value);
-  const known = moduleInstances(MODULE_KIND) as ArrowModule[];
-  const own = known.find((m) => m.Table.prototype === proto || m.RecordBatch.prototype === proto);
-  return own ?? known[0] ?? loadOwnArrow();
+  const madeBy = (m: ArrowModule): boolean =>
+    // Plain prototype-chain instanceof: Arrow's own `instanceof` accepts every copy's tables.
+    Function.prototype[Symbol.hasInstance].call(m.Table, value) ||
+    Function.prototype[Symbol.hasInstance].call(m.RecordBatch, value);
+  const found = (moduleInstances(MODULE_KIND) as ArrowModule[]).find(madeBy);
+  if (found) return found;
+  const own = loadOwnArrow();
+  if (madeBy(own)) return own;
+  throw new Error(
+    "this Arrow table was made by a copy of apache-arrow that Metaflow.ts was not told about, and Arrow writes " +
+      'only tables of its own copy; pass that copy to useArrow() from "metaflow-ts" first ' +
+      '(import * as arrow from "apache-arrow"; useArrow(arrow))',
+  );
 }
 
 /** The module that rebuilds values read: the step's (or client's) own, else Metaflow.ts's. */

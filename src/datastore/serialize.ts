@@ -48,8 +48,8 @@ const SERIALIZER_HINT =
   `registerSerializer({ name, test, encode, decode }) from "metaflow-ts", see docs/data.md`;
 /** For a class instance inside plain data: serializers apply to whole artifacts. */
 const NESTED_HINT =
-  `${PLAIN_DATA_HINT}; a value that needs a serializer (an Arrow table, a class registered with ` +
-  `registerSerializer) must be an artifact of its own, not part of another value`;
+  `${PLAIN_DATA_HINT}; a value that needs a serializer, like an Arrow table or a class registered with ` +
+  `registerSerializer, must be an artifact of its own, not part of another value`;
 
 /**
  * Turns an artifact value into bytes: Buffers and typed arrays as their raw bytes (zero-copy), anything

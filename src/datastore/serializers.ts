@@ -125,7 +125,7 @@ export function serializerFor(value: unknown): Serializer | undefined {
         "serializer-failed",
         s.name,
         `Serializer "${s.name}" failed`,
-        `its test() threw ${describeError(err)}; make test(value) return true or false for any value`,
+        `the serializer "${s.name}" failed: its test() threw ${describeError(err)}; make test(value) return true or false for any value`,
       );
     }
     if (matches) return s;
