@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Table, tableFromArrays } from "apache-arrow";
+import { Table, Utf8, makeVector, vectorFromArray } from "apache-arrow";
 import { FlowSpec, IncludeFile, Parameter, S3, loadConfig, step, type Inputs } from "metaflow-ts";
 import { insertArrow, queryArrow, withDuckDB } from "./lib/duckdb.js";
 import { parseMovies } from "./lib/movies.js";
@@ -19,7 +19,7 @@ export default class MovieStatsArrowFlow extends FlowSpec {
   movieData = IncludeFile("movieData", { default: "examples/data/movies.csv", help: "The movie data (CSV)" });
   top = Parameter("top", { default: 3, help: "How many top-grossing movies to keep per genre" });
 
-  /** title, year (int32), genre (dictionary), gross (float64): one row per movie. */
+  /** title, year (int32), genre (dictionary-encoded), gross (float64): one row per movie. */
   declare movies: Table;
   declare genres: string[];
   declare genre: string;
@@ -37,11 +37,12 @@ export default class MovieStatsArrowFlow extends FlowSpec {
   /** Parse the CSV into one Arrow table and list the genres to fan out over. */
   @step start() {
     const movies = parseMovies(this.movieData);
-    this.movies = tableFromArrays({
-      title: movies.map((m) => m.title),
-      year: Int32Array.from(movies, (m) => m.year),
-      genre: movies.map((m) => m.genre),
-      gross: Float64Array.from(movies, (m) => m.gross),
+    this.movies = new Table({
+      title: vectorFromArray(movies.map((m) => m.title), new Utf8()),
+      year: makeVector(Int32Array.from(movies, (m) => m.year)),
+      // Strings without a type given become a dictionary: each genre is stored once.
+      genre: vectorFromArray(movies.map((m) => m.genre)),
+      gross: makeVector(Float64Array.from(movies, (m) => m.gross)),
     });
     // The genre column is dictionary-encoded: its dictionary is the list of distinct genres.
     const distinct = [...(this.movies.getChild("genre")!.data[0]!.dictionary! as Iterable<string>)];
