@@ -83,3 +83,20 @@ void test("a class instance without a serializer is refused with today's message
   );
   assert.equal(objectExists(Buffer.from("written before the others gadget")), false);
 });
+
+void test("a flow module that registers a bad serializer fails before any task, naming the field", async () => {
+  const flow = project.write(
+    "bad_registration.ts",
+    `import { FlowSpec, registerSerializer, step } from "metaflow-ts";
+registerSerializer({ name: "my model", test: () => false, encode: () => Buffer.alloc(0), decode: () => null });
+export default class BadRegistrationFlow extends FlowSpec {
+  @step start() { this.next(this.end); }
+  @step end() {}
+}
+`,
+  );
+  const r = await project.cli(["run", flow]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /registerSerializer\(\): name must be 1 to 100 letters, digits or "\.-_@\/" starting with a letter or digit, got "my model"/);
+  assert.doesNotMatch(r.stdout, /Task is starting/);
+});

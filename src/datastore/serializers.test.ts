@@ -172,3 +172,8 @@ void test("a table inside plain data is refused: serializers apply to whole arti
   await assert.rejects(prepareValue({ train: tableFromArrays({ x: Int32Array.of(1) }) }), /an instance of class Table at \.train \(.*must be an artifact of its own/);
   assert.equal(decodeStored(Buffer.from("{}"), { hash: "0".repeat(64), encoding: "json" }) instanceof Object, true);
 });
+
+void test("useArrow takes the apache-arrow module itself", () => {
+  assert.throws(() => useArrow({ Table }), /useArrow\(arrow\) takes the apache-arrow module itself/);
+  assert.throws(() => useArrow(undefined), TypeError);
+});

@@ -4,6 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { openSerializerScope } from "../datastore/serializers.js";
 import type { DecoratorSpec } from "../decorators/contract.js";
 import { FlowLoadError, GraphError, type GraphProblem } from "../errors.js";
 import { FlowSpec } from "../flow/flowspec.js";
@@ -51,11 +52,14 @@ export async function loadFlow(
     onAsyncError: () => undefined,
   });
   let exports: Record<string, unknown>;
+  // What the module registers (serializers, its apache-arrow) belongs to this throwaway context.
+  const closeSerializers = openSerializerScope();
   try {
     exports = sandbox.load(compileBundle(bundle.code, `${abs}.bundle.cjs`), abs, library);
   } catch (err) {
     throw new FlowLoadError(`Loading the flow module threw: ${(err as Error)?.message ?? String(err)}`, file);
   } finally {
+    closeSerializers();
     sandbox.dispose();
   }
   const flowClass = pickFlowClass(exports, file);
