@@ -129,7 +129,8 @@ export async function executeTask(
   // A foreach task needs one element of the list: only that element is rebuilt in the step's realm.
   const loadElement = (ref: ArtifactRef, index: number): unknown => {
     const t = performance.now();
-    const v = sandbox.adopt((store.getValueSync(ref) as unknown[])[index]);
+    const element = (store.getValueSync(ref) as unknown[])[index];
+    const v = ref.serializer === undefined ? sandbox.adopt(element) : element;
     loadMs += performance.now() - t;
     bytesLoaded += ref.size;
     return v;
