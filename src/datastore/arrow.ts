@@ -62,7 +62,7 @@ export function useArrow(arrow: unknown): void {
 export function arrowKind(value: unknown): "Table" | "RecordBatch" | undefined {
   if (typeof value !== "object" || value === null || types.isProxy(value)) return undefined;
   const v = value as Record<string | symbol, unknown>;
-  // apache-arrow ≥ 17 brands its classes with registry symbols, which every copy and realm shares.
+  // Recent apache-arrow versions brand their classes with registry symbols, shared by every copy and realm.
   if (v[Symbol.for("apache-arrow/Table")] === true) return "Table";
   if (v[Symbol.for("apache-arrow/RecordBatch")] === true) return "RecordBatch";
   const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;

@@ -179,12 +179,16 @@ interface Problem {
 /** A step on the way from the artifact's root to a nested value, formatted only if an error needs it. */
 interface PathNode {
   readonly parent: PathNode | undefined;
-  readonly segment: string;
+  /** A ready segment (`.get("k")`), an array index, or (with `property`) a property name. */
+  readonly segment: string | number;
+  readonly property?: boolean;
 }
 
 function formatPath(node: PathNode | undefined): string {
   const segments: string[] = [];
-  for (let n = node; n; n = n.parent) segments.push(n.segment);
+  for (let n = node; n; n = n.parent) {
+    segments.push(typeof n.segment === "number" ? `[${n.segment}]` : n.property ? propertySegment(n.segment) : n.segment);
+  }
   return segments.reverse().join("");
 }
 
@@ -229,17 +233,21 @@ export function assertStorable(root: unknown): void {
     if (seen.has(value)) continue;
     seen.add(value);
     if (types.isArrayBufferView(value) || types.isArrayBuffer(value)) continue;
-    const problem = unsupportedKind(value, path === undefined);
-    if (problem) fail(problem, path);
+    const plain = isKnownPlainObject(value);
+    if (!plain) {
+      const problem = unsupportedKind(value, path === undefined);
+      if (problem) fail(problem, path);
+    }
 
-    const child = (segment: string, v: unknown) => {
+    // Segments are formatted only if an error needs them: a big array of records costs no strings.
+    const child = (segment: string | number, v: unknown, property?: true) => {
       // Primitives other than symbols are always fine; skip pushing them to keep big arrays cheap.
       if (
         (typeof v === "object" && v !== null) ||
         typeof v === "function" ||
         typeof v === "symbol"
       ) {
-        stack.push({ value: v, path: { parent: path, segment } });
+        stack.push({ value: v, path: property ? { parent: path, segment, property } : { parent: path, segment } });
       }
     };
     if (types.isMap(value)) {
@@ -253,12 +261,12 @@ export function assertStorable(root: unknown): void {
       let i = 0;
       for (const v of value as Set<unknown>) child(`.values()[${i++}]`, v);
     } else if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) child(`[${i}]`, value[i]);
+      for (let i = 0; i < value.length; i++) child(i, value[i]);
     }
     // Only plain objects carry properties worth checking: v8 ignores extra properties of errors,
     // boxed primitives, Maps, Sets and Dates, and listing an array's keys would cost a string per
     // element (v8.serialize itself rejects a function hidden in an array's extra properties).
-    if (!isPlainObject(value)) continue;
+    if (!plain && !isPlainObject(value)) continue;
     if (
       Object.getOwnPropertySymbols(value).some((s) =>
         Object.prototype.propertyIsEnumerable.call(value, s),
@@ -269,9 +277,25 @@ export function assertStorable(root: unknown): void {
         path,
       );
     }
-    for (const key of Object.keys(value))
-      child(propertySegment(key), (value as Record<string, unknown>)[key]);
+    for (const key of Object.keys(value)) child(key, (value as Record<string, unknown>)[key], true);
   }
+}
+
+/** Prototypes (of any realm) whose plain objects passed every check; their like need only a quick look. */
+const plainPrototypes = new WeakSet<object>();
+
+/**
+ * Whether `value` is a plain object whose prototype was already found to be a builtin `Object`
+ * prototype; the first of each prototype is checked in full and then remembered here.
+ */
+function isKnownPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (typeof proto !== "object" || proto === null || types.isProxy(value)) return false;
+  if (plainPrototypes.has(proto)) return tag(value) === "Object";
+  if (tag(value) === "Object" && unsupportedKind(value, false) === undefined && isBuiltinPrototype(proto)) {
+    plainPrototypes.add(proto);
+  }
+  return false;
 }
 
 /** Why an object cannot be stored, with an optional hint; undefined when it can. Prototype checks work across realms. */
