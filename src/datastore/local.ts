@@ -8,17 +8,12 @@ import type { StagedObject, StorageBackend } from "./types.js";
 const openFile = promisify(fs.open);
 const closeFile = promisify(fs.close);
 const writevFile = promisify(fs.writev);
-const readAt = promisify(fs.read);
-const truncateFile = promisify(fs.ftruncate);
 
 /** Name of the directory that holds a project's datastore. */
 export const DATASTORE_DIR_NAME = ".metaflow";
 
 /** Temp files start with this prefix; `list` hides them so half-written objects are never seen. */
 const TEMP_PREFIX = ".tmp-";
-/** Staged objects at least this big get their page cache filled in parallel (see `prefillPageCache`). */
-const PREFILL_MIN_BYTES = 32 * 1024 * 1024;
-const PREFILL_SLICE_BYTES = 1024 * 1024;
 
 /**
  * Returns the `.metaflow` directory in `cwd` or in the nearest parent that has one, else
@@ -77,12 +72,7 @@ export class LocalStorage implements StorageBackend {
     // because the caller's next move is to hash on the main thread, which would hold back any callback.
     fs.mkdirSync(this.root, { recursive: true });
     const temp = path.join(this.root, tempName("staged"));
-    const size = data.reduce((n, c) => n + c.length, 0);
-    const fd = fs.openSync(temp, size >= PREFILL_MIN_BYTES ? "wx+" : "wx");
-    const written =
-      size >= PREFILL_MIN_BYTES
-        ? Promise.all([writeAll(fd, data), prefillPageCache(fd, size)]).finally(() => closeFile(fd))
-        : writeAllAndClose(fd, data);
+    const written = writeAllAndClose(fs.openSync(temp, "wx"), data);
     // The caller awaits `written` only later (in publish or discard); until then a failed write must
     // not count as an unhandled rejection.
     written.catch(() => undefined);
@@ -142,43 +132,15 @@ function tempName(base: string): string {
 /** Writes all buffers with vectored writes (no concatenation), looping over short writes, then closes `fd`. */
 async function writeAllAndClose(fd: number, chunks: readonly Buffer[]): Promise<void> {
   try {
-    await writeAll(fd, chunks);
+    let pending = chunks.filter((c) => c.length > 0);
+    let position = 0;
+    while (pending.length > 0) {
+      const { bytesWritten } = await writevFile(fd, pending, position);
+      position += bytesWritten;
+      pending = dropWritten(pending, bytesWritten);
+    }
   } finally {
     await closeFile(fd);
-  }
-}
-
-async function writeAll(fd: number, chunks: readonly Buffer[]): Promise<void> {
-  let pending = chunks.filter((c) => c.length > 0);
-  let position = 0;
-  while (pending.length > 0) {
-    const { bytesWritten } = await writevFile(fd, pending, position);
-    position += bytesWritten;
-    pending = dropWritten(pending, bytesWritten);
-  }
-}
-
-/**
- * Has the kernel allocate the page cache of a big object's last two thirds while the first third is
- * written. Each fresh page the page cache takes costs a fault; on a VM that hands free memory back
- * to its host (free page reporting) that is ~2.5 ms per MB, more than the copy itself, and one
- * writer takes those faults one at a time under the file's lock. Reading the not-yet-written
- * (sparse, all-zero) part from two thread-pool threads takes them in parallel, so the writer finds
- * the pages ready. Elsewhere it costs a read of zeros; errors are ignored, the write is what counts.
- */
-async function prefillPageCache(fd: number, size: number): Promise<void> {
-  try {
-    await truncateFile(fd, size);
-    const third = Math.floor(size / 3 / PREFILL_SLICE_BYTES) * PREFILL_SLICE_BYTES;
-    const readRange = async (from: number, to: number): Promise<void> => {
-      const scratch = Buffer.allocUnsafe(PREFILL_SLICE_BYTES);
-      for (let at = from; at < to; at += PREFILL_SLICE_BYTES) {
-        await readAt(fd, scratch, 0, Math.min(PREFILL_SLICE_BYTES, to - at), at);
-      }
-    };
-    await Promise.all([readRange(third, 2 * third), readRange(2 * third, size)]);
-  } catch {
-    // Only an optimisation.
   }
 }
 
