@@ -82,9 +82,12 @@ function helperThread(): { worker: Worker; signal: Int32Array } {
     const shared = new SharedArrayBuffer(4);
     const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { signal: shared } });
     worker.unref();
-    worker.on("error", () => {
-      helper = undefined;
-    });
+    // A helper that failed or ended is replaced by a new one at the next read.
+    const forget = (): void => {
+      if (helper?.worker === worker) helper = undefined;
+    };
+    worker.on("error", forget);
+    worker.on("exit", forget);
     helper = { worker, signal: new Int32Array(shared) };
   }
   return helper;
