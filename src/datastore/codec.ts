@@ -58,7 +58,8 @@ export type StoredLocator = Pick<ArtifactRef, "hash" | "encoding" | "typedArray"
 export async function prepareValue(value: unknown, options: { validate?: boolean } = {}): Promise<PreparedValue> {
   const binary = serializeBinary(value);
   if (binary) return fixed(binary);
-  const serializer = serializerFor(value);
+  // Serializers store objects (and functions); primitives keep the built-in encodings.
+  const serializer = (typeof value === "object" && value !== null) || typeof value === "function" ? serializerFor(value) : undefined;
   if (serializer) return encodeWith(serializer, value);
   if (options.validate !== false) assertStorable(value);
   return { encoding: "v8", type: describeType(value), chunks: () => serializeV8(value).chunks };

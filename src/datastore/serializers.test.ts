@@ -82,11 +82,14 @@ void test("values a serializer claims are stored as its bytes or plain data, wit
     const cold = await store.putValue(new Celsius(-4));
     assert.deepEqual([cold.serializer, cold.encoding, cold.type, cold.summary], ["celsius-data", "v8", "Frost", { degrees: -4 }]);
     assert.deepEqual(store.getValueSync(cold), new Celsius(-4));
-    // Values no serializer claims keep the built-in encodings.
+    // Values no serializer claims keep the built-in encodings; primitives are never offered to one.
     assert.equal((await store.putValue({ plain: true })).serializer, undefined);
+    registerSerializer({ name: "strict", test: (v) => (v as { constructor: unknown }).constructor === Celsius && false, encode: () => Buffer.alloc(0), decode: () => null });
+    for (const primitive of [null, undefined, 3, "text"]) assert.equal((await store.putValue(primitive)).encoding, "v8");
     // A list of byte chunks is stored as their concatenation.
-    registerSerializer({ name: "chunks", test: (v) => v === "chunked", encode: () => [Buffer.from("ab"), new Uint8Array([99])], decode: (b) => String(b) });
-    const chunked = await store.putValue("chunked");
+    const marker = { chunked: true };
+    registerSerializer({ name: "chunks", test: (v) => v === marker, encode: () => [Buffer.from("ab"), new Uint8Array([99])], decode: (b) => String(b) });
+    const chunked = await store.putValue(marker);
     assert.equal(chunked.size, 3);
     assert.equal(await store.getValue(chunked), "abc");
   });
@@ -94,9 +97,11 @@ void test("values a serializer claims are stored as its bytes or plain data, wit
 
 void test("a serializer that fails is named: test, encode, describe, the data it returns, and decode", async () => {
   await scoped(async () => {
+    // Each serializer claims the object { kind: <its name> }.
+    const claims = (v: unknown, name: string): boolean => (v as { kind?: unknown }).kind === name;
     const failing = (name: string, parts: Partial<Serializer>): void =>
-      registerSerializer({ name, test: (v) => v === name, encode: () => Buffer.alloc(1), decode: () => name, ...parts });
-    failing("bad-test", { test: (v) => { if (v === "bad-test") throw new RangeError("no"); return false; } });
+      registerSerializer({ name, test: (v) => claims(v, name), encode: () => Buffer.alloc(1), decode: () => name, ...parts });
+    failing("bad-test", { test: (v) => { if (claims(v, "bad-test")) throw new RangeError("no"); return false; } });
     failing("bad-encode", { encode: () => Promise.reject(new Error("disk on fire")) });
     failing("bad-describe", { describe: () => ({ summary: { big: "x".repeat(20_000) } }) });
     failing("bad-data", { encode: () => ({ fn: () => 1 }) });
@@ -107,10 +112,10 @@ void test("a serializer that fails is named: test, encode, describe, the data it
       ["bad-data", /the serializer "bad-data" failed to return storable data: Error: encode\(\) returned a function at \.fn/],
     ];
     for (const [value, message] of cases) {
-      await assert.rejects(prepareValue(value), (e: unknown) => e instanceof SerializerError && e.serializer === value && message.test(e.message), value);
+      await assert.rejects(prepareValue({ kind: value }), (e: unknown) => e instanceof SerializerError && e.serializer === value && message.test(e.message), value);
     }
     failing("bad-decode", { decode: () => { throw new Error("corrupt weights"); } });
-    const stored = await store.putValue("bad-decode");
+    const stored = await store.putValue({ kind: "bad-decode" });
     assert.throws(() => store.getValueSync({ ...stored, name: "weights" }), (e: unknown) =>
       e instanceof SerializerError && e.code === "serializer-failed" && /The serializer "bad-decode" failed to decode artifact 'weights' \(sha256 [0-9a-f]{64}\): Error: corrupt weights/.test(e.message));
   });

@@ -37,7 +37,7 @@ export interface StoredDescription {
 export interface Serializer<T = unknown> {
   /** Recorded with each artifact it wrote: readers find the serializer by it. Letters, digits and `.-_@/`, at most 100 characters. */
   readonly name: string;
-  /** Whether this serializer stores `value` (serializers registered later are asked first). */
+  /** Whether this serializer stores `value`, an object or function (serializers registered later are asked first). */
   test(value: unknown): boolean;
   /**
    * The value as bytes (a Buffer or Uint8Array, or an array of them stored one after the other
