@@ -105,6 +105,10 @@ export type {
 
 export * from "./client/index.js";
 
+export { registerSerializer, SerializerError } from "./datastore/serializers.js";
+export type { Serializer, EncodedValue, ValueDescription, StoredDescription } from "./datastore/serializers.js";
+export { useArrow } from "./datastore/arrow.js";
+
 export { S3, S3Object, S3Error, S3NotFoundError } from "./s3/index.js";
 export type { S3Options, S3Data, S3PutItem, S3ListEntry, S3GetOptions } from "./s3/index.js";
 export { loadConfig, ConfigError } from "./config/index.js";

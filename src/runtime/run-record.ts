@@ -5,6 +5,7 @@
 import * as path from "node:path";
 import type { Backends } from "../backends.js";
 import { VERSION } from "../config.js";
+import { artifactRef } from "../datastore/cas.js";
 import { storeCodePackage } from "../datastore/code-package.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import type { PlainError } from "../errors.js";
@@ -46,15 +47,7 @@ export async function startRun(start: RunStart): Promise<StartedRun> {
   const code = await storeCodePackage(backends.store, flow.bundle, flow.displayFile, flow.className, path.join(backends.localDir, "bundles"));
   const parameterRefs: ArtifactRef[] = origin ? [...origin.parameterRefs] : [];
   for (const p of origin ? [] : flow.parameters) {
-    const stored = await backends.store.putValue(start.parameters[p.name]);
-    parameterRefs.push({
-      name: p.field,
-      hash: stored.hash,
-      size: stored.size,
-      encoding: stored.encoding,
-      type: stored.type,
-      ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
-    });
+    parameterRefs.push(artifactRef(p.field, await backends.store.putValue(start.parameters[p.name])));
   }
   const runPlan = await start.storePlan(code.hash);
   await start.beforeRecord?.();
