@@ -85,7 +85,7 @@ class FakeDeployment {
       attempt: c.attempt,
       runId,
       job,
-      ...(c.parent ? { parent: `${c.parent.step}/${c.parent.taskId}` } : {}),
+      ...(c.parents[0] ? { parent: `${c.parents[0].step}/${c.parents[0].taskId}` } : {}),
       ...(c.joinOf ? { joinOf: `${c.joinOf.step}/${c.joinOf.taskId}` } : {}),
       ...(c.splitIndex !== undefined ? { splitIndex: c.splitIndex } : {}),
       ...(c.caught !== undefined ? { caught: c.caught } : {}),

@@ -1,5 +1,6 @@
 /** Configuration: `loadConfig()` and the types of its settings. */
 export { loadConfig, describeConfig, parseS3Url, CONFIG_FILE_KEYS } from "./load.js";
 export type { MetaflowConfig, Setting, SettingSource, S3Credentials } from "./load.js";
+export type { DeploySettings as DeployConfig } from "./deploy.js";
 export { ConfigError } from "./errors.js";
 export { Secret, maskSecret } from "./secret.js";

@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { DEPLOY_SETTING_KEYS, resolveDeploySettings, type DeploySettings } from "./deploy.js";
 import { ConfigError } from "./errors.js";
 import { Secret } from "./secret.js";
 
@@ -46,6 +47,8 @@ export interface MetaflowConfig {
   readonly profile: string | undefined;
   /** The config file that was looked for. */
   readonly configFile: string;
+  /** `METAFLOW_BATCH_*`, `METAFLOW_SFN_*` and IAM roles: where `step-functions create` deploys. */
+  readonly deploy: DeploySettings;
   /** Whether that file exists (a missing default file is fine; a missing named profile is an error). */
   readonly configFileFound: boolean;
   /** `METAFLOW_DEFAULT_DATASTORE`: `local` or `s3`. @default "local" */
@@ -80,6 +83,7 @@ export interface MetaflowConfig {
 
 /** Names of the settings a config file may hold; anything else in the file is rejected. */
 export const CONFIG_FILE_KEYS: readonly string[] = [
+  ...DEPLOY_SETTING_KEYS,
   "METAFLOW_DEFAULT_DATASTORE",
   "METAFLOW_DATASTORE_SYSROOT_LOCAL",
   "METAFLOW_DATASTORE_SYSROOT_S3",
@@ -169,6 +173,7 @@ export function loadConfig(env: Env = process.env, home: string = os.homedir()):
 
   return {
     profile,
+    deploy: resolveDeploySettings(resolve),
     configFile,
     configFileFound: file.found,
     datastore: resolve("METAFLOW_DEFAULT_DATASTORE", oneOf(["local", "s3"] as const), "local"),
@@ -226,6 +231,7 @@ export function describeConfig(
     config.s3RetryCount,
     config.s3WorkerCount,
     config.s3CacheDir,
+    ...Object.values(config.deploy),
     config.metadata,
     config.serviceUrl,
     config.serviceToken,

@@ -3,15 +3,18 @@
  * decorators, and what the task side resolves decorator names against.
  */
 import type { DecoratorDefinition } from "./contract.js";
+import { batch } from "./batch.js";
 import { catchError } from "./catch-error.js";
 import { environment } from "./environment.js";
+import { project } from "./project.js";
 import { resources } from "./resources.js";
 import { retry } from "./retry.js";
+import { schedule } from "./schedule.js";
 import { timeout } from "./timeout.js";
 
 /** Every built-in decorator definition, by name. */
 export const BUILTIN_DECORATORS: ReadonlyMap<string, DecoratorDefinition<any>> = new Map(
-  [retry, catchError, timeout, resources, environment].map((f) => [f.definition.name, f.definition]),
+  [retry, catchError, timeout, resources, environment, batch, project, schedule].map((f) => [f.definition.name, f.definition]),
 );
 
 /**

@@ -79,7 +79,7 @@ function checkName(name: string, what: string): void {
       `${what} name ${JSON.stringify(name)} is invalid: use letters, digits, '-' and '_', starting with a letter`,
     );
   }
-  if (["tag", "with", "max-workers", "max-num-splits", "run-id-file", "help", "namespace"].includes(name)) {
+  if (["tag", "with", "max-workers", "max-num-splits", "run-id-file", "help", "namespace", "branch", "production"].includes(name)) {
     throw new TypeError(`${what} name '${name}' clashes with a 'metaflow run' option: choose another name`);
   }
 }

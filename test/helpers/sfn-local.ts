@@ -10,14 +10,13 @@
 import { StateMachine } from "aws-local-stepfunctions";
 import type { AslMachine } from "../../src/deploy/step-functions/asl.js";
 import { taskStates } from "../../src/deploy/step-functions/asl.js";
+import { DEFAULT_ENTRYPOINT } from "../../src/deploy/step-functions/command.js";
 import {
-  DEFAULT_ENTRYPOINT,
-  isRunFailedCommand,
   parseRunFailedCommand,
   parseTaskCommand,
   type RunFailedCommand,
   type TaskCommand,
-} from "../../src/deploy/step-functions/command.js";
+} from "../../src/task/command.js";
 
 // aws-local-stepfunctions 3.0.0 declares Node >= 22 for this one call.
 const P = Promise as unknown as { withResolvers?: () => unknown };
@@ -122,7 +121,7 @@ async function submit(
   options: LocalRunOptions,
 ): Promise<unknown> {
   const argv = (p.ContainerOverrides.Command as string[]).slice(DEFAULT_ENTRYPOINT.length);
-  if (isRunFailedCommand(argv)) {
+  if (argv.includes("--run-failed-for")) {
     await options.runFailed?.(parseRunFailedCommand(argv));
     return { JobId: "local" };
   }

@@ -27,6 +27,8 @@ export interface JobDefinitionSpec {
   readonly maxSwap?: number;
   /** Environment of every container: datastore, metadata service, user. */
   readonly environment: Readonly<Record<string, string>>;
+  /** Variables read from Secrets Manager or SSM (name → ARN), e.g. the service token. */
+  readonly secrets?: Readonly<Record<string, string>>;
 }
 
 /** Batch allows letters, digits, `-` and `_` in job and job-definition names, up to 128. */
@@ -40,6 +42,7 @@ export function jobDefinitionFor(
   defaults: BatchDefaults,
   batch: BatchOptions,
   environment: Readonly<Record<string, string>>,
+  secrets: Readonly<Record<string, string>> = {},
 ): { queue: string; definition: JobDefinitionSpec } {
   const content = {
     image: batch.image ?? defaults.image,
@@ -50,6 +53,7 @@ export function jobDefinitionFor(
     environment: Object.fromEntries(
       Object.entries(environment).sort(([a], [b]) => a.localeCompare(b)),
     ),
+    ...(Object.keys(secrets).length > 0 ? { secrets: { ...secrets } } : {}),
   };
   const hash = createHash("sha256").update(JSON.stringify(content)).digest("hex").slice(0, 10);
   const name = `${batchName(deployment, 128 - 11)}-${hash}`;
@@ -96,6 +100,11 @@ export function registerJobDefinitionInput(
         { type: "MEMORY", value: "4096" },
       ],
       environment: Object.entries(spec.environment).map(([name, value]) => ({ name, value })),
+      ...(spec.secrets
+        ? {
+            secrets: Object.entries(spec.secrets).map(([name, valueFrom]) => ({ name, valueFrom })),
+          }
+        : {}),
       ...(spec.jobRoleArn ? { jobRoleArn: spec.jobRoleArn } : {}),
       ...(spec.executionRoleArn ? { executionRoleArn: spec.executionRoleArn } : {}),
       ...(Object.keys(linux).length > 0 ? { linuxParameters: linux } : {}),
