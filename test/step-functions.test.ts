@@ -5,61 +5,25 @@
  * service, and its run, read through the client, must equal a local run of the same flow.
  */
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Deployer, Flow, namespace, Runner, type Run } from "../src/index.js";
-import { LocalAws } from "./helpers/local-aws.js";
-import { remoteAvailability, startRemoteStack, type RemoteStack } from "./helpers/remote.js";
-import { S3RVER_CREDENTIALS } from "./helpers/s3server.js";
+import { deployAvailability, startDeployStack, type DeployStack } from "./helpers/deploy-stack.js";
 
-const skip = (() => {
-  const a = remoteAvailability();
-  return a.s3 ?? a.postgres;
-})();
-
-let stack: RemoteStack;
-let aws: LocalAws;
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "mf-sfn-test-"));
+const skip = deployAvailability();
+let setup: DeployStack;
 const saved = { ...process.env };
-
-/** Everything a deployer's shell would have: S3 + the service, the deploy settings, AWS endpoints. */
-export function deployEnv(user = "alice", home = path.join(scratch, `home-${user}`)): Record<string, string> {
-  fs.mkdirSync(home, { recursive: true });
-  return {
-    ...stack.env({ prefix: "sfn", cacheDir: path.join(scratch, `cache-${user}`), metadata: "service" }),
-    ...aws.env(),
-    METAFLOW_BATCH_JOB_QUEUE: "local-queue",
-    METAFLOW_BATCH_CONTAINER_IMAGE: "local/metaflow-ts:test",
-    METAFLOW_SFN_IAM_ROLE: "arn:aws:iam::123456789012:role/sfn",
-    METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: "arn:aws:iam::123456789012:role/scheduler",
-    METAFLOW_USER: user,
-    METAFLOW_HOME: home,
-  };
-}
 
 before(async () => {
   if (skip) return;
-  stack = await startRemoteStack();
-  aws = await LocalAws.start({
-    jobEnv: {
-      // What the job's IAM role gives a container: access to the bucket.
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-      METAFLOW_S3_CACHE_DIR: path.join(scratch, "job-cache"),
-    },
-    s3: { endpoint: stack.s3.endpoint, ...S3RVER_CREDENTIALS },
-  });
-  Object.assign(process.env, deployEnv());
+  setup = await startDeployStack();
+  // This process deploys (as alice) and reads the runs back through the client.
+  Object.assign(process.env, setup.env());
   namespace(null);
 });
 
 after(async () => {
   process.env = saved;
-  await aws?.close();
-  await stack?.stop();
-  fs.rmSync(scratch, { recursive: true, force: true });
+  await setup?.stop();
 });
 
 /** A task's artifacts as comparable text: values, with the parts of an error that name files dropped. */
@@ -99,7 +63,7 @@ void describe("deployed flows run on the local Step Functions and Batch", { skip
     void it(`${fixture.file}: the deployed run's artifacts equal a local run's`, async () => {
       const file = `test/fixtures/deployed/${fixture.file}.ts`;
       const local = new Runner(file).run(fixture.parameters ?? {});
-      const deployed = await new Deployer(file, { aws: aws.target }).stepFunctions().create();
+      const deployed = await new Deployer(file, { aws: setup.aws.target }).stepFunctions().create();
       assert.match(deployed.namespace ?? "", /^production:/);
       const triggered = await deployed.trigger(fixture.parameters ?? {});
       const run = await triggered.wait({ pollMs: 200 });
@@ -115,4 +79,34 @@ void describe("deployed flows run on the local Step Functions and Batch", { skip
       assert.deepEqual(listed, [run.id]);
     });
   }
+
+  void it("a failed task fails the execution and the run is recorded as failed, with the task's error", async () => {
+    const file = "test/fixtures/deployed/failing.ts";
+    const deployed = await new Deployer(file, { aws: setup.aws.target }).stepFunctions().create();
+    // A bad or missing parameter fails before any execution starts.
+    await assert.rejects(deployed.trigger({ threshold: "high" }), /Parameter 'threshold' expects a number, got "high"/);
+    await assert.rejects(deployed.trigger({}), /Parameter 'threshold' is required/);
+    await assert.rejects(deployed.trigger({ threshold: 1, nope: 2 }), /has no parameter 'nope'/);
+    assert.deepEqual(await deployed.runs(), []);
+    const triggered = await deployed.trigger({ threshold: 3 });
+    // run() gives the Run as soon as the start task created it, while the execution goes on.
+    const early = await triggered.run({ pollMs: 100 });
+    assert.equal(early.flowName, "FailingDeployFlow");
+    assert.deepEqual(early.parameters, { threshold: 3 });
+    const run = await triggered.wait({ pollMs: 200 });
+    assert.equal(run.id, early.id);
+    assert.equal(await triggered.status(), "FAILED");
+    assert.equal(run.status, "failed");
+    assert.equal(run.exception?.name, "States.TaskFailed");
+    const boom = await (await run.step("boom")).task();
+    assert.equal(boom.successful, false);
+    assert.match(boom.exception?.message ?? "", /threshold 3 is too high/);
+    assert.match(await boom.stderr(), /threshold 3 is too high/);
+    assert.deepEqual(
+      (await deployed.runs()).map((r) => r.executionArn),
+      [triggered.executionArn],
+    );
+    assert.equal(await deployed.delete(), true);
+    assert.equal(await deployed.delete(), false);
+  });
 });

@@ -198,6 +198,9 @@ export function taskCommandFromFlags(flags: FlagSource): TaskCommand {
     if (v === undefined || v.trim() === "") throw new TaskCommandError(`${flag} is required`);
     return v;
   };
+  const plan = need("--plan");
+  const step = need("--step");
+  const taskId = need("--task-id");
   const execution = flags.value("--new-run-for");
   const runId = flags.value("--run-id");
   if ((execution === undefined) === (runId === undefined)) {
@@ -221,9 +224,9 @@ export function taskCommandFromFlags(flags: FlagSource): TaskCommand {
   const outputKey = flags.value("--output-key");
   const label = flags.value("--label");
   return {
-    plan: need("--plan"),
-    step: need("--step"),
-    taskId: need("--task-id"),
+    plan,
+    step,
+    taskId,
     attempt: whole(min !== undefined ? "--min-attempt" : "--attempt", min ?? exact ?? "0", MAX_ATTEMPT)!,
     nextFreeAttempt: min !== undefined,
     run:

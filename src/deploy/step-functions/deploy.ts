@@ -88,7 +88,7 @@ export function deploySettings(env: Env = process.env, options: { placeholders?:
   const placeholder = options.placeholders === true;
   const need = (key: string, value: string | undefined, what: string): string => {
     if (value !== undefined) return value;
-    if (placeholder) return `<${key}>`;
+    if (placeholder) return key === "METAFLOW_DATASTORE_SYSROOT_S3" ? `s3://<${key}>` : `<${key}>`;
     throw new DeployError(`${key} is not set`, `Deploying to Step Functions needs ${key}: ${what} (set it in the environment or in ${config.configFile})`);
   };
   if (config.datastore.value !== "s3" && !placeholder) {

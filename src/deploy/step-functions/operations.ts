@@ -112,7 +112,7 @@ export async function findDeployed(flow: LoadedFlow, choice: BranchChoice, ctx: 
   const { name } = deploymentNames(flow, deploySettings(env, { placeholders: true }).user, choice);
   const found = await aws.findDeployment(name, ctx.aws);
   if (!found) {
-    throw new DeployError(`${name} is not deployed`, `There is no state machine named ${name}; deploy it with 'metaflow step-functions create ${flow.displayFile}'${choice.production ? " --production" : choice.branch !== undefined ? ` --branch ${choice.branch}` : ""}`);
+    throw new DeployError(`${name} is not deployed`, `There is no state machine named ${name}; deploy it with 'metaflow step-functions create ${flow.displayFile}${choice.production ? " --production" : choice.branch !== undefined ? ` --branch ${choice.branch}` : ""}'`);
   }
   return { name, arn: found.arn, ...(found.record ? { namespace: `production:${found.record.token}` } : {}) };
 }
