@@ -34,6 +34,16 @@ export default class ProjFlow extends FlowSpec {
 }
 `;
 
+const BATCH_FLOW = `import { batch, current, FlowSpec, resources, step } from "metaflow-ts";
+export default class BatchStepFlow extends FlowSpec {
+  declare where: string[];
+  @step start() { this.where = [current.taskId]; this.next(this.train); }
+  @batch({ cpu: 2 }) @resources({ memory: 8192 })
+  @step train() { console.log("training on batch"); this.where = [...this.where, String(process.env.MODE)]; this.next(this.end); }
+  @step end() {}
+}
+`;
+
 const PLAIN_FLOW = `import { FlowSpec, Parameter, step } from "metaflow-ts";
 export default class PlainFlow extends FlowSpec {
   alpha = Parameter("alpha", { default: 0.5 });
@@ -50,6 +60,7 @@ before(async () => {
   work = new Workdir("mf-sfn-cli-");
   work.write("proj.ts", PROJECT_FLOW);
   work.write("plain.ts", PLAIN_FLOW);
+  work.write("batchstep.ts", BATCH_FLOW);
   work.write("badschedule.ts", PROJECT_FLOW.replace('"0 3 * * *"', '"0 3 * * * * *"'));
 });
 
@@ -180,5 +191,42 @@ void describe("metaflow step-functions", { skip }, () => {
     fails(await work.cli(["task"], { env: setup.env() }), /metaflow task: --plan is required/, 2);
     fails(await work.cli(["task", "--plan", "p", "--run-id", "1", "--step", "s", "--task-id", "t", "--attempt", "x"], { env: setup.env() }), /--attempt must be a whole number from 0 to 1000, got "x"/, 2);
     fails(await work.cli(["task", "--plan", "deadbeef", "--run-id", "1", "--step", "start", "--task-id", "1"], { env: setup.env() }), /Cannot read the run plan deadbeef/);
+  });
+});
+
+void describe("metaflow run with a @batch step", { skip }, () => {
+  void it("sends the step's tasks to AWS Batch as metaflow task jobs; the others run here", async () => {
+    const submitted = setup.aws.submitted.length;
+    const env = { ...setup.env(), MODE: "not-forwarded" };
+    const r = await work.cli(["run", "batchstep.ts", "--with", "environment:vars={\"MODE\":\"batch\"}", "--run-id-file", "batch-id.txt"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\/train\/\d+ \(batch job job-\d+\)\] Task is starting/);
+    // The task's own output, stored by the job, is shown when the job ends.
+    assert.match(r.stdout, /\/train\/\d+ \(batch job job-\d+\)\] training on batch/);
+    if (process.env.SHOW_OUTPUT) console.log(r.stdout);
+    const jobs = setup.aws.submitted.slice(submitted);
+    assert.equal(jobs.length, 1, JSON.stringify(jobs));
+    const job = jobs[0]!;
+    assert.equal(job.queue, "local-queue");
+    assert.deepEqual(job.resources, [{ Type: "VCPU", Value: "2" }, { Type: "MEMORY", Value: "8192" }]);
+    assert.deepEqual(job.command.slice(0, 3), ["metaflow", "task", "--plan"]);
+    const id = (await import("node:fs")).readFileSync(`${work.dir}/batch-id.txt`, "utf8");
+    const run = await new Flow("BatchStepFlow").run(id);
+    assert.ok(run.successful);
+    const train = await (await run.step("train")).task();
+    assert.deepEqual((await train.data("where" as never) as string[]).slice(1), ["batch"]);
+    assert.match(await train.stdout(), /training on batch/);
+  });
+
+  void it("refuses a local datastore with a message that says what a Batch job needs", async () => {
+    const local = new Workdir("mf-batch-local-");
+    try {
+      local.write("batchstep.ts", BATCH_FLOW);
+      const r = await local.cli(["run", "batchstep.ts"], { env: { ...setup.env(), METAFLOW_DEFAULT_DATASTORE: "local", METAFLOW_DEFAULT_METADATA: "local" } });
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /step 'train' has @batch, and a Batch job reaches only the S3 datastore and the metadata service/);
+    } finally {
+      local.cleanup();
+    }
   });
 });

@@ -267,6 +267,10 @@ export class LocalAws {
         this.jobDefinitions.set(b.jobDefinitionName, { ...b, revision });
         return { jobDefinitionName: b.jobDefinitionName, revision, jobDefinitionArn: `arn:aws:batch:${REGION}:${ACCOUNT}:job-definition/${b.jobDefinitionName}:${revision}` };
       }
+      case "describejobdefinitions": {
+        const d = this.jobDefinitions.get(b.jobDefinitionName);
+        return { jobDefinitions: d ? [{ jobDefinitionName: b.jobDefinitionName, revision: d.revision, status: "ACTIVE", type: "container" }] : [] };
+      }
       case "submitjob": {
         const jobId = `job-${++this.jobCounter}`;
         const job: Job = { jobId, jobName: b.jobName, jobQueue: b.jobQueue, jobDefinition: b.jobDefinition, status: "RUNNABLE", overrides: b.containerOverrides ?? {} };

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { createHash } from "node:crypto";
 import type { ScheduleSpec } from "../../decorators/schedule.js";
 import { recordFromTags, recordToTags, type DeploymentRecord } from "../project.js";
-import { registerJobDefinitionInput } from "./batch.js";
+import { registerJobDefinitionInput } from "../../launchers/batch-jobs.js";
 import type { CompiledStateMachine } from "./compile.js";
 
 type Sfn = typeof import("@aws-sdk/client-sfn");

@@ -29,7 +29,7 @@ import {
   type ProjectInfo,
   type TokenDecision,
 } from "../project.js";
-import type { BatchDefaults } from "./batch.js";
+import { containerSettings, type BatchDefaults } from "../../launchers/batch-jobs.js";
 import { compileStateMachine, type CompiledStateMachine } from "./compile.js";
 import { stepRunSettings } from "./settings.js";
 import { analyseFlow } from "./structure.js";
@@ -106,19 +106,7 @@ export function deploySettings(env: Env = process.env, options: { placeholders?:
   const datastoreRoot = need("METAFLOW_DATASTORE_SYSROOT_S3", config.s3Root.value, "the S3 datastore root tasks share, e.g. s3://my-bucket/metaflow");
   const serviceUrl = need("METAFLOW_SERVICE_URL", config.serviceUrl.value, "the metadata service deployed tasks record to");
   const d = config.deploy;
-  const environment: Record<string, string> = {
-    METAFLOW_DEFAULT_DATASTORE: "s3",
-    METAFLOW_DATASTORE_SYSROOT_S3: datastoreRoot,
-    METAFLOW_DEFAULT_METADATA: "service",
-    METAFLOW_SERVICE_URL: serviceUrl,
-    METAFLOW_USER: config.user.value,
-  };
-  if (config.s3Region.source !== "default") environment.METAFLOW_S3_REGION = config.s3Region.value;
-  if (config.s3Endpoint.value) environment.METAFLOW_S3_ENDPOINT_URL = config.s3Endpoint.value;
-  const secrets: Record<string, string> = {};
-  const token = config.serviceToken.value;
-  if (d.batchServiceTokenArn.value) secrets.METAFLOW_SERVICE_AUTH_TOKEN = d.batchServiceTokenArn.value;
-  else if (token) environment.METAFLOW_SERVICE_AUTH_TOKEN = placeholder ? token.masked : token.reveal();
+  const { environment, secrets } = containerSettings(config, { datastoreRoot, serviceUrl, maskToken: placeholder });
   return {
     datastoreRoot,
     batch: {

@@ -32,7 +32,7 @@ export {
   type StepRunSettings,
 } from "./settings.js";
 export { analyseFlow, type FlowStructure } from "./structure.js";
-export { registerJobDefinitionInput, type BatchDefaults, type JobDefinitionSpec } from "./batch.js";
+export { registerJobDefinitionInput, type BatchDefaults, type JobDefinitionSpec } from "../../launchers/batch-jobs.js";
 export type { AslMachine, AslState } from "./asl.js";
 
 /**

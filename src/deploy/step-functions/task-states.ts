@@ -9,7 +9,7 @@ import {
   jobDefinitionFor,
   resourceRequirements,
   type JobDefinitionSpec,
-} from "./batch.js";
+} from "../../launchers/batch-jobs.js";
 import type { TaskCommandTemplate } from "../../task/command.js";
 import { taskCommandExpression, type Expr } from "./command.js";
 import type { CompileOptions } from "./compile.js";
