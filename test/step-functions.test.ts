@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Deployer, Flow, namespace, Runner, type Run } from "../src/index.js";
 import { deployAvailability, startDeployStack, type DeployStack } from "./helpers/deploy-stack.js";
+import { Workdir } from "./helpers/remote.js";
 
 const skip = deployAvailability();
 let setup: DeployStack;
@@ -108,5 +109,47 @@ void describe("deployed flows run on the local Step Functions and Batch", { skip
     );
     assert.equal(await deployed.delete(), true);
     assert.equal(await deployed.delete(), false);
+  });
+
+  void it("metaflow task: a retried start task gets the same run, a rerun task the next free attempt, run-failed records the failure", async () => {
+    const { loadFlow } = await import("../src/runtime/load-flow.js");
+    const { storeDeploymentPlan } = await import("../src/deploy/step-functions/deploy.js");
+    const { openBackends } = await import("../src/backends.js");
+    const lib = await import("../src/index.js");
+    const flow = await loadFlow("test/fixtures/deployed/linear.ts", lib as unknown as Record<string, unknown>);
+    // What step-functions create stores; the state machine is not needed to run tasks by hand.
+    const backends = openBackends();
+    const plan = await storeDeploymentPlan(flow, {}, backends).finally(() => backends.close());
+    const work = new Workdir("mf-task-");
+    try {
+      const execution = "arn:aws:states:us-east-1:123456789012:execution:LinearDeployFlow:by-hand-1";
+      const key = "sfn/LinearDeployFlow/by-hand-1/start/sfn.json";
+      const start = ["task", "--plan", plan, "--new-run-for", execution, "--parameters", '{"alpha":"2"}', "--sys-tag", "production:by-hand", "--step", "start", "--task-id", "sfn", "--min-attempt", "0", "--output-key", key];
+      for (let i = 0; i < 2; i++) {
+        const r = await work.cli(start, { env: setup.env() });
+        assert.equal(r.code, 0, r.stderr);
+      }
+      const runs: Run[] = [];
+      for await (const r of new Flow("LinearDeployFlow").runs("production:by-hand")) runs.push(r);
+      assert.equal(runs.length, 1, "one run for one execution");
+      const run = runs[0]!;
+      assert.deepEqual(run.parameters, { alpha: 2 });
+      const task = await (await run.step("start")).task();
+      assert.deepEqual(task.attempts.map((a) => a.attempt), [0, 1]);
+      assert.equal(await task.data("x" as never), 4);
+      const bad = await work.cli(["task", "--plan", plan, "--new-run-for", `${execution}x`, "--parameters", '{"alpha":"many"}', "--step", "start", "--task-id", "sfn"], { env: setup.env() });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /Parameter 'alpha' expects a number, got "many"/);
+      const failed = await work.cli(["task", "--plan", plan, "--run-failed-for", execution, "--error", "States.Timeout"], { env: setup.env() });
+      assert.equal(failed.code, 0, failed.stderr);
+      assert.match(failed.stdout, new RegExp(`Run LinearDeployFlow/${run.id} is recorded as failed \\(States.Timeout\\)`));
+      const after = await run.refresh();
+      assert.equal(after.status, "failed");
+      assert.equal(after.exception?.name, "States.Timeout");
+      const none = await work.cli(["task", "--plan", plan, "--run-failed-for", `${execution}-never`, "--error", "States.TaskFailed"], { env: setup.env() });
+      assert.match(none.stdout, /before it created a run; nothing to record/);
+    } finally {
+      work.cleanup();
+    }
   });
 });
