@@ -39,7 +39,7 @@ export class BatchLauncher implements TaskLauncher {
     if (this.running.size >= this.context.maxWorkers) return undefined;
     const r: Running = { request, listener, settled: false };
     this.running.add(r);
-    this.submit(r).catch((err: unknown) => this.finish(r, { ok: false, error: batchError(`could not submit the AWS Batch job: ${(err as Error).message ?? String(err)}`) }));
+    this.submit(r).catch((err: unknown) => this.finish(r, { ok: false, error: batchError((err as Error).message ?? String(err)) }));
     return { cancel: () => void this.terminate(r) };
   }
 
@@ -63,7 +63,12 @@ export class BatchLauncher implements TaskLauncher {
     if (!queue || !image) throw new Error(`@batch needs ${!queue ? "a queue: @batch({ queue }) or METAFLOW_BATCH_JOB_QUEUE" : "an image: @batch({ image }) or METAFLOW_BATCH_CONTAINER_IMAGE"}`);
     const container = containerSettings(config, { datastoreRoot: config.s3Root.value, serviceUrl: config.serviceUrl.value });
     const { definition } = jobDefinitionFor(`metaflow-ts-${spec.flowName}`, { queue, image, ...(config.deploy.batchJobRole.value ? { iamRole: config.deploy.batchJobRole.value } : {}), ...(config.deploy.batchExecutionRole.value ? { executionRole: config.deploy.batchExecutionRole.value } : {}) }, options, container.environment, container.secrets);
-    const jobDefinition = await ensureJobDefinition(definition);
+    let jobDefinition: string;
+    try {
+      jobDefinition = await ensureJobDefinition(definition);
+    } catch (err) {
+      throw new Error(`could not register the AWS Batch job definition ${definition.name}: ${(err as Error).message}`);
+    }
     const { m, client } = await batchClient();
     const max = (a: number | undefined, b: number | undefined, d: number) => Math.max(a ?? d, b ?? d);
     const out = await client.send(
