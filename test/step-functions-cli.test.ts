@@ -7,9 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import * as path from "node:path";
 import validator from "asl-validator";
 import { Flow, namespace, type Run } from "../src/index.js";
 import { deployAvailability, startDeployStack, type DeployStack } from "./helpers/deploy-stack.js";
+import { REPO } from "./helpers/project.js";
 import { Workdir, type CliOutcome } from "./helpers/remote.js";
 
 const skip = deployAvailability();
@@ -95,6 +97,9 @@ void describe("metaflow step-functions", { skip }, () => {
     assert.deepEqual(validator(doc.stateMachine as never).errors, []);
     assert.equal(doc.jobDefinitions[0]!.image, "<METAFLOW_BATCH_CONTAINER_IMAGE>");
     assert.deepEqual(doc.schedule, { expression: "cron(0 3 * * ? *)", timezone: "Europe/Amsterdam" });
+    // The example the docs point to.
+    const example = await work.cli(["step-functions", "create", path.join(REPO, "examples/production.ts"), "--only-json", "--production"], { env: { ...unset, METAFLOW_HOME: setup.scratch } });
+    assert.equal((JSON.parse(ok(example)) as { name: string }).name, "demo.prod.ProductionFlow");
   });
 
   void it("@project: user, --branch and --production deployments, each with its schedule", async () => {
