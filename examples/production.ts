@@ -8,7 +8,17 @@
  *   npx metaflow step-functions create examples/production.ts --production  # deploy (needs AWS, see docs/production.md)
  *   npx metaflow step-functions trigger examples/production.ts --production --alpha 0.2
  */
-import { current, FlowSpec, Parameter, project, resources, retry, schedule, step, type Inputs } from "metaflow-ts";
+import {
+  current,
+  FlowSpec,
+  Parameter,
+  project,
+  resources,
+  retry,
+  schedule,
+  step,
+  type Inputs,
+} from "metaflow-ts";
 
 @project({ name: "demo" })
 @schedule({ cron: "0 3 * * *", timezone: "Europe/Amsterdam" })
@@ -27,8 +37,10 @@ export default class ProductionFlow extends FlowSpec {
   }
 
   /** Deployed, every step is an AWS Batch job; @resources sizes this one (and @retry retries it). */
-  @resources({ cpu: 2, memory: 4096 }) @retry({ times: 2 })
-  @step train() {
+  @resources({ cpu: 2, memory: 4096 })
+  @retry({ times: 2 })
+  @step
+  train() {
     this.score = 1 - this.alpha / (this.input as number);
     this.next(this.join);
   }
@@ -40,6 +52,8 @@ export default class ProductionFlow extends FlowSpec {
   }
 
   @step end() {
-    console.log(`${this.deployment} (production: ${current.isProduction}): best score ${this.best.toFixed(3)}`);
+    console.log(
+      `${this.deployment} (production: ${current.isProduction}): best score ${this.best.toFixed(3)}`,
+    );
   }
 }

@@ -46,7 +46,11 @@ export class DeployedRunError extends MetaflowError {
     readonly executionArn: string,
     message: string,
   ) {
-    super("deployed-run", `Execution ${executionArn.split(":").at(-1)} did not give a run`, message);
+    super(
+      "deployed-run",
+      `Execution ${executionArn.split(":").at(-1)} did not give a run`,
+      message,
+    );
   }
 }
 
@@ -64,7 +68,8 @@ export class Deployer<F = unknown> {
     readonly flowFile: string,
     readonly options: DeployerOptions = {},
   ) {
-    if (options.branch !== undefined && options.production) throw new UsageError("Deployer: give branch or production, not both");
+    if (options.branch !== undefined && options.production)
+      throw new UsageError("Deployer: give branch or production, not both");
   }
 
   /** The flow on AWS Step Functions, with tasks on AWS Batch. */
@@ -86,7 +91,15 @@ export class StepFunctionsDeployer<F = unknown> {
   async create(): Promise<DeployedFlow<F>> {
     const { flow, ops } = await this.load();
     const d = await ops.createDeployment(flow, { ...this.branch(), ...this.sfn }, this.context());
-    return new DeployedFlow<F>(this.flowFile, d.name, d.arn, this.options, d.namespace, d.project, d.schedule);
+    return new DeployedFlow<F>(
+      this.flowFile,
+      d.name,
+      d.arn,
+      this.options,
+      d.namespace,
+      d.project,
+      d.schedule,
+    );
   }
 
   /** The deployment that exists already (for triggering from another process). */
@@ -97,16 +110,25 @@ export class StepFunctionsDeployer<F = unknown> {
   }
 
   private branch(): { branch?: string; production?: boolean } {
-    return { ...(this.options.branch !== undefined ? { branch: this.options.branch } : {}), ...(this.options.production ? { production: true } : {}) };
+    return {
+      ...(this.options.branch !== undefined ? { branch: this.options.branch } : {}),
+      ...(this.options.production ? { production: true } : {}),
+    };
   }
 
   private context() {
-    return { ...(this.options.env ? { env: this.options.env } : {}), ...(this.options.aws ? { aws: this.options.aws } : {}) };
+    return {
+      ...(this.options.env ? { env: this.options.env } : {}),
+      ...(this.options.aws ? { aws: this.options.aws } : {}),
+    };
   }
 
   private async load() {
     // Loaded on demand: the bundler, the parser and the AWS SDK stay out of processes that only read results.
-    const [{ loadFlow }, ops] = await Promise.all([import("./runtime/load-flow.js"), import("./deploy/step-functions/operations.js")]);
+    const [{ loadFlow }, ops] = await Promise.all([
+      import("./runtime/load-flow.js"),
+      import("./deploy/step-functions/operations.js"),
+    ]);
     return { flow: await loadFlow(this.flowFile, api as unknown as Record<string, unknown>), ops };
   }
 }
@@ -128,17 +150,28 @@ export class DeployedFlow<F = unknown> {
 
   /** Starts a run with `parameters` (checked first, as `metaflow run` checks them). */
   async trigger(parameters: Readonly<Record<string, unknown>> = {}): Promise<TriggeredRun<F>> {
-    const [{ loadFlow }, ops] = await Promise.all([import("./runtime/load-flow.js"), import("./deploy/step-functions/operations.js")]);
+    const [{ loadFlow }, ops] = await Promise.all([
+      import("./runtime/load-flow.js"),
+      import("./deploy/step-functions/operations.js"),
+    ]);
     const flow = await loadFlow(this.flowFile, api as unknown as Record<string, unknown>);
-    const choice = { ...(this.options.branch !== undefined ? { branch: this.options.branch } : {}), ...(this.options.production ? { production: true } : {}) };
-    const t = await ops.triggerDeployment(flow, choice, parameters, { ...(this.options.env ? { env: this.options.env } : {}), ...(this.options.aws ? { aws: this.options.aws } : {}) });
+    const choice = {
+      ...(this.options.branch !== undefined ? { branch: this.options.branch } : {}),
+      ...(this.options.production ? { production: true } : {}),
+    };
+    const t = await ops.triggerDeployment(flow, choice, parameters, {
+      ...(this.options.env ? { env: this.options.env } : {}),
+      ...(this.options.aws ? { aws: this.options.aws } : {}),
+    });
     return new TriggeredRun<F>(t.executionArn, this.options);
   }
 
   /** The deployment's executions, newest first. */
   async runs(): Promise<TriggeredRun<F>[]> {
     const aws = await import("./deploy/step-functions/aws.js");
-    return (await aws.listExecutions(this.arn, this.options.aws)).map((e) => new TriggeredRun<F>(e.arn, this.options));
+    return (await aws.listExecutions(this.arn, this.options.aws)).map(
+      (e) => new TriggeredRun<F>(e.arn, this.options),
+    );
   }
 
   /** Deletes the state machine and its schedule; the runs stay readable. Resolves false when it was gone. */
@@ -171,9 +204,16 @@ export class TriggeredRun<F = unknown> {
       const aws = await import("./deploy/step-functions/aws.js");
       const e = await aws.describeExecution(this.executionArn, this.options.aws);
       if (e.status !== "RUNNING" && (await this.runId()) === undefined) {
-        throw new DeployedRunError(this.executionArn, `The execution ended (${e.status}${e.error ? `: ${e.error}` : ""}) before its start task created a run${e.cause ? `: ${e.cause.slice(0, 500)}` : ""}`);
+        throw new DeployedRunError(
+          this.executionArn,
+          `The execution ended (${e.status}${e.error ? `: ${e.error}` : ""}) before its start task created a run${e.cause ? `: ${e.cause.slice(0, 500)}` : ""}`,
+        );
       }
-      if (Date.now() > deadline) throw new DeployedRunError(this.executionArn, `No run after ${options.timeoutMs} ms; the start task's Batch job may still be waiting in its queue`);
+      if (Date.now() > deadline)
+        throw new DeployedRunError(
+          this.executionArn,
+          `No run after ${options.timeoutMs} ms; the start task's Batch job may still be waiting in its queue`,
+        );
       await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
     }
   }
@@ -182,8 +222,14 @@ export class TriggeredRun<F = unknown> {
   async wait(options: { timeoutMs?: number; pollMs?: number } = {}): Promise<Run<F>> {
     const aws = await import("./deploy/step-functions/aws.js");
     const deadline = Date.now() + (options.timeoutMs ?? 24 * 3_600_000);
-    while ((await aws.describeExecution(this.executionArn, this.options.aws)).status === "RUNNING") {
-      if (Date.now() > deadline) throw new DeployedRunError(this.executionArn, `The execution is still running after ${options.timeoutMs} ms`);
+    while (
+      (await aws.describeExecution(this.executionArn, this.options.aws)).status === "RUNNING"
+    ) {
+      if (Date.now() > deadline)
+        throw new DeployedRunError(
+          this.executionArn,
+          `The execution is still running after ${options.timeoutMs} ms`,
+        );
       await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
     }
     return this.run({ timeoutMs: 0 });
@@ -198,7 +244,8 @@ export class TriggeredRun<F = unknown> {
   /** The run id the start task wrote in its output document, or undefined while there is none. */
   private async runId(): Promise<string | undefined> {
     const key = startOutputKey(this.executionArn);
-    if (key === undefined) throw new UsageError(`${this.executionArn} is not a Step Functions execution ARN`);
+    if (key === undefined)
+      throw new UsageError(`${this.executionArn} is not a Step Functions execution ARN`);
     const backends = openBackends({ env: this.options.env ?? process.env });
     try {
       const doc = await backends.storage.get(key);

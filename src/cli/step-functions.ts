@@ -5,14 +5,20 @@
 import { Command, Option } from "commander";
 import * as library from "../index.js";
 import { listExecutions, deleteDeployment } from "../deploy/step-functions/aws.js";
-import { createDeployment, deploymentJson, findDeployed, triggerDeployment } from "../deploy/step-functions/operations.js";
+import {
+  createDeployment,
+  deploymentJson,
+  findDeployed,
+  triggerDeployment,
+} from "../deploy/step-functions/operations.js";
 import type { DeploymentRequest } from "../deploy/step-functions/deploy.js";
 import { loadFlow, type LoadedFlow } from "../runtime/load-flow.js";
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
 function toCount(flag: string, v: string): number {
-  if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1) throw new library.UsageError(`${flag} expects a whole number ≥ 1, got ${JSON.stringify(v)}`);
+  if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1)
+    throw new library.UsageError(`${flag} expects a whole number ≥ 1, got ${JSON.stringify(v)}`);
   return Number(v);
 }
 
@@ -24,13 +30,18 @@ function branchOptions(cmd: Command): Command {
 }
 
 function branchOf(opts: Record<string, unknown>): { branch?: string; production?: boolean } {
-  return { ...(opts.branch !== undefined ? { branch: String(opts.branch) } : {}), ...(opts.production ? { production: true } : {}) };
+  return {
+    ...(opts.branch !== undefined ? { branch: String(opts.branch) } : {}),
+    ...(opts.production ? { production: true } : {}),
+  };
 }
 
-const load = (file: string): Promise<LoadedFlow> => loadFlow(file, library as unknown as Record<string, unknown>);
+const load = (file: string): Promise<LoadedFlow> =>
+  loadFlow(file, library as unknown as Record<string, unknown>);
 
 async function create(file: string, opts: Record<string, unknown>): Promise<void> {
-  if (opts.newToken && opts.authorize !== undefined) throw new library.UsageError("Give --new-token or --authorize TOKEN, not both");
+  if (opts.newToken && opts.authorize !== undefined)
+    throw new library.UsageError("Give --new-token or --authorize TOKEN, not both");
   const flow = await load(file);
   const request: DeploymentRequest = {
     ...branchOf(opts),
@@ -60,8 +71,12 @@ function parameterArgs(args: readonly string[]): Record<string, string> {
     const flag = args[i]!;
     const value = args[i + 1];
     if (flag === "--") continue;
-    if (!flag.startsWith("--") || flag.length < 3) throw new library.UsageError(`trigger: expected --name value pairs after the flow file, got ${JSON.stringify(flag)}`);
-    if (value === undefined || value.startsWith("--")) throw new library.UsageError(`trigger: parameter ${flag} needs a value (${flag} VALUE)`);
+    if (!flag.startsWith("--") || flag.length < 3)
+      throw new library.UsageError(
+        `trigger: expected --name value pairs after the flow file, got ${JSON.stringify(flag)}`,
+      );
+    if (value === undefined || value.startsWith("--"))
+      throw new library.UsageError(`trigger: parameter ${flag} needs a value (${flag} VALUE)`);
     out[flag.slice(2)] = value;
     i++;
   }
@@ -70,14 +85,23 @@ function parameterArgs(args: readonly string[]): Record<string, string> {
 
 /** The `step-functions` command group. */
 export function stepFunctionsCommand(): Command {
-  const group = new Command("step-functions").description("deploy flows to AWS Step Functions, with tasks on AWS Batch (see docs/production.md)");
+  const group = new Command("step-functions").description(
+    "deploy flows to AWS Step Functions, with tasks on AWS Batch (see docs/production.md)",
+  );
   group.addCommand(
     branchOptions(new Command("create"))
-      .description("compile the flow to a state machine and create (or update) it, with its schedule")
+      .description(
+        "compile the flow to a state machine and create (or update) it, with its schedule",
+      )
       .option("--only-json", "print the state machine, job definitions and schedule; call nothing")
       .option("--max-workers <n>", "most foreach tasks running at once", "100")
       .option("--max-num-splits <n>", "most tasks one foreach may create", "100")
-      .option("--with <decorator>", "add a decorator to every step, e.g. retry or batch:queue=gpu (repeatable)", collect, [])
+      .option(
+        "--with <decorator>",
+        "add a decorator to every step, e.g. retry or batch:queue=gpu (repeatable)",
+        collect,
+        [],
+      )
       .option("--authorize <token>", "the production token of a deployment someone else made")
       .addOption(new Option("--new-token", "start a new production namespace"))
       .action((file: string, opts: Record<string, unknown>) => create(file, opts)),
@@ -90,7 +114,9 @@ export function stepFunctionsCommand(): Command {
       .action(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
         const flow = await load(file);
         const t = await triggerDeployment(flow, branchOf(opts), parameterArgs(cmd.args.slice(1)));
-        process.stdout.write(`Started ${t.executionArn}\n${t.namespace ? `Its run will be in the namespace ${t.namespace}.\n` : ""}`);
+        process.stdout.write(
+          `Started ${t.executionArn}\n${t.namespace ? `Its run will be in the namespace ${t.namespace}.\n` : ""}`,
+        );
       }),
   );
   group.addCommand(
@@ -101,7 +127,9 @@ export function stepFunctionsCommand(): Command {
         const executions = await listExecutions(arn);
         if (executions.length === 0) process.stdout.write(`${name} has no executions yet.\n`);
         for (const e of executions) {
-          process.stdout.write(`${e.name}  ${e.status}  ${e.startDate?.toISOString() ?? ""}  ${e.stopDate?.toISOString() ?? ""}\n`);
+          process.stdout.write(
+            `${e.name}  ${e.status}  ${e.startDate?.toISOString() ?? ""}  ${e.stopDate?.toISOString() ?? ""}\n`,
+          );
         }
       }),
   );
@@ -114,6 +142,7 @@ export function stepFunctionsCommand(): Command {
         process.stdout.write(`Deleted ${name}; its runs stay readable in the client.\n`);
       }),
   );
-  for (const sub of group.commands) sub.exitOverride().configureOutput({ outputError: () => undefined });
+  for (const sub of group.commands)
+    sub.exitOverride().configureOutput({ outputError: () => undefined });
   return group;
 }

@@ -5,7 +5,13 @@
  */
 import { Command, Option } from "commander";
 import * as library from "../index.js";
-import { isRunFailed, runFailedFromFlags, TASK_FLAGS, taskCommandFromFlags, type FlagSource } from "../task/command.js";
+import {
+  isRunFailed,
+  runFailedFromFlags,
+  TASK_FLAGS,
+  taskCommandFromFlags,
+  type FlagSource,
+} from "../task/command.js";
 import { runFailedCommand, runTaskCommand } from "../task/entrypoint.js";
 import { EXIT_FAILURE } from "./output.js";
 
@@ -27,10 +33,13 @@ function flagSource(cmd: Command): FlagSource {
 
 /** Builds the `task` command. */
 export function taskCommand(): Command {
-  const cmd = new Command("task").description("(internal) run one attempt of one task from the datastore, as remote backends do");
+  const cmd = new Command("task").description(
+    "(internal) run one attempt of one task from the datastore, as remote backends do",
+  );
   for (const f of TASK_FLAGS) {
     if (f.kind === "boolean") cmd.option(f.flag, f.help);
-    else if (f.kind === "list") cmd.option(`${f.flag} <${f.arg ?? "value"}>`, `${f.help} (repeatable)`, collect, []);
+    else if (f.kind === "list")
+      cmd.option(`${f.flag} <${f.arg ?? "value"}>`, `${f.help} (repeatable)`, collect, []);
     else cmd.option(`${f.flag} <${f.arg ?? "value"}>`, f.help);
   }
   return cmd.action(async (_opts: unknown, self: Command) => {
@@ -39,7 +48,10 @@ export function taskCommand(): Command {
       process.stdout.write(`${await runFailedCommand(runFailedFromFlags(flags))}\n`);
       return;
     }
-    const result = await runTaskCommand(taskCommandFromFlags(flags), library as unknown as Record<string, unknown>);
+    const result = await runTaskCommand(
+      taskCommandFromFlags(flags),
+      library as unknown as Record<string, unknown>,
+    );
     if (!result.ok) process.exitCode = EXIT_FAILURE;
     // A socket or handle the step left open must not keep a cluster job alive once it is recorded.
     setTimeout(() => process.exit(), 2000).unref();

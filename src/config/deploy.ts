@@ -42,7 +42,8 @@ type Resolve = <T>(key: string, parse: (raw: string) => T, fallback: T) => Setti
 
 /** Resolves every deployment setting with `loadConfig`'s precedence rules. */
 export function resolveDeploySettings(resolve: Resolve): DeploySettings {
-  const opt = (key: string, parse: (raw: string) => string) => resolve<string | undefined>(key, parse, undefined);
+  const opt = (key: string, parse: (raw: string) => string) =>
+    resolve<string | undefined>(key, parse, undefined);
   return {
     batchQueue: opt("METAFLOW_BATCH_JOB_QUEUE", plainText),
     batchImage: opt("METAFLOW_BATCH_CONTAINER_IMAGE", plainText),
@@ -56,7 +57,8 @@ export function resolveDeploySettings(resolve: Resolve): DeploySettings {
 
 function plainText(raw: string): string {
   const v = raw.trim();
-  if (v === "" || /\s/.test(v)) throw new Error(`must be a name without spaces, got ${JSON.stringify(raw)}.`);
+  if (v === "" || /\s/.test(v))
+    throw new Error(`must be a name without spaces, got ${JSON.stringify(raw)}.`);
   return v;
 }
 
@@ -66,7 +68,9 @@ function arn(services: string): (raw: string) => string {
     const v = raw.trim();
     const service = /^arn:aws[a-z-]*:([a-z0-9-]+):/.exec(v)?.[1];
     if (!service || !services.split(" or ").includes(service)) {
-      throw new Error(`must be an ${services} ARN such as arn:aws:${services.split(" ")[0]}::123456789012:..., got ${JSON.stringify(raw)}.`);
+      throw new Error(
+        `must be an ${services} ARN such as arn:aws:${services.split(" ")[0]}::123456789012:..., got ${JSON.stringify(raw)}.`,
+      );
     }
     return v;
   };

@@ -62,9 +62,15 @@ export function parseBatchOptions(raw: Readonly<Record<string, unknown>>): Batch
     }
     const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
     const min = k === "cpu" || k === "memory" ? 1 : 0;
-    const ok = typeof n === "number" && Number.isFinite(n) && n >= min && (k === "cpu" || Number.isInteger(n));
+    const ok =
+      typeof n === "number" &&
+      Number.isFinite(n) &&
+      n >= min &&
+      (k === "cpu" || Number.isInteger(n));
     if (!ok || (k === "cpu" && (n as number) <= 0)) {
-      throw new Error(`@batch.${k} must be ${k === "cpu" ? "a number > 0" : `a whole number ≥ ${min}`}, got ${JSON.stringify(v)}`);
+      throw new Error(
+        `@batch.${k} must be ${k === "cpu" ? "a number > 0" : `a whole number ≥ ${min}`}, got ${JSON.stringify(v)}`,
+      );
     }
     out[k] = n;
   }
@@ -79,8 +85,13 @@ export const batch = stepDecorator<BatchOptions, BatchOptions>({
   plan(options, plan) {
     const r = plan.resources;
     // The larger of @batch and @resources is requested, as in Metaflow.
-    const max = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.max(a, b));
-    plan.resources = { cpu: max(r.cpu, options.cpu), memoryMb: max(r.memoryMb, options.memory), gpu: max(r.gpu, options.gpu) };
+    const max = (a: number | undefined, b: number | undefined) =>
+      a === undefined ? b : b === undefined ? a : Math.max(a, b);
+    plan.resources = {
+      cpu: max(r.cpu, options.cpu),
+      memoryMb: max(r.memoryMb, options.memory),
+      gpu: max(r.gpu, options.gpu),
+    };
     plan.launcher = { kind: "batch", options: { ...options } };
   },
 });

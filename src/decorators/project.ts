@@ -124,14 +124,22 @@ export function projectSystemTags(info: ProjectInfo): string[] {
   return [`project:${info.projectName}`, `project_branch:${info.branchName}`];
 }
 
-
 const BRANCH_TAG = "project_branch:";
 
 /** The project of a running task, read back from its run's system tags. */
-export function projectFromTags(name: string, flowName: string, tags: readonly string[]): ProjectInfo | undefined {
+export function projectFromTags(
+  name: string,
+  flowName: string,
+  tags: readonly string[],
+): ProjectInfo | undefined {
   const branch = tags.find((t) => t.startsWith(BRANCH_TAG))?.slice(BRANCH_TAG.length);
   if (branch === undefined) return undefined;
-  return { projectName: name, branchName: branch, isProduction: branch === "prod", projectFlowName: `${name}.${branch}.${flowName}` };
+  return {
+    projectName: name,
+    branchName: branch,
+    isProduction: branch === "prod",
+    projectFlowName: `${name}.${branch}.${flowName}`,
+  };
 }
 
 /**
@@ -143,7 +151,12 @@ export const project = flowDecorator<ProjectOptions, ProjectOptions>({
   help: "project({ name }): names runs and deployments <name>.<branch>.<Flow>",
   parse: (raw) => parseProjectOptions(raw),
   runTags(options, run) {
-    return projectSystemTags(projectInfo(options, run.flowName, run.user, { ...(run.branch !== undefined ? { branch: run.branch } : {}), production: run.production }));
+    return projectSystemTags(
+      projectInfo(options, run.flowName, run.user, {
+        ...(run.branch !== undefined ? { branch: run.branch } : {}),
+        production: run.production,
+      }),
+    );
   },
   async runStep(task, next, options) {
     const info = projectFromTags(options.name, task.flowName, current.tags);

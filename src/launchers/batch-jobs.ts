@@ -154,7 +154,10 @@ type BatchSdk = typeof import("@aws-sdk/client-batch");
 let sdk: Promise<BatchSdk> | undefined;
 
 /** A Batch client; the SDK is loaded on first use. Region, endpoint and credentials are the SDK's. */
-export async function batchClient(): Promise<{ m: BatchSdk; client: InstanceType<BatchSdk["BatchClient"]> }> {
+export async function batchClient(): Promise<{
+  m: BatchSdk;
+  client: InstanceType<BatchSdk["BatchClient"]>;
+}> {
   sdk ??= import("@aws-sdk/client-batch");
   const m = await sdk;
   return { m, client: new m.BatchClient({}) };
@@ -167,8 +170,6 @@ export async function ensureJobDefinition(spec: JobDefinitionSpec): Promise<stri
     new m.DescribeJobDefinitionsCommand({ jobDefinitionName: spec.name, status: "ACTIVE" }),
   );
   if ((found.jobDefinitions ?? []).length > 0) return spec.name;
-  await client.send(
-    new m.RegisterJobDefinitionCommand(registerJobDefinitionInput(spec) as never),
-  );
+  await client.send(new m.RegisterJobDefinitionCommand(registerJobDefinitionInput(spec) as never));
   return spec.name;
 }

@@ -10,8 +10,21 @@ import { logKey, parseLog } from "../datastore/logs.js";
 import { formatTaskCommand, type TaskCommand } from "../task/command.js";
 import type { PlainError } from "../errors.js";
 import type { BatchOptions } from "../decorators/batch.js";
-import { batchClient, containerSettings, ensureJobDefinition, jobDefinitionFor, resourceRequirements } from "./batch-jobs.js";
-import type { AttemptHandle, AttemptListener, AttemptOutcome, AttemptRequest, LauncherContext, TaskLauncher } from "./types.js";
+import {
+  batchClient,
+  containerSettings,
+  ensureJobDefinition,
+  jobDefinitionFor,
+  resourceRequirements,
+} from "./batch-jobs.js";
+import type {
+  AttemptHandle,
+  AttemptListener,
+  AttemptOutcome,
+  AttemptRequest,
+  LauncherContext,
+  TaskLauncher,
+} from "./types.js";
 
 /** How often the jobs' states are asked for (one DescribeJobs call for all of them). */
 const POLL_MS = 1000;
@@ -39,7 +52,9 @@ export class BatchLauncher implements TaskLauncher {
     if (this.running.size >= this.context.maxWorkers) return undefined;
     const r: Running = { request, listener, settled: false };
     this.running.add(r);
-    this.submit(r).catch((err: unknown) => this.finish(r, { ok: false, error: batchError((err as Error).message ?? String(err)) }));
+    this.submit(r).catch((err: unknown) =>
+      this.finish(r, { ok: false, error: batchError((err as Error).message ?? String(err)) }),
+    );
     return { cancel: () => void this.terminate(r) };
   }
 
@@ -51,7 +66,13 @@ export class BatchLauncher implements TaskLauncher {
   private async submit(r: Running): Promise<void> {
     const { spec, plan } = r.request;
     const { config, storageSpec } = this.context.backends;
-    if (storageSpec.type !== "config" || config.datastore.value !== "s3" || config.metadata.value !== "service" || !config.s3Root.value || !config.serviceUrl.value) {
+    if (
+      storageSpec.type !== "config" ||
+      config.datastore.value !== "s3" ||
+      config.metadata.value !== "service" ||
+      !config.s3Root.value ||
+      !config.serviceUrl.value
+    ) {
       throw new Error(
         `step '${spec.step}' has @batch, and a Batch job reaches only the S3 datastore and the metadata service; set METAFLOW_DEFAULT_DATASTORE=s3 and METAFLOW_DEFAULT_METADATA=service (see docs/production.md), or remove @batch to run the step here`,
       );
@@ -60,28 +81,65 @@ export class BatchLauncher implements TaskLauncher {
     const options = plan.launcher.options as BatchOptions;
     const queue = options.queue ?? config.deploy.batchQueue.value;
     const image = options.image ?? config.deploy.batchImage.value;
-    if (!queue || !image) throw new Error(`@batch needs ${!queue ? "a queue: @batch({ queue }) or METAFLOW_BATCH_JOB_QUEUE" : "an image: @batch({ image }) or METAFLOW_BATCH_CONTAINER_IMAGE"}`);
-    const container = containerSettings(config, { datastoreRoot: config.s3Root.value, serviceUrl: config.serviceUrl.value });
-    const { definition } = jobDefinitionFor(`metaflow-ts-${spec.flowName}`, { queue, image, ...(config.deploy.batchJobRole.value ? { iamRole: config.deploy.batchJobRole.value } : {}), ...(config.deploy.batchExecutionRole.value ? { executionRole: config.deploy.batchExecutionRole.value } : {}) }, options, container.environment, container.secrets);
+    if (!queue || !image)
+      throw new Error(
+        `@batch needs ${!queue ? "a queue: @batch({ queue }) or METAFLOW_BATCH_JOB_QUEUE" : "an image: @batch({ image }) or METAFLOW_BATCH_CONTAINER_IMAGE"}`,
+      );
+    const container = containerSettings(config, {
+      datastoreRoot: config.s3Root.value,
+      serviceUrl: config.serviceUrl.value,
+    });
+    const { definition } = jobDefinitionFor(
+      `metaflow-ts-${spec.flowName}`,
+      {
+        queue,
+        image,
+        ...(config.deploy.batchJobRole.value ? { iamRole: config.deploy.batchJobRole.value } : {}),
+        ...(config.deploy.batchExecutionRole.value
+          ? { executionRole: config.deploy.batchExecutionRole.value }
+          : {}),
+      },
+      options,
+      container.environment,
+      container.secrets,
+    );
     let jobDefinition: string;
     try {
       jobDefinition = await ensureJobDefinition(definition);
     } catch (err) {
-      throw new Error(`could not register the AWS Batch job definition ${definition.name}: ${(err as Error).message}`);
+      throw new Error(
+        `could not register the AWS Batch job definition ${definition.name}: ${(err as Error).message}`,
+      );
     }
     const { m, client } = await batchClient();
-    const max = (a: number | undefined, b: number | undefined, d: number) => Math.max(a ?? d, b ?? d);
+    const max = (a: number | undefined, b: number | undefined, d: number) =>
+      Math.max(a ?? d, b ?? d);
     const out = await client.send(
       new m.SubmitJobCommand({
-        jobName: `${spec.flowName}-${spec.runId}-${spec.step}-${spec.taskId}-${spec.attempt}`.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 128),
+        jobName: `${spec.flowName}-${spec.runId}-${spec.step}-${spec.taskId}-${spec.attempt}`
+          .replace(/[^A-Za-z0-9_-]/g, "-")
+          .slice(0, 128),
         jobQueue: queue,
         jobDefinition,
         containerOverrides: {
           command: ["metaflow", ...formatTaskCommand(taskCommandOf(r.request))],
           environment: Object.entries(plan.env).map(([name, value]) => ({ name, value })),
-          resourceRequirements: resourceRequirements({ cpu: max(plan.resources.cpu, options.cpu, 1), memory: max(plan.resources.memoryMb, options.memory, 4096), gpu: max(plan.resources.gpu, options.gpu, 0) }).map((x) => ({ type: x.Type as never, value: x.Value })),
+          resourceRequirements: resourceRequirements({
+            cpu: max(plan.resources.cpu, options.cpu, 1),
+            memory: max(plan.resources.memoryMb, options.memory, 4096),
+            gpu: max(plan.resources.gpu, options.gpu, 0),
+          }).map((x) => ({ type: x.Type as never, value: x.Value })),
         },
-        ...(plan.timeoutMs !== undefined ? { timeout: { attemptDurationSeconds: Math.max(MIN_TIMEOUT_SECONDS, Math.ceil(plan.timeoutMs / 1000)) } } : {}),
+        ...(plan.timeoutMs !== undefined
+          ? {
+              timeout: {
+                attemptDurationSeconds: Math.max(
+                  MIN_TIMEOUT_SECONDS,
+                  Math.ceil(plan.timeoutMs / 1000),
+                ),
+              },
+            }
+          : {}),
         tags: { "metaflow-ts:run": `${spec.flowName}/${spec.runId}` },
       }),
     );
@@ -98,12 +156,21 @@ export class BatchLauncher implements TaskLauncher {
     if (this.timer || this.running.size === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.poll().catch((err: unknown) => this.context.say("stderr", `AWS Batch: could not read job states (${(err as Error).message}); trying again`)).finally(() => this.schedulePoll());
+      this.poll()
+        .catch((err: unknown) =>
+          this.context.say(
+            "stderr",
+            `AWS Batch: could not read job states (${(err as Error).message}); trying again`,
+          ),
+        )
+        .finally(() => this.schedulePoll());
     }, POLL_MS);
   }
 
   private async poll(): Promise<void> {
-    const byId = new Map([...this.running].filter((r) => r.jobId && !r.settled).map((r) => [r.jobId!, r]));
+    const byId = new Map(
+      [...this.running].filter((r) => r.jobId && !r.settled).map((r) => [r.jobId!, r]),
+    );
     if (byId.size === 0) return;
     const { m, client } = await batchClient();
     const ids = [...byId.keys()];
@@ -114,7 +181,13 @@ export class BatchLauncher implements TaskLauncher {
         const r = byId.get(job.jobId ?? "");
         if (!r) continue;
         await this.showLogs(r);
-        this.finish(r, await this.outcome(r, `AWS Batch job ${job.jobId} ended ${job.status}${job.statusReason ? ` (${job.statusReason})` : ""}`));
+        this.finish(
+          r,
+          await this.outcome(
+            r,
+            `AWS Batch job ${job.jobId} ended ${job.status}${job.statusReason ? ` (${job.statusReason})` : ""}`,
+          ),
+        );
       }
     }
   }
@@ -123,19 +196,33 @@ export class BatchLauncher implements TaskLauncher {
   private async showLogs(r: Running): Promise<void> {
     const { spec } = r.request;
     for (const stream of ["stdout", "stderr"] as const) {
-      const text = await this.context.backends.storage.get(logKey(spec.flowName, spec.runId, spec.step, spec.taskId, spec.attempt, stream)).catch(() => undefined);
-      for (const { line } of text ? parseLog(text.toString("utf8")) : []) r.listener.output(stream, `${line}\n`);
+      const text = await this.context.backends.storage
+        .get(logKey(spec.flowName, spec.runId, spec.step, spec.taskId, spec.attempt, stream))
+        .catch(() => undefined);
+      for (const { line } of text ? parseLog(text.toString("utf8")) : [])
+        r.listener.output(stream, `${line}\n`);
     }
   }
 
   /** What the task recorded about its attempt; when it recorded no end, the job's own verdict. */
   private async outcome(r: Running, jobVerdict: string): Promise<AttemptOutcome> {
     const { spec } = r.request;
-    const record = await this.context.backends.metadata.getTask(spec.flowName, spec.runId, spec.step, spec.taskId);
+    const record = await this.context.backends.metadata.getTask(
+      spec.flowName,
+      spec.runId,
+      spec.step,
+      spec.taskId,
+    );
     const end = record?.attempts.find((a) => a.start.attempt === spec.attempt)?.end;
-    if (end?.status === "completed" && end.transition) return { ok: true, artifacts: end.artifacts, transition: end.transition };
+    if (end?.status === "completed" && end.transition)
+      return { ok: true, artifacts: end.artifacts, transition: end.transition };
     if (end?.error) return { ok: false, error: end.error };
-    return { ok: false, error: batchError(`${jobVerdict} before the task recorded how it ended; the job's log in CloudWatch says why`) };
+    return {
+      ok: false,
+      error: batchError(
+        `${jobVerdict} before the task recorded how it ended; the job's log in CloudWatch says why`,
+      ),
+    };
   }
 
   private finish(r: Running, outcome: AttemptOutcome): void {
@@ -148,19 +235,31 @@ export class BatchLauncher implements TaskLauncher {
 
   private async terminate(r: Running): Promise<void> {
     const id = r.jobId;
-    this.finish(r, { ok: false, error: batchError(`AWS Batch job ${id ?? "(not submitted)"} was stopped`) });
+    this.finish(r, {
+      ok: false,
+      error: batchError(`AWS Batch job ${id ?? "(not submitted)"} was stopped`),
+    });
     if (!id) return;
     const { m, client } = await batchClient();
-    await client.send(new m.TerminateJobCommand({ jobId: id, reason: "stopped by metaflow run" })).catch(() => undefined);
+    await client
+      .send(new m.TerminateJobCommand({ jobId: id, reason: "stopped by metaflow run" }))
+      .catch(() => undefined);
   }
 }
 
 /** The `metaflow task` command of an attempt the scheduler planned. */
 function taskCommandOf(request: AttemptRequest): TaskCommand {
   const { spec } = request;
-  const parents = spec.parents.filter((p) => p.step !== "_parameters").map((p) => ({ step: p.step, taskId: p.taskId }));
+  const parents = spec.parents
+    .filter((p) => p.step !== "_parameters")
+    .map((p) => ({ step: p.step, taskId: p.taskId }));
   const last = spec.frames.at(-1);
-  const entersForeach = !spec.isJoin && last?.kind === "foreach" && parents.length === 1 && parents[0]!.step === last.step && parents[0]!.taskId === last.taskId;
+  const entersForeach =
+    !spec.isJoin &&
+    last?.kind === "foreach" &&
+    parents.length === 1 &&
+    parents[0]!.step === last.step &&
+    parents[0]!.taskId === last.taskId;
   return {
     plan: spec.runPlan!,
     step: spec.step,

@@ -16,18 +16,35 @@ export interface BranchFlags {
  * `--branch`/`--production` on a flow none of whose decorators reads them.
  */
 export function flowRunTags(flow: LoadedFlow, user: string, choice: BranchFlags = {}): string[] {
-  const hooked = flow.flowDecorators.filter((d) => flow.definitions.get(d.name)?.kind === "flow" && typeof (flow.definitions.get(d.name) as { runTags?: unknown }).runTags === "function");
+  const hooked = flow.flowDecorators.filter(
+    (d) =>
+      flow.definitions.get(d.name)?.kind === "flow" &&
+      typeof (flow.definitions.get(d.name) as { runTags?: unknown }).runTags === "function",
+  );
   if ((choice.branch !== undefined || choice.production) && hooked.length === 0) {
-    throw new UsageError(`${choice.production ? "--production" : `--branch ${choice.branch}`} needs a flow decorator that names branches, such as @project({ name: "..." }) on ${flow.className}; add one, or drop the flag`);
+    throw new UsageError(
+      `${choice.production ? "--production" : `--branch ${choice.branch}`} needs a flow decorator that names branches, such as @project({ name: "..." }) on ${flow.className}; add one, or drop the flag`,
+    );
   }
   if (choice.branch !== undefined && choice.production) {
-    throw new UsageError(`Give --branch or --production, not both: --production is the prod branch, --branch ${choice.branch} the test branch test.${choice.branch}`);
+    throw new UsageError(
+      `Give --branch or --production, not both: --production is the prod branch, --branch ${choice.branch} the test branch test.${choice.branch}`,
+    );
   }
   const tags: string[] = [];
   for (const spec of hooked) {
-    const def = flow.definitions.get(spec.name) as { runTags(o: unknown, r: unknown): readonly string[] };
+    const def = flow.definitions.get(spec.name) as {
+      runTags(o: unknown, r: unknown): readonly string[];
+    };
     try {
-      tags.push(...def.runTags(spec.options, { flowName: flow.className, user, branch: choice.branch, production: choice.production === true }));
+      tags.push(
+        ...def.runTags(spec.options, {
+          flowName: flow.className,
+          user,
+          branch: choice.branch,
+          production: choice.production === true,
+        }),
+      );
     } catch (err) {
       // The library's own errors (a bad --branch) already say what to fix.
       if (err instanceof MetaflowError) throw err;

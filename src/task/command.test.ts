@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { taskCommandExpression } from "../deploy/step-functions/command.js";
-import { formatTaskCommand, parseRunFailedCommand, parseTaskCommand, runFailedArgv, type TaskCommand } from "./command.js";
+import {
+  formatTaskCommand,
+  parseRunFailedCommand,
+  parseTaskCommand,
+  runFailedArgv,
+  type TaskCommand,
+} from "./command.js";
 import { outputKey, parseTaskId, startOutputKey, taskIdFor } from "./task-ids.js";
 
 const join: TaskCommand = {
@@ -41,8 +47,24 @@ void describe("metaflow task command contract", () => {
     assert.deepEqual(parseTaskCommand(formatTaskCommand(join)), join);
     assert.deepEqual(parseTaskCommand(formatTaskCommand(slurm)), slurm);
     assert.deepEqual(formatTaskCommand(slurm), [
-      "task", "--plan", "abc123", "--run-id", "1712", "--step", "train", "--task-id", "17", "--attempt", "2",
-      "--parents", "a/3,b/4", "--split-index", "3", "--recover", "--label", "slurm job 77_3",
+      "task",
+      "--plan",
+      "abc123",
+      "--run-id",
+      "1712",
+      "--step",
+      "train",
+      "--task-id",
+      "17",
+      "--attempt",
+      "2",
+      "--parents",
+      "a/3,b/4",
+      "--split-index",
+      "3",
+      "--recover",
+      "--label",
+      "slurm job 77_3",
     ]);
     const start: TaskCommand = {
       ...join,
@@ -62,28 +84,52 @@ void describe("metaflow task command contract", () => {
       finishRun: true,
     } as TaskCommand;
     const parsed = parseTaskCommand(formatTaskCommand(start));
-    assert.deepEqual(parsed, Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)));
+    assert.deepEqual(
+      parsed,
+      Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)),
+    );
     const failed = { plan: "p", executionId: "arn:x", error: "States.TaskFailed" };
     assert.deepEqual(parseRunFailedCommand(runFailedArgv(failed) as string[]), failed);
   });
 
   void it("names the flag of a bad command line", () => {
     const argv = formatTaskCommand(join);
-    assert.throws(() => parseTaskCommand(["run", ...argv.slice(1)]), /expected 'task' first, got "run"/);
+    assert.throws(
+      () => parseTaskCommand(["run", ...argv.slice(1)]),
+      /expected 'task' first, got "run"/,
+    );
     assert.throws(() => parseTaskCommand([...argv, "--bogus"]), /unknown flag "--bogus"/);
-    assert.throws(() => parseTaskCommand([...argv, "--new-run-for", "arn"]), /exactly one of --run-id and --new-run-for/);
+    assert.throws(
+      () => parseTaskCommand([...argv, "--new-run-for", "arn"]),
+      /exactly one of --run-id and --new-run-for/,
+    );
     const bad = [...argv];
     bad[bad.indexOf("--min-attempt") + 1] = "-1";
-    assert.throws(() => parseTaskCommand(bad), /--min-attempt must be a whole number from 0 to 1000, got "-1"/);
-    assert.throws(() => parseTaskCommand([...argv, "--attempt", "1"]), /--attempt or --min-attempt, not both/);
+    assert.throws(
+      () => parseTaskCommand(bad),
+      /--min-attempt must be a whole number from 0 to 1000, got "-1"/,
+    );
+    assert.throws(
+      () => parseTaskCommand([...argv, "--attempt", "1"]),
+      /--attempt or --min-attempt, not both/,
+    );
     const badRef = [...argv];
     badRef[badRef.indexOf("--join-of") + 1] = "outer";
     assert.throws(() => parseTaskCommand(badRef), /--join-of takes step\/taskId, got "outer"/);
-    assert.throws(() => parseTaskCommand([...argv, "--parents", "a/1"]), /--parents or --join-of, not both/);
+    assert.throws(
+      () => parseTaskCommand([...argv, "--parents", "a/1"]),
+      /--parents or --join-of, not both/,
+    );
     assert.throws(() => parseTaskCommand([...argv, "--step"]), /--step needs a value/);
     assert.throws(() => parseTaskCommand([...argv, "--sys-tag", "x"]), /go with --new-run-for/);
-    assert.throws(() => parseTaskCommand(["task", "--run-id", "1", "--step", "s", "--task-id", "t"]), /--plan is required/);
-    assert.throws(() => parseRunFailedCommand(["task", "--plan", "p", "--run-failed-for", "arn"]), /--error is required/);
+    assert.throws(
+      () => parseTaskCommand(["task", "--run-id", "1", "--step", "s", "--task-id", "t"]),
+      /--plan is required/,
+    );
+    assert.throws(
+      () => parseRunFailedCommand(["task", "--plan", "p", "--run-failed-for", "arn"]),
+      /--error is required/,
+    );
   });
 
   void it("becomes a States.Array expression: literals quoted, expressions as they are", () => {
@@ -124,7 +170,10 @@ void describe("deployed task ids", () => {
   });
 
   void it("output documents live under the deployment and the execution", () => {
-    assert.equal(outputKey("recsys.prod.TrainFlow", "e-1", "start", "sfn"), "sfn/recsys.prod.TrainFlow/e-1/start/sfn.json");
+    assert.equal(
+      outputKey("recsys.prod.TrainFlow", "e-1", "start", "sfn"),
+      "sfn/recsys.prod.TrainFlow/e-1/start/sfn.json",
+    );
     assert.equal(
       startOutputKey("arn:aws:states:eu-west-1:123456789012:execution:recsys.prod.TrainFlow:e-1"),
       "sfn/recsys.prod.TrainFlow/e-1/start/sfn.json",

@@ -151,7 +151,12 @@ export const TASK_FLAGS: readonly TaskFlag[] = [
     help: "record the run of this Step Functions execution as failed (no task runs)",
   },
   { flag: "--error", kind: "value", arg: "name", help: "with --run-failed-for: the error name" },
-  { flag: "--label", kind: "value", arg: "text", help: "where the task runs, for the console prefix" },
+  {
+    flag: "--label",
+    kind: "value",
+    arg: "text",
+    help: "where the task runs, for the console prefix",
+  },
 ];
 
 /** A command line `metaflow task` cannot run; the message names the flag and the bad value. */
@@ -170,10 +175,16 @@ export interface FlagSource {
 
 const MAX_ATTEMPT = 1000;
 
-function whole(flag: string, v: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function whole(
+  flag: string,
+  v: string | undefined,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d{1,15}$/.test(v) || Number(v) > max) {
-    throw new TaskCommandError(`${flag} must be a whole number from 0 to ${max}, got ${JSON.stringify(v)}`);
+    throw new TaskCommandError(
+      `${flag} must be a whole number from 0 to ${max}, got ${JSON.stringify(v)}`,
+    );
   }
   return Number(v);
 }
@@ -206,19 +217,26 @@ export function taskCommandFromFlags(flags: FlagSource): TaskCommand {
   if ((execution === undefined) === (runId === undefined)) {
     throw new TaskCommandError("give exactly one of --run-id and --new-run-for");
   }
-  if (execution === undefined && (flags.value("--parameters") !== undefined || flags.list("--sys-tag").length > 0)) {
-    throw new TaskCommandError("--parameters and --sys-tag go with --new-run-for (the task that creates the run)");
+  if (
+    execution === undefined &&
+    (flags.value("--parameters") !== undefined || flags.list("--sys-tag").length > 0)
+  ) {
+    throw new TaskCommandError(
+      "--parameters and --sys-tag go with --new-run-for (the task that creates the run)",
+    );
   }
   const exact = flags.value("--attempt");
   const min = flags.value("--min-attempt");
-  if (exact !== undefined && min !== undefined) throw new TaskCommandError("give --attempt or --min-attempt, not both");
+  if (exact !== undefined && min !== undefined)
+    throw new TaskCommandError("give --attempt or --min-attempt, not both");
   const joinOf = flags.value("--join-of");
   const parents = (flags.value("--parents") ?? "")
     .split(",")
     .map((p) => p.trim())
     .filter(Boolean)
     .map((p) => taskRef("--parents", p));
-  if (joinOf !== undefined && parents.length > 0) throw new TaskCommandError("give --parents or --join-of, not both");
+  if (joinOf !== undefined && parents.length > 0)
+    throw new TaskCommandError("give --parents or --join-of, not both");
   const splitIndex = whole("--split-index", flags.value("--split-index"));
   const caught = flags.value("--caught");
   const outputKey = flags.value("--output-key");
@@ -227,11 +245,20 @@ export function taskCommandFromFlags(flags: FlagSource): TaskCommand {
     plan,
     step,
     taskId,
-    attempt: whole(min !== undefined ? "--min-attempt" : "--attempt", min ?? exact ?? "0", MAX_ATTEMPT)!,
+    attempt: whole(
+      min !== undefined ? "--min-attempt" : "--attempt",
+      min ?? exact ?? "0",
+      MAX_ATTEMPT,
+    )!,
     nextFreeAttempt: min !== undefined,
     run:
       execution !== undefined
-        ? { kind: "new", executionId: execution, parameters: flags.value("--parameters") ?? "{}", systemTags: flags.list("--sys-tag") }
+        ? {
+            kind: "new",
+            executionId: execution,
+            parameters: flags.value("--parameters") ?? "{}",
+            systemTags: flags.list("--sys-tag"),
+          }
         : { kind: "existing", runId: runId! },
     parents,
     ...(joinOf !== undefined ? { joinOf: taskRef("--join-of", joinOf) } : {}),
@@ -248,7 +275,8 @@ export function taskCommandFromFlags(flags: FlagSource): TaskCommand {
 export function runFailedFromFlags(flags: FlagSource): RunFailedCommand {
   const need = (flag: string): string => {
     const v = flags.value(flag);
-    if (v === undefined || v.trim() === "") throw new TaskCommandError(`${flag} is required with --run-failed-for`);
+    if (v === undefined || v.trim() === "")
+      throw new TaskCommandError(`${flag} is required with --run-failed-for`);
     return v;
   };
   return { plan: need("--plan"), executionId: need("--run-failed-for"), error: need("--error") };
@@ -256,7 +284,8 @@ export function runFailedFromFlags(flags: FlagSource): RunFailedCommand {
 
 /** The flags of an argv (starting with `task`), checked against the table. */
 export function flagsOfArgv(argv: readonly string[]): FlagSource {
-  if (argv[0] !== "task") throw new TaskCommandError(`expected 'task' first, got ${JSON.stringify(argv[0])}`);
+  if (argv[0] !== "task")
+    throw new TaskCommandError(`expected 'task' first, got ${JSON.stringify(argv[0])}`);
   const values = new Map<string, string[]>();
   const present = new Set<string>();
   for (let i = 1; i < argv.length; i++) {
@@ -269,7 +298,11 @@ export function flagsOfArgv(argv: readonly string[]): FlagSource {
     if (v === undefined) throw new TaskCommandError(`${flag} needs a value`);
     values.set(flag, [...(values.get(flag) ?? []), v]);
   }
-  return { value: (f) => values.get(f)?.at(-1), list: (f) => values.get(f) ?? [], has: (f) => present.has(f) };
+  return {
+    value: (f) => values.get(f)?.at(-1),
+    list: (f) => values.get(f) ?? [],
+    has: (f) => present.has(f),
+  };
 }
 
 /** Reads `argv` (after the entrypoint: starting with `task`) back into a {@link TaskCommand}. */
@@ -291,7 +324,12 @@ export interface TaskCommandTemplate<V> {
   readonly nextFreeAttempt: boolean;
   readonly run:
     | { readonly kind: "existing"; readonly runId: string | V }
-    | { readonly kind: "new"; readonly executionId: string | V; readonly parameters: string | V; readonly systemTags: readonly string[] };
+    | {
+        readonly kind: "new";
+        readonly executionId: string | V;
+        readonly parameters: string | V;
+        readonly systemTags: readonly string[];
+      };
   /** `step/taskId,...`. */
   readonly parents?: string | V;
   readonly joinOf?: string | V;
@@ -312,7 +350,14 @@ export function taskArgv<V>(c: TaskCommandTemplate<V>): Array<string | V> {
   } else {
     out.push("--run-id", c.run.runId);
   }
-  out.push("--step", c.step, "--task-id", c.taskId, c.nextFreeAttempt ? "--min-attempt" : "--attempt", c.attempt);
+  out.push(
+    "--step",
+    c.step,
+    "--task-id",
+    c.taskId,
+    c.nextFreeAttempt ? "--min-attempt" : "--attempt",
+    c.attempt,
+  );
   if (c.parents !== undefined) out.push("--parents", c.parents);
   if (c.joinOf !== undefined) out.push("--join-of", c.joinOf);
   if (c.splitIndex !== undefined) out.push("--split-index", c.splitIndex);
@@ -339,7 +384,11 @@ export function formatTaskCommand(c: TaskCommand): string[] {
 }
 
 /** The argv of a run-failed command (without the entrypoint). */
-export function runFailedArgv<V>(c: { plan: string; executionId: string | V; error: string | V }): Array<string | V> {
+export function runFailedArgv<V>(c: {
+  plan: string;
+  executionId: string | V;
+  error: string | V;
+}): Array<string | V> {
   return ["task", "--plan", c.plan, "--run-failed-for", c.executionId, "--error", c.error];
 }
 

@@ -41,19 +41,37 @@ export async function startDeployedRun(
   try {
     given = JSON.parse(selector.parameters);
   } catch (err) {
-    throw new UsageError(`metaflow task: --parameters must be a JSON object, got ${JSON.stringify(selector.parameters)}: ${(err as Error).message}`);
+    throw new UsageError(
+      `metaflow task: --parameters must be a JSON object, got ${JSON.stringify(selector.parameters)}: ${(err as Error).message}`,
+    );
   }
   if (typeof given !== "object" || given === null || Array.isArray(given)) {
-    throw new UsageError(`metaflow task: --parameters must be a JSON object such as {"alpha": "0.1"}, got ${selector.parameters}`);
+    throw new UsageError(
+      `metaflow task: --parameters must be a JSON object such as {"alpha": "0.1"}, got ${selector.parameters}`,
+    );
   }
-  const values = await resolvePlanned(backends, plan.parameters ?? [], given as Record<string, unknown>);
+  const values = await resolvePlanned(
+    backends,
+    plan.parameters ?? [],
+    given as Record<string, unknown>,
+  );
   const parameterRefs: ArtifactRef[] = [];
   const summary: Record<string, unknown> = {};
   for (const p of plan.parameters ?? []) {
     const v = values.get(p.name);
     const stored = await backends.store.putValue(v);
-    parameterRefs.push({ name: p.field, hash: stored.hash, size: stored.size, encoding: stored.encoding, type: stored.type, ...(stored.typedArray ? { typedArray: stored.typedArray } : {}) });
-    summary[p.name] = p.kind === "include-file" && v != null ? `<included file, ${(v as string | Buffer).length} ${typeof v === "string" ? "chars" : "bytes"}>` : v;
+    parameterRefs.push({
+      name: p.field,
+      hash: stored.hash,
+      size: stored.size,
+      encoding: stored.encoding,
+      type: stored.type,
+      ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
+    });
+    summary[p.name] =
+      p.kind === "include-file" && v != null
+        ? `<included file, ${(v as string | Buffer).length} ${typeof v === "string" ? "chars" : "bytes"}>`
+        : v;
   }
   const user = currentUser(env);
   const createdAt = Date.now();
@@ -84,17 +102,27 @@ export async function startDeployedRun(
 }
 
 /** Parameter values: given ones converted, the rest from the plan's defaults; IncludeFile contents from the datastore. */
-async function resolvePlanned(backends: Backends, specs: readonly PlannedParameter[], given: Record<string, unknown>): Promise<Map<string, unknown>> {
+async function resolvePlanned(
+  backends: Backends,
+  specs: readonly PlannedParameter[],
+  given: Record<string, unknown>,
+): Promise<Map<string, unknown>> {
   const plain = specs.filter((s) => s.kind !== "include-file");
   for (const s of specs) {
     if (s.kind === "include-file" && given[s.name] !== undefined) {
-      throw new ParameterError(s.name, `IncludeFile '${s.name}' is read when the flow is deployed, so a run cannot be given another file; deploy again with the new file as its default`);
+      throw new ParameterError(
+        s.name,
+        `IncludeFile '${s.name}' is read when the flow is deployed, so a run cannot be given another file; deploy again with the new file as its default`,
+      );
     }
   }
   const known = new Set(plain.map((s) => s.name));
   const unknown = Object.keys(given).find((k) => !known.has(k) && !specs.some((s) => s.name === k));
   if (unknown !== undefined) {
-    throw new ParameterError(unknown, `The flow has no parameter '${unknown}'; its parameters are: ${specs.map((s) => s.name).join(", ") || "(none)"}`);
+    throw new ParameterError(
+      unknown,
+      `The flow has no parameter '${unknown}'; its parameters are: ${specs.map((s) => s.name).join(", ") || "(none)"}`,
+    );
   }
   // Defaults (and METAFLOW_RUN_* values) were fixed when the flow was deployed: no environment here.
   const resolved = resolveParameters(plain, given, {});
@@ -112,20 +140,33 @@ async function resolvePlanned(backends: Backends, specs: readonly PlannedParamet
 }
 
 /** The output document of a task that took `transition`. */
-export function outputDocument(runId: string, step: string, taskId: string, transition: TakenTransition | undefined): TaskOutputDocument {
+export function outputDocument(
+  runId: string,
+  step: string,
+  taskId: string,
+  transition: TakenTransition | undefined,
+): TaskOutputDocument {
   return {
     runId,
     step,
     taskId,
-    ...(transition?.kind === "foreach" ? { splits: Array.from({ length: transition.count }, (_, i) => i) } : {}),
+    ...(transition?.kind === "foreach"
+      ? { splits: Array.from({ length: transition.count }, (_, i) => i) }
+      : {}),
     ...(transition?.kind === "switch" ? { case: transition.case } : {}),
   };
 }
 
 /** Writes an output document where the state machine reads it (a datastore key, strongly consistent on S3). */
-export async function writeOutputDocument(backends: Backends, key: string, doc: TaskOutputDocument): Promise<void> {
+export async function writeOutputDocument(
+  backends: Backends,
+  key: string,
+  doc: TaskOutputDocument,
+): Promise<void> {
   if (key.startsWith("/") || key.split("/").some((p) => p === "" || p === "." || p === "..")) {
-    throw new UsageError(`metaflow task: --output-key must be a relative datastore key such as sfn/Flow/exec/start/sfn.json, got ${JSON.stringify(key)}`);
+    throw new UsageError(
+      `metaflow task: --output-key must be a relative datastore key such as sfn/Flow/exec/start/sfn.json, got ${JSON.stringify(key)}`,
+    );
   }
   await backends.storage.put(key, Buffer.from(JSON.stringify(doc)));
 }
@@ -134,10 +175,17 @@ export async function writeOutputDocument(backends: Backends, key: string, doc: 
  * Records the run of a failed execution as failed (when the start task created one and nothing
  * ended it yet); returns the run id, or undefined when the execution created no run.
  */
-export async function recordRunFailed(backends: Backends, plan: RunPlan, executionId: string, error: string): Promise<string | undefined> {
+export async function recordRunFailed(
+  backends: Backends,
+  plan: RunPlan,
+  executionId: string,
+  error: string,
+): Promise<string | undefined> {
   const key = startOutputKey(executionId);
   if (key === undefined) {
-    throw new UsageError(`metaflow task: --run-failed-for takes an execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>), got ${JSON.stringify(executionId)}`);
+    throw new UsageError(
+      `metaflow task: --run-failed-for takes an execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>), got ${JSON.stringify(executionId)}`,
+    );
   }
   const doc = await backends.storage.get(key);
   if (!doc) return undefined;
@@ -146,7 +194,11 @@ export async function recordRunFailed(backends: Backends, plan: RunPlan, executi
   await backends.metadata.finishRun(plan.flowName, runId, {
     status: "failed",
     finishedAt: Date.now(),
-    error: { name: error, code: "step-functions", message: `The Step Functions execution ${executionId} failed with ${error}; the failed task's logs say why (metaflow logs ${plan.flowName}/${runId}/<step>)` },
+    error: {
+      name: error,
+      code: "step-functions",
+      message: `The Step Functions execution ${executionId} failed with ${error}; the failed task's logs say why (metaflow logs ${plan.flowName}/${runId}/<step>)`,
+    },
   });
   return runId;
 }

@@ -8,7 +8,12 @@
  */
 import { openBackends, type Backends } from "../backends.js";
 import type { RunFailedCommand, TaskCommand, TaskRef } from "./command.js";
-import { outputDocument, recordRunFailed, startDeployedRun, writeOutputDocument } from "./deployed-run.js";
+import {
+  outputDocument,
+  recordRunFailed,
+  startDeployedRun,
+  writeOutputDocument,
+} from "./deployed-run.js";
 import { joinShapeOf, resolveJoinParents } from "./join-parents.js";
 import { runRemoteTask, type RemoteTaskResult } from "./remote.js";
 import { readRunPlan, type RunPlan } from "./run-plan.js";
@@ -16,7 +21,11 @@ import { readRunPlan, type RunPlan } from "./run-plan.js";
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Runs the attempt a task command describes; resolves when it is recorded (and the run updated). */
-export async function runTaskCommand(c: TaskCommand, library: Record<string, unknown>, env: Env = process.env): Promise<RemoteTaskResult & { runId: string }> {
+export async function runTaskCommand(
+  c: TaskCommand,
+  library: Record<string, unknown>,
+  env: Env = process.env,
+): Promise<RemoteTaskResult & { runId: string }> {
   const backends = openBackends({ env });
   try {
     const plan = await readRunPlan(backends.store, c.plan);
@@ -24,12 +33,21 @@ export async function runTaskCommand(c: TaskCommand, library: Record<string, unk
     if (c.run.kind === "new") {
       runId = await startDeployedRun(backends, plan, c.plan, c.run, env);
       // The run id is known from here on, even if the start step then fails (run-failed finds it).
-      if (c.outputKey) await writeOutputDocument(backends, c.outputKey, outputDocument(runId, c.step, c.taskId, undefined));
+      if (c.outputKey)
+        await writeOutputDocument(
+          backends,
+          c.outputKey,
+          outputDocument(runId, c.step, c.taskId, undefined),
+        );
     } else {
       runId = c.run.runId;
     }
-    const attempt = c.nextFreeAttempt ? await freeAttempt(backends, plan.flowName, runId, c, c.attempt) : c.attempt;
-    const parents = c.joinOf ? await joinParents(backends, plan, runId, c.step, c.joinOf) : c.parents;
+    const attempt = c.nextFreeAttempt
+      ? await freeAttempt(backends, plan.flowName, runId, c, c.attempt)
+      : c.attempt;
+    const parents = c.joinOf
+      ? await joinParents(backends, plan, runId, c.step, c.joinOf)
+      : c.parents;
     const result = await runRemoteTask(
       {
         plan: c.plan,
@@ -48,10 +66,17 @@ export async function runTaskCommand(c: TaskCommand, library: Record<string, unk
       library,
     );
     if (result.ok && c.outputKey) {
-      await writeOutputDocument(backends, c.outputKey, outputDocument(runId, c.step, c.taskId, result.transition));
+      await writeOutputDocument(
+        backends,
+        c.outputKey,
+        outputDocument(runId, c.step, c.taskId, result.transition),
+      );
     }
     if (result.ok && c.finishRun) {
-      await backends.metadata.finishRun(plan.flowName, runId, { status: "completed", finishedAt: Date.now() });
+      await backends.metadata.finishRun(plan.flowName, runId, {
+        status: "completed",
+        finishedAt: Date.now(),
+      });
     }
     return { ...result, runId };
   } finally {
@@ -60,7 +85,10 @@ export async function runTaskCommand(c: TaskCommand, library: Record<string, unk
 }
 
 /** Records the run of a failed execution as failed; returns a line for the console. */
-export async function runFailedCommand(c: RunFailedCommand, env: Env = process.env): Promise<string> {
+export async function runFailedCommand(
+  c: RunFailedCommand,
+  env: Env = process.env,
+): Promise<string> {
   const backends = openBackends({ env });
   try {
     const plan = await readRunPlan(backends.store, c.plan);
@@ -74,14 +102,26 @@ export async function runFailedCommand(c: RunFailedCommand, env: Env = process.e
 }
 
 /** `attempt`, or the next attempt number not recorded yet when it is taken. */
-async function freeAttempt(backends: Backends, flow: string, runId: string, c: TaskCommand, attempt: number): Promise<number> {
+async function freeAttempt(
+  backends: Backends,
+  flow: string,
+  runId: string,
+  c: TaskCommand,
+  attempt: number,
+): Promise<number> {
   const record = await backends.metadata.getTask(flow, runId, c.step, c.taskId);
   const taken = (record?.attempts ?? []).map((a) => a.start.attempt);
   return taken.includes(attempt) ? Math.max(...taken) + 1 : attempt;
 }
 
 /** A join's parents, from the task that opened its split and the recorded transitions after it. */
-async function joinParents(backends: Backends, plan: RunPlan, runId: string, join: string, split: TaskRef): Promise<TaskRef[]> {
+async function joinParents(
+  backends: Backends,
+  plan: RunPlan,
+  runId: string,
+  join: string,
+  split: TaskRef,
+): Promise<TaskRef[]> {
   return resolveJoinParents(joinShapeOf(plan), join, split, async (step, taskId) => {
     const record = await backends.metadata.getTask(plan.flowName, runId, step, taskId);
     return record?.attempts.filter((a) => a.end?.status === "completed").at(-1)?.end?.transition;

@@ -148,7 +148,10 @@ async function walk(
     if (to === task.step) {
       task = at(to, parseTaskId(task.taskId).iteration! + 1);
     } else {
-      if (!structure.steps.has(to)) throw new JoinParentsError(`Task ${task.step}/${task.taskId} went to '${to}', a step the flow does not have`);
+      if (!structure.steps.has(to))
+        throw new JoinParentsError(
+          `Task ${task.step}/${task.taskId} went to '${to}', a step the flow does not have`,
+        );
       task = at(to);
     }
   }

@@ -53,7 +53,11 @@ export async function startDeployStack(): Promise<DeployStack> {
       const home = path.join(scratch, `home-${user}`);
       fs.mkdirSync(home, { recursive: true });
       return {
-        ...stack.env({ prefix: "sfn", cacheDir: path.join(scratch, `cache-${user}`), metadata: "service" }),
+        ...stack.env({
+          prefix: "sfn",
+          cacheDir: path.join(scratch, `cache-${user}`),
+          metadata: "service",
+        }),
         ...aws.env(),
         METAFLOW_BATCH_JOB_QUEUE: "local-queue",
         METAFLOW_BATCH_CONTAINER_IMAGE: "local/metaflow-ts:test",

@@ -30,7 +30,11 @@ const CREDENTIALS = { accessKeyId: "LOCALAWS", secretAccessKey: "LOCALAWS" };
 /** What the host and its IAM role give every job: S3 access (s3rver's endpoint and keys). */
 export interface LocalAwsOptions {
   readonly jobEnv: Readonly<Record<string, string>>;
-  readonly s3: { readonly endpoint: string; readonly accessKeyId: string; readonly secretAccessKey: string };
+  readonly s3: {
+    readonly endpoint: string;
+    readonly accessKeyId: string;
+    readonly secretAccessKey: string;
+  };
 }
 
 interface Execution {
@@ -71,7 +75,10 @@ class AwsError extends Error {
 
 /** The running stand-in. */
 export class LocalAws {
-  readonly stateMachines = new Map<string, { arn: string; definition: AslMachine; roleArn: string; tags: Map<string, string> }>();
+  readonly stateMachines = new Map<
+    string,
+    { arn: string; definition: AslMachine; roleArn: string; tags: Map<string, string> }
+  >();
   readonly schedules = new Map<string, Record<string, any>>();
   readonly jobDefinitions = new Map<string, Record<string, any>>();
   readonly executions = new Map<string, Execution>();
@@ -92,7 +99,10 @@ export class LocalAws {
       region: REGION,
       endpoint: options.s3.endpoint,
       forcePathStyle: true,
-      credentials: { accessKeyId: options.s3.accessKeyId, secretAccessKey: options.s3.secretAccessKey },
+      credentials: {
+        accessKeyId: options.s3.accessKeyId,
+        secretAccessKey: options.s3.secretAccessKey,
+      },
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
     });
@@ -108,7 +118,11 @@ export class LocalAws {
 
   /** The AWS target for in-process callers (the Deployer). */
   get target(): AwsTarget {
-    return { region: REGION, credentials: CREDENTIALS, endpoints: { sfn: this.url, scheduler: this.url, batch: this.url } };
+    return {
+      region: REGION,
+      credentials: CREDENTIALS,
+      endpoints: { sfn: this.url, scheduler: this.url, batch: this.url },
+    };
   }
 
   /**
@@ -147,14 +161,27 @@ export class LocalAws {
     const target = req.headers["x-amz-target"];
     try {
       let out: unknown;
-      if (typeof target === "string" && target.startsWith("AWSStepFunctions.")) out = this.sfn(target.slice(17), body);
-      else if (url.pathname.startsWith("/schedules/")) out = this.scheduler(req.method ?? "GET", decodeURIComponent(url.pathname.slice(11)), body);
+      if (typeof target === "string" && target.startsWith("AWSStepFunctions."))
+        out = this.sfn(target.slice(17), body);
+      else if (url.pathname.startsWith("/schedules/"))
+        out = this.scheduler(req.method ?? "GET", decodeURIComponent(url.pathname.slice(11)), body);
       else if (url.pathname.startsWith("/v1/")) out = this.batch(url.pathname.slice(4), body);
-      else throw new AwsError(404, "UnknownOperation", `local AWS does not serve ${req.method} ${url.pathname}`);
-      res.writeHead(200, { "content-type": typeof target === "string" ? "application/x-amz-json-1.0" : "application/json" });
+      else
+        throw new AwsError(
+          404,
+          "UnknownOperation",
+          `local AWS does not serve ${req.method} ${url.pathname}`,
+        );
+      res.writeHead(200, {
+        "content-type":
+          typeof target === "string" ? "application/x-amz-json-1.0" : "application/json",
+      });
       res.end(JSON.stringify(out ?? {}));
     } catch (err) {
-      const e = err instanceof AwsError ? err : new AwsError(500, "InternalFailure", (err as Error).stack ?? String(err));
+      const e =
+        err instanceof AwsError
+          ? err
+          : new AwsError(500, "InternalFailure", (err as Error).stack ?? String(err));
       res.writeHead(e.status, { "content-type": "application/json", "x-amzn-errortype": e.type });
       res.end(JSON.stringify({ __type: e.type, message: e.message, Message: e.message }));
     }
@@ -164,7 +191,14 @@ export class LocalAws {
     const byArn = (arn: string) => [...this.stateMachines.entries()].find(([, m]) => m.arn === arn);
     switch (op) {
       case "ListStateMachines":
-        return { stateMachines: [...this.stateMachines.entries()].map(([name, m]) => ({ name, stateMachineArn: m.arn, type: "STANDARD", creationDate: 0 })) };
+        return {
+          stateMachines: [...this.stateMachines.entries()].map(([name, m]) => ({
+            name,
+            stateMachineArn: m.arn,
+            type: "STANDARD",
+            creationDate: 0,
+          })),
+        };
       case "ListTagsForResource": {
         const m = byArn(b.resourceArn)?.[1];
         if (!m) throw new AwsError(400, "ResourceNotFound", `no state machine ${b.resourceArn}`);
@@ -177,14 +211,25 @@ export class LocalAws {
         return {};
       }
       case "CreateStateMachine": {
-        if (this.stateMachines.has(b.name)) throw new AwsError(400, "StateMachineAlreadyExists", `${b.name} exists`);
+        if (this.stateMachines.has(b.name))
+          throw new AwsError(400, "StateMachineAlreadyExists", `${b.name} exists`);
         const arn = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${b.name}`;
-        this.stateMachines.set(b.name, { arn, definition: this.validate(b.definition), roleArn: b.roleArn, tags: new Map((b.tags ?? []).map((t: any) => [t.key, t.value])) });
+        this.stateMachines.set(b.name, {
+          arn,
+          definition: this.validate(b.definition),
+          roleArn: b.roleArn,
+          tags: new Map((b.tags ?? []).map((t: any) => [t.key, t.value])),
+        });
         return { stateMachineArn: arn, creationDate: Date.now() / 1000 };
       }
       case "UpdateStateMachine": {
         const found = byArn(b.stateMachineArn);
-        if (!found) throw new AwsError(400, "StateMachineDoesNotExist", `no state machine ${b.stateMachineArn}`);
+        if (!found)
+          throw new AwsError(
+            400,
+            "StateMachineDoesNotExist",
+            `no state machine ${b.stateMachineArn}`,
+          );
         found[1].definition = this.validate(b.definition);
         if (b.roleArn) found[1].roleArn = b.roleArn;
         return { updateDate: Date.now() / 1000 };
@@ -202,32 +247,62 @@ export class LocalAws {
         return describe(e);
       }
       case "ListExecutions":
-        return { executions: [...this.executions.values()].filter((e) => e.stateMachineArn === b.stateMachineArn).reverse().map(describe) };
+        return {
+          executions: [...this.executions.values()]
+            .filter((e) => e.stateMachineArn === b.stateMachineArn)
+            .reverse()
+            .map(describe),
+        };
       default:
-        throw new AwsError(400, "UnknownOperationException", `local AWS does not implement StepFunctions.${op}`);
+        throw new AwsError(
+          400,
+          "UnknownOperationException",
+          `local AWS does not implement StepFunctions.${op}`,
+        );
     }
   }
 
   private validate(text: string): AslMachine {
     const definition = JSON.parse(text) as AslMachine;
     const result = validator(definition as never);
-    if (!result.isValid) throw new AwsError(400, "InvalidDefinition", JSON.stringify(result.errors));
+    if (!result.isValid)
+      throw new AwsError(400, "InvalidDefinition", JSON.stringify(result.errors));
     this.validated += 1;
     return definition;
   }
 
   private startExecution(b: Record<string, any>): unknown {
     const found = [...this.stateMachines.entries()].find(([, m]) => m.arn === b.stateMachineArn);
-    if (!found) throw new AwsError(400, "StateMachineDoesNotExist", `no state machine ${b.stateMachineArn}`);
+    if (!found)
+      throw new AwsError(400, "StateMachineDoesNotExist", `no state machine ${b.stateMachineArn}`);
     const [smName, machine] = found;
     const name = b.name ?? `exec-${this.executions.size + 1}`;
     const arn = `arn:aws:states:${REGION}:${ACCOUNT}:execution:${smName}:${name}`;
     const input = b.input ?? "{}";
-    const e: Execution = { arn, name, stateMachineArn: machine.arn, input, status: "RUNNING", startDate: Date.now() / 1000, done: Promise.resolve() };
+    const e: Execution = {
+      arn,
+      name,
+      stateMachineArn: machine.arn,
+      input,
+      status: "RUNNING",
+      startDate: Date.now() / 1000,
+      done: Promise.resolve(),
+    };
     e.done = runLocally(machine.definition, JSON.parse(input), {
       executionName: name,
       stateMachineArn: machine.arn,
-      runJob: (job) => this.runJob(job.jobName, job.queue, job.definition, { command: [...job.command], environment: job.environment, resourceRequirements: job.resources }, job).then(() => undefined),
+      runJob: (job) =>
+        this.runJob(
+          job.jobName,
+          job.queue,
+          job.definition,
+          {
+            command: [...job.command],
+            environment: job.environment,
+            resourceRequirements: job.resources,
+          },
+          job,
+        ).then(() => undefined),
       readObject: (bucket, key) => this.readObject(bucket, key),
     }).then((r) => {
       e.status = r.ok ? "SUCCEEDED" : "FAILED";
@@ -250,14 +325,18 @@ export class LocalAws {
 
   private scheduler(method: string, name: string, b: Record<string, any>): unknown {
     if (method === "POST") {
-      if (this.schedules.has(name)) throw new AwsError(409, "ConflictException", `schedule ${name} exists`);
+      if (this.schedules.has(name))
+        throw new AwsError(409, "ConflictException", `schedule ${name} exists`);
       this.schedules.set(name, { ...b, Name: name });
       return { ScheduleArn: `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/default/${name}` };
     }
-    if (!this.schedules.has(name)) throw new AwsError(404, "ResourceNotFoundException", `no schedule ${name}`);
+    if (!this.schedules.has(name))
+      throw new AwsError(404, "ResourceNotFoundException", `no schedule ${name}`);
     if (method === "PUT") this.schedules.set(name, { ...b, Name: name });
     if (method === "DELETE") this.schedules.delete(name);
-    return method === "GET" ? this.schedules.get(name) : { ScheduleArn: `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/default/${name}` };
+    return method === "GET"
+      ? this.schedules.get(name)
+      : { ScheduleArn: `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/default/${name}` };
   }
 
   private batch(op: string, b: Record<string, any>): unknown {
@@ -265,24 +344,79 @@ export class LocalAws {
       case "registerjobdefinition": {
         const revision = (this.jobDefinitions.get(b.jobDefinitionName)?.revision ?? 0) + 1;
         this.jobDefinitions.set(b.jobDefinitionName, { ...b, revision });
-        return { jobDefinitionName: b.jobDefinitionName, revision, jobDefinitionArn: `arn:aws:batch:${REGION}:${ACCOUNT}:job-definition/${b.jobDefinitionName}:${revision}` };
+        return {
+          jobDefinitionName: b.jobDefinitionName,
+          revision,
+          jobDefinitionArn: `arn:aws:batch:${REGION}:${ACCOUNT}:job-definition/${b.jobDefinitionName}:${revision}`,
+        };
       }
       case "describejobdefinitions": {
         const d = this.jobDefinitions.get(b.jobDefinitionName);
-        return { jobDefinitions: d ? [{ jobDefinitionName: b.jobDefinitionName, revision: d.revision, status: "ACTIVE", type: "container" }] : [] };
+        return {
+          jobDefinitions: d
+            ? [
+                {
+                  jobDefinitionName: b.jobDefinitionName,
+                  revision: d.revision,
+                  status: "ACTIVE",
+                  type: "container",
+                },
+              ]
+            : [],
+        };
       }
       case "submitjob": {
         const jobId = `job-${++this.jobCounter}`;
-        const job: Job = { jobId, jobName: b.jobName, jobQueue: b.jobQueue, jobDefinition: b.jobDefinition, status: "RUNNABLE", overrides: b.containerOverrides ?? {} };
+        const job: Job = {
+          jobId,
+          jobName: b.jobName,
+          jobQueue: b.jobQueue,
+          jobDefinition: b.jobDefinition,
+          status: "RUNNABLE",
+          overrides: b.containerOverrides ?? {},
+        };
         this.jobs.set(jobId, job);
         const o = job.overrides;
         const env = (o.environment ?? []).map((v: any) => ({ Name: v.name, Value: v.value }));
-        const resources = (o.resourceRequirements ?? []).map((r: any) => ({ Type: r.type, Value: r.value }));
-        this.runJob(b.jobName, b.jobQueue, b.jobDefinition, { command: o.command ?? [], environment: env, resourceRequirements: resources }, undefined, job).catch(() => undefined);
-        return { jobId, jobName: b.jobName, jobArn: `arn:aws:batch:${REGION}:${ACCOUNT}:job/${jobId}` };
+        const resources = (o.resourceRequirements ?? []).map((r: any) => ({
+          Type: r.type,
+          Value: r.value,
+        }));
+        this.runJob(
+          b.jobName,
+          b.jobQueue,
+          b.jobDefinition,
+          { command: o.command ?? [], environment: env, resourceRequirements: resources },
+          undefined,
+          job,
+        ).catch(() => undefined);
+        return {
+          jobId,
+          jobName: b.jobName,
+          jobArn: `arn:aws:batch:${REGION}:${ACCOUNT}:job/${jobId}`,
+        };
       }
       case "describejobs":
-        return { jobs: (b.jobs as string[]).flatMap((id) => { const j = this.jobs.get(id); return j ? [{ jobId: j.jobId, jobName: j.jobName, jobQueue: j.jobQueue, jobDefinition: j.jobDefinition, status: j.status, statusReason: j.statusReason, container: { exitCode: j.exitCode }, createdAt: 0, startedAt: 0 }] : []; }) };
+        return {
+          jobs: (b.jobs as string[]).flatMap((id) => {
+            const j = this.jobs.get(id);
+            return j
+              ? [
+                  {
+                    jobId: j.jobId,
+                    jobName: j.jobName,
+                    jobQueue: j.jobQueue,
+                    jobDefinition: j.jobDefinition,
+                    status: j.status,
+                    statusReason: j.statusReason,
+                    container: { exitCode: j.exitCode },
+                    createdAt: 0,
+                    startedAt: 0,
+                  },
+                ]
+              : [];
+          }),
+        };
       case "terminatejob": {
         const j = this.jobs.get(b.jobId);
         if (j) {
@@ -301,14 +435,39 @@ export class LocalAws {
     jobName: string,
     queue: string,
     definitionName: string,
-    o: { command: string[]; environment: ReadonlyArray<{ Name: string; Value: string }>; resourceRequirements: ReadonlyArray<{ Type: string; Value: string }> },
+    o: {
+      command: string[];
+      environment: ReadonlyArray<{ Name: string; Value: string }>;
+      resourceRequirements: ReadonlyArray<{ Type: string; Value: string }>;
+    },
     submitted?: SubmittedJob,
     job?: Job,
   ): Promise<void> {
     const def = this.jobDefinitions.get(definitionName.replace(/:\d+$/, ""));
-    if (!def) return Promise.reject(Object.assign(new Error(`no job definition ${definitionName}`), { name: "States.TaskFailed" }));
-    this.submitted.push(submitted ?? { state: "", jobName, queue, definition: definitionName, resources: o.resourceRequirements, environment: o.environment, attemptSeconds: 0, command: o.command });
-    const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: this.scratch, TMPDIR: this.scratch, ...this.options.jobEnv };
+    if (!def)
+      return Promise.reject(
+        Object.assign(new Error(`no job definition ${definitionName}`), {
+          name: "States.TaskFailed",
+        }),
+      );
+    this.submitted.push(
+      submitted ?? {
+        state: "",
+        jobName,
+        queue,
+        definition: definitionName,
+        resources: o.resourceRequirements,
+        environment: o.environment,
+        attemptSeconds: 0,
+        command: o.command,
+      },
+    );
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: this.scratch,
+      TMPDIR: this.scratch,
+      ...this.options.jobEnv,
+    };
     for (const v of def.containerProperties?.environment ?? []) env[v.name] = v.value;
     for (const v of o.environment) env[v.Name] = v.Value;
     // The image's `metaflow` is this checkout's CLI.
@@ -316,23 +475,40 @@ export class LocalAws {
     const argv = program === "metaflow" ? [CLI, ...args] : [program!, ...args];
     return new Promise<void>((resolve, reject) => {
       const t0 = Date.now();
-      const child = spawn(process.execPath, argv, { cwd: this.scratch, env, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, argv, {
+        cwd: this.scratch,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let stderr = "";
       child.stdout.resume();
-      child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr = (stderr + t).slice(-4000)));
+      child.stderr
+        .setEncoding("utf8")
+        .on("data", (t: string) => (stderr = (stderr + t).slice(-4000)));
       if (job) {
         job.status = "RUNNING";
         job.kill = () => child.kill("SIGKILL");
       }
       child.once("close", (code, signal) => {
-        if (process.env.LOCALAWS_DEBUG) process.stderr.write(`job ${jobName} ${code} ${Date.now() - t0} ms\n`);
+        if (process.env.LOCALAWS_DEBUG)
+          process.stderr.write(`job ${jobName} ${code} ${Date.now() - t0} ms\n`);
         if (job) {
           job.status = code === 0 ? "SUCCEEDED" : "FAILED";
           job.exitCode = code ?? undefined;
-          job.statusReason ??= code === 0 ? "Essential container in task exited" : signal ? `killed by ${signal}` : `exit code ${code}`;
+          job.statusReason ??=
+            code === 0
+              ? "Essential container in task exited"
+              : signal
+                ? `killed by ${signal}`
+                : `exit code ${code}`;
         }
         if (code === 0) resolve();
-        else reject(Object.assign(new Error(`job ${jobName} exited with ${code ?? signal}: ${stderr}`), { name: "States.TaskFailed" }));
+        else
+          reject(
+            Object.assign(new Error(`job ${jobName} exited with ${code ?? signal}: ${stderr}`), {
+              name: "States.TaskFailed",
+            }),
+          );
       });
     });
   }

@@ -7,7 +7,11 @@
 import type { StepNode } from "../../graph/index.js";
 import { DeployError } from "../errors.js";
 import type { AslMachine, AslState } from "./asl.js";
-import { resourceRequirements, type BatchDefaults, type JobDefinitionSpec } from "../../launchers/batch-jobs.js";
+import {
+  resourceRequirements,
+  type BatchDefaults,
+  type JobDefinitionSpec,
+} from "../../launchers/batch-jobs.js";
 import { MAX_TASK_ID_LENGTH, TASK_ID_PREFIX } from "../../task/task-ids.js";
 import { runFailedCommandExpression } from "./command.js";
 import type { StepRunSettings } from "./settings.js";

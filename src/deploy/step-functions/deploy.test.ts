@@ -36,13 +36,21 @@ after(() => {
 void describe("preparing a deployment from a flow file", () => {
   void it("compiles the examples (foreach, branch, switch with recursion) to valid state machines", async () => {
     const settings = deploySettings(env(tempDir("mf-deploy-")));
-    for (const file of ["examples/foreach.ts", "examples/branch.ts", "examples/switch.ts", "examples/movies.ts"]) {
+    for (const file of [
+      "examples/foreach.ts",
+      "examples/branch.ts",
+      "examples/switch.ts",
+      "examples/movies.ts",
+    ]) {
       const flow = await loadFlow(file, lib);
       const prepared = prepareDeployment(flow, { with: ["retry"] }, settings, "hash1", undefined);
       assert.equal(prepared.name, flow.className);
       const result = validator(prepared.stateMachine.definition as never);
       assert.deepEqual(result.errors, [], file);
-      assert.match(prepared.namespace, new RegExp(`^production:${flow.className.toLowerCase()}-[a-z0-9]{12}$`));
+      assert.match(
+        prepared.namespace,
+        new RegExp(`^production:${flow.className.toLowerCase()}-[a-z0-9]{12}$`),
+      );
       // --with retry reached every task state: Metaflow's default of 3 retries, 2 minutes apart.
       const text = JSON.stringify(prepared.stateMachine.definition);
       assert.match(text, /"IntervalSeconds":120,"MaxAttempts":3/);
@@ -71,8 +79,14 @@ void describe("preparing a deployment from a flow file", () => {
     assert.equal(second.namespace, first.namespace);
     assert.equal(second.token.generated, false);
     const bob = deploySettings({ ...env(tempDir("mf-bob-")), METAFLOW_USER: "bob" });
-    assert.throws(() => prepareDeployment(flow, {}, bob, "h", first.token.record), /deployed by alice/);
-    assert.throws(() => prepareDeployment(flow, { branch: "x" }, settings, "h", undefined), /--branch x needs a flow decorator that names branches, such as @project/);
+    assert.throws(
+      () => prepareDeployment(flow, {}, bob, "h", first.token.record),
+      /deployed by alice/,
+    );
+    assert.throws(
+      () => prepareDeployment(flow, { branch: "x" }, settings, "h", undefined),
+      /--branch x needs a flow decorator that names branches, such as @project/,
+    );
 
     const dir = tempDir("mf-project-");
     const file = path.join(dir, "demo.ts");
@@ -90,24 +104,54 @@ export default class DemoFlow extends FlowSpec {
     const demo = await loadFlow(file, lib);
     const prod = prepareDeployment(demo, { production: true }, settings, "h", undefined);
     assert.equal(prod.name, "demo.prod.DemoFlow");
-    assert.deepEqual(prod.schedule, { expression: "cron(0 3 ? * 2-6 *)", timezone: "Europe/Amsterdam" });
-    assert.match(JSON.stringify(prod.stateMachine.definition), /'--sys-tag', 'project:demo', '--sys-tag', 'project_branch:prod'/);
-    assert.equal(prepareDeployment(demo, { branch: "new_model" }, settings, "h", undefined).name, "demo.test.new_model.DemoFlow");
-    assert.equal(prepareDeployment(demo, {}, settings, "h", undefined).name, "demo.user.alice.DemoFlow");
-    assert.throws(() => prepareDeployment(demo, { branch: "a b" }, settings, "h", undefined), /--branch must be letters, digits, _ or -/);
+    assert.deepEqual(prod.schedule, {
+      expression: "cron(0 3 ? * 2-6 *)",
+      timezone: "Europe/Amsterdam",
+    });
+    assert.match(
+      JSON.stringify(prod.stateMachine.definition),
+      /'--sys-tag', 'project:demo', '--sys-tag', 'project_branch:prod'/,
+    );
+    assert.equal(
+      prepareDeployment(demo, { branch: "new_model" }, settings, "h", undefined).name,
+      "demo.test.new_model.DemoFlow",
+    );
+    assert.equal(
+      prepareDeployment(demo, {}, settings, "h", undefined).name,
+      "demo.user.alice.DemoFlow",
+    );
+    assert.throws(
+      () => prepareDeployment(demo, { branch: "a b" }, settings, "h", undefined),
+      /--branch must be letters, digits, _ or -/,
+    );
   });
 
   void it("names the missing setting, and refuses a local datastore or local metadata", () => {
     const home = tempDir("mf-deploy-");
     assert.throws(
       () => deploySettings({ METAFLOW_HOME: home }),
-      (e: unknown) => e instanceof DeployError && /METAFLOW_DEFAULT_DATASTORE=s3/.test(e.message) && /local/.test(e.message),
+      (e: unknown) =>
+        e instanceof DeployError &&
+        /METAFLOW_DEFAULT_DATASTORE=s3/.test(e.message) &&
+        /local/.test(e.message),
     );
-    assert.throws(() => deploySettings({ ...env(home), METAFLOW_DEFAULT_METADATA: "local" }), /deployed tasks record to the metadata service/);
-    assert.throws(() => deploySettings({ ...env(home), METAFLOW_BATCH_JOB_QUEUE: "" }), /needs METAFLOW_BATCH_JOB_QUEUE: the AWS Batch job queue/);
-    assert.throws(() => deploySettings({ ...env(home), METAFLOW_SFN_IAM_ROLE: "my-role" }), /METAFLOW_SFN_IAM_ROLE .* must be an iam ARN/);
+    assert.throws(
+      () => deploySettings({ ...env(home), METAFLOW_DEFAULT_METADATA: "local" }),
+      /deployed tasks record to the metadata service/,
+    );
+    assert.throws(
+      () => deploySettings({ ...env(home), METAFLOW_BATCH_JOB_QUEUE: "" }),
+      /needs METAFLOW_BATCH_JOB_QUEUE: the AWS Batch job queue/,
+    );
+    assert.throws(
+      () => deploySettings({ ...env(home), METAFLOW_SFN_IAM_ROLE: "my-role" }),
+      /METAFLOW_SFN_IAM_ROLE .* must be an iam ARN/,
+    );
     // --only-json prints placeholders for what is missing, and never the service token.
-    const shown = deploySettings({ METAFLOW_HOME: home, METAFLOW_SERVICE_AUTH_TOKEN: "s3cret-token" }, { placeholders: true });
+    const shown = deploySettings(
+      { METAFLOW_HOME: home, METAFLOW_SERVICE_AUTH_TOKEN: "s3cret-token" },
+      { placeholders: true },
+    );
     assert.equal(shown.batch.queue, "<METAFLOW_BATCH_JOB_QUEUE>");
     assert.doesNotMatch(JSON.stringify(shown), /s3cret-token/);
   });
@@ -119,7 +163,8 @@ export default class DemoFlow extends FlowSpec {
       JSON.stringify({
         METAFLOW_BATCH_JOB_QUEUE: "from-file",
         METAFLOW_SFN_IAM_ROLE: "arn:aws:iam::123456789012:role/sfn",
-        METAFLOW_BATCH_SERVICE_TOKEN_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:mf-token",
+        METAFLOW_BATCH_SERVICE_TOKEN_ARN:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:mf-token",
       }),
     );
     const { METAFLOW_BATCH_JOB_QUEUE: _queue, ...rest } = env(home);
@@ -128,6 +173,8 @@ export default class DemoFlow extends FlowSpec {
     assert.equal(settings.sfnRole, "arn:aws:iam::123456789012:role/sfn");
     // With a secret, the token reaches tasks as a Batch secret, not as a plain variable.
     assert.equal(settings.environment.METAFLOW_SERVICE_AUTH_TOKEN, undefined);
-    assert.deepEqual(settings.secrets, { METAFLOW_SERVICE_AUTH_TOKEN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:mf-token" });
+    assert.deepEqual(settings.secrets, {
+      METAFLOW_SERVICE_AUTH_TOKEN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:mf-token",
+    });
   });
 });

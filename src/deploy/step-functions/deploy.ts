@@ -8,7 +8,11 @@ import * as path from "node:path";
 import type { Backends } from "../../backends.js";
 import { loadConfig } from "../../config/index.js";
 import { parseProjectOptions } from "../../decorators/project.js";
-import { scheduleSpec, type ScheduleOptions, type ScheduleSpec } from "../../decorators/schedule.js";
+import {
+  scheduleSpec,
+  type ScheduleOptions,
+  type ScheduleSpec,
+} from "../../decorators/schedule.js";
 import { storeCodePackage } from "../../datastore/code-package.js";
 import type { ContentStore } from "../../datastore/cas.js";
 import { buildSetups, runPlanOf } from "../../runtime/plans.js";
@@ -83,13 +87,19 @@ export interface DeploySettings {
  * unsuitable one is a DeployError naming it. With `placeholders` (`--only-json`), a missing
  * setting prints as `<NAME>` and the service token is masked.
  */
-export function deploySettings(env: Env = process.env, options: { placeholders?: boolean } = {}): DeploySettings {
+export function deploySettings(
+  env: Env = process.env,
+  options: { placeholders?: boolean } = {},
+): DeploySettings {
   const config = loadConfig(env as NodeJS.ProcessEnv);
   const placeholder = options.placeholders === true;
   const need = (key: string, value: string | undefined, what: string): string => {
     if (value !== undefined) return value;
     if (placeholder) return key === "METAFLOW_DATASTORE_SYSROOT_S3" ? `s3://<${key}>` : `<${key}>`;
-    throw new DeployError(`${key} is not set`, `Deploying to Step Functions needs ${key}: ${what} (set it in the environment or in ${config.configFile})`);
+    throw new DeployError(
+      `${key} is not set`,
+      `Deploying to Step Functions needs ${key}: ${what} (set it in the environment or in ${config.configFile})`,
+    );
   };
   if (config.datastore.value !== "s3" && !placeholder) {
     throw new DeployError(
@@ -103,15 +113,35 @@ export function deploySettings(env: Env = process.env, options: { placeholders?:
       `Metadata is local (METAFLOW_DEFAULT_METADATA=${config.metadata.value}, from ${config.metadata.origin}); deployed tasks record to the metadata service. Set METAFLOW_DEFAULT_METADATA=service and METAFLOW_SERVICE_URL (see docs/admin.md).`,
     );
   }
-  const datastoreRoot = need("METAFLOW_DATASTORE_SYSROOT_S3", config.s3Root.value, "the S3 datastore root tasks share, e.g. s3://my-bucket/metaflow");
-  const serviceUrl = need("METAFLOW_SERVICE_URL", config.serviceUrl.value, "the metadata service deployed tasks record to");
+  const datastoreRoot = need(
+    "METAFLOW_DATASTORE_SYSROOT_S3",
+    config.s3Root.value,
+    "the S3 datastore root tasks share, e.g. s3://my-bucket/metaflow",
+  );
+  const serviceUrl = need(
+    "METAFLOW_SERVICE_URL",
+    config.serviceUrl.value,
+    "the metadata service deployed tasks record to",
+  );
   const d = config.deploy;
-  const { environment, secrets } = containerSettings(config, { datastoreRoot, serviceUrl, maskToken: placeholder });
+  const { environment, secrets } = containerSettings(config, {
+    datastoreRoot,
+    serviceUrl,
+    maskToken: placeholder,
+  });
   return {
     datastoreRoot,
     batch: {
-      queue: need("METAFLOW_BATCH_JOB_QUEUE", d.batchQueue.value, "the AWS Batch job queue tasks run in"),
-      image: need("METAFLOW_BATCH_CONTAINER_IMAGE", d.batchImage.value, "a container image with Node.js 20 and metaflow-ts installed"),
+      queue: need(
+        "METAFLOW_BATCH_JOB_QUEUE",
+        d.batchQueue.value,
+        "the AWS Batch job queue tasks run in",
+      ),
+      image: need(
+        "METAFLOW_BATCH_CONTAINER_IMAGE",
+        d.batchImage.value,
+        "a container image with Node.js 20 and metaflow-ts installed",
+      ),
       ...(d.batchJobRole.value ? { iamRole: d.batchJobRole.value } : {}),
       ...(d.batchExecutionRole.value ? { executionRole: d.batchExecutionRole.value } : {}),
     },
@@ -125,11 +155,21 @@ export function deploySettings(env: Env = process.env, options: { placeholders?:
 }
 
 /** The deployment's name, its project, and the system tags its runs get from the flow decorators. */
-export function deploymentNames(flow: LoadedFlow, user: string, choice: BranchChoice): { name: string; project?: ProjectInfo; runTags: string[] } {
+export function deploymentNames(
+  flow: LoadedFlow,
+  user: string,
+  choice: BranchChoice,
+): { name: string; project?: ProjectInfo; runTags: string[] } {
   const runTags = flowRunTags(flow, user, choice);
   const spec = flow.flowDecorators.find((d) => d.name === "project");
-  const project = spec ? projectInfo(parseProjectOptions(spec.options), flow.className, user, choice) : undefined;
-  return { name: deploymentName(flow.className, project), ...(project ? { project } : {}), runTags };
+  const project = spec
+    ? projectInfo(parseProjectOptions(spec.options), flow.className, user, choice)
+    : undefined;
+  return {
+    name: deploymentName(flow.className, project),
+    ...(project ? { project } : {}),
+    runTags,
+  };
 }
 
 /** The `@schedule` of a flow, as EventBridge Scheduler takes it. */
@@ -142,15 +182,33 @@ export function flowSchedule(flow: LoadedFlow): ScheduleSpec | undefined {
  * Stores what deployed tasks run — the code package, IncludeFile contents and the run plan (with
  * the parameters and their defaults as of now) — and returns the plan's hash.
  */
-export async function storeDeploymentPlan(flow: LoadedFlow, request: DeploymentRequest, backends: Backends, env: Env = process.env): Promise<string> {
+export async function storeDeploymentPlan(
+  flow: LoadedFlow,
+  request: DeploymentRequest,
+  backends: Backends,
+  env: Env = process.env,
+): Promise<string> {
   const setups = buildSetups(flow, request.with ?? [], "context");
-  const code = await storeCodePackage(backends.store, flow.bundle, flow.displayFile, flow.className, path.join(backends.localDir, "bundles"));
+  const code = await storeCodePackage(
+    backends.store,
+    flow.bundle,
+    flow.displayFile,
+    flow.className,
+    path.join(backends.localDir, "bundles"),
+  );
   const parameters = await plannedParameters(flow, backends.store, env);
-  return storeRunPlan(backends.store, { ...runPlanOf(flow, setups, code.hash, request.maxNumSplits ?? 100), parameters });
+  return storeRunPlan(backends.store, {
+    ...runPlanOf(flow, setups, code.hash, request.maxNumSplits ?? 100),
+    parameters,
+  });
 }
 
 /** The flow's parameters with the defaults of this moment (`METAFLOW_RUN_*` included); IncludeFile contents stored. */
-async function plannedParameters(flow: LoadedFlow, store: ContentStore, env: Env): Promise<PlannedParameter[]> {
+async function plannedParameters(
+  flow: LoadedFlow,
+  store: ContentStore,
+  env: Env,
+): Promise<PlannedParameter[]> {
   const out: PlannedParameter[] = [];
   const scheduled = flow.flowDecorators.some((d) => d.name === "schedule");
   for (const p of flow.parameters) {
@@ -158,18 +216,28 @@ async function plannedParameters(flow: LoadedFlow, store: ContentStore, env: Env
     if (p.kind === "include-file") {
       const [value] = Object.values(resolveParameters([p], {}, env));
       if (value == null) {
-        if (p.required) throw new DeployError(`IncludeFile '${p.name}' has no file`, `IncludeFile '${p.name}' is required but has no default: a deployed flow reads its file when it is deployed. Give it a default or set ${parameterEnvVar(p.name)}.`);
+        if (p.required)
+          throw new DeployError(
+            `IncludeFile '${p.name}' has no file`,
+            `IncludeFile '${p.name}' is required but has no default: a deployed flow reads its file when it is deployed. Give it a default or set ${parameterEnvVar(p.name)}.`,
+          );
         out.push({ ...p });
         continue;
       }
-      const hash = (await store.put([Buffer.isBuffer(value) ? value : Buffer.from(value as string)])).hash;
+      const hash = (
+        await store.put([Buffer.isBuffer(value) ? value : Buffer.from(value as string)])
+      ).hash;
       out.push({ ...p, includedHash: hash });
       continue;
     }
     const raw = fromEnv ?? p.default;
-    if (raw !== undefined) convertParameter(p, raw, fromEnv !== undefined ? parameterEnvVar(p.name) : "the default");
+    if (raw !== undefined)
+      convertParameter(p, raw, fromEnv !== undefined ? parameterEnvVar(p.name) : "the default");
     else if (p.required && scheduled) {
-      throw new DeployError(`Parameter '${p.name}' needs a default`, `Parameter '${p.name}' is required and has no default, so the runs @schedule starts could not be given it. Give it a default (or set ${parameterEnvVar(p.name)} when deploying).`);
+      throw new DeployError(
+        `Parameter '${p.name}' needs a default`,
+        `Parameter '${p.name}' is required and has no default, so the runs @schedule starts could not be given it. Give it a default (or set ${parameterEnvVar(p.name)} when deploying).`,
+      );
     }
     out.push({ ...p, ...(raw !== undefined ? { default: raw } : {}) });
   }
@@ -180,7 +248,13 @@ async function plannedParameters(flow: LoadedFlow, store: ContentStore, env: Env
  * Prepares a deployment: names, production token (checked against `existing`, the deployment's
  * record on AWS; undefined for `--only-json` or a first create), the state machine and schedule.
  */
-export function prepareDeployment(flow: LoadedFlow, request: DeploymentRequest, settings: DeploySettings, planHash: string, existing: DeploymentRecord | undefined): PreparedDeployment {
+export function prepareDeployment(
+  flow: LoadedFlow,
+  request: DeploymentRequest,
+  settings: DeploySettings,
+  planHash: string,
+  existing: DeploymentRecord | undefined,
+): PreparedDeployment {
   const { name, project, runTags } = deploymentNames(flow, settings.user, request);
   const known = readKnownToken(settings.metaflowHome, name);
   const token = resolveProductionToken({
@@ -193,7 +267,9 @@ export function prepareDeployment(flow: LoadedFlow, request: DeploymentRequest, 
   });
   const namespace = productionNamespace(token.token);
   const setups = buildSetups(flow, request.with ?? [], "context");
-  const stepSettings = new Map(flow.graph.steps.map((s) => [s.name, stepRunSettings(setups.get(s.name)?.decorators ?? [])]));
+  const stepSettings = new Map(
+    flow.graph.steps.map((s) => [s.name, stepRunSettings(setups.get(s.name)?.decorators ?? [])]),
+  );
   const stateMachine = compileStateMachine(analyseFlow(flow.graph), stepSettings, {
     deployment: name,
     plan: planHash,
@@ -206,7 +282,14 @@ export function prepareDeployment(flow: LoadedFlow, request: DeploymentRequest, 
     maxNumSplits: request.maxNumSplits ?? 100,
   });
   const schedule = flowSchedule(flow);
-  return { name, ...(project ? { project } : {}), token, namespace, stateMachine, ...(schedule ? { schedule } : {}) };
+  return {
+    name,
+    ...(project ? { project } : {}),
+    token,
+    namespace,
+    stateMachine,
+    ...(schedule ? { schedule } : {}),
+  };
 }
 
 /** Remembers the token on this machine after a successful create, so the next create may reuse it. */

@@ -32,7 +32,11 @@ export {
   type StepRunSettings,
 } from "./settings.js";
 export { analyseFlow, type FlowStructure } from "./structure.js";
-export { registerJobDefinitionInput, type BatchDefaults, type JobDefinitionSpec } from "../../launchers/batch-jobs.js";
+export {
+  registerJobDefinitionInput,
+  type BatchDefaults,
+  type JobDefinitionSpec,
+} from "../../launchers/batch-jobs.js";
 export type { AslMachine, AslState } from "./asl.js";
 
 /**

@@ -49,8 +49,18 @@ export interface CreatedDeployment {
 }
 
 /** `--only-json`: everything that would be deployed, as one JSON document; calls nothing. */
-export function deploymentJson(flow: LoadedFlow, request: DeploymentRequest, env: Env = process.env): string {
-  const prepared: PreparedDeployment = prepareDeployment(flow, request, deploySettings(env, { placeholders: true }), "<run plan hash>", undefined);
+export function deploymentJson(
+  flow: LoadedFlow,
+  request: DeploymentRequest,
+  env: Env = process.env,
+): string {
+  const prepared: PreparedDeployment = prepareDeployment(
+    flow,
+    request,
+    deploySettings(env, { placeholders: true }),
+    "<run plan hash>",
+    undefined,
+  );
   return JSON.stringify(
     {
       name: prepared.name,
@@ -65,15 +75,25 @@ export function deploymentJson(flow: LoadedFlow, request: DeploymentRequest, env
 }
 
 /** Stores the code and run plan, then creates or updates the state machine, its job definitions and its schedule. */
-export async function createDeployment(flow: LoadedFlow, request: DeploymentRequest, ctx: DeployContext = {}): Promise<CreatedDeployment> {
+export async function createDeployment(
+  flow: LoadedFlow,
+  request: DeploymentRequest,
+  ctx: DeployContext = {},
+): Promise<CreatedDeployment> {
   const env = ctx.env ?? process.env;
   const settings = deploySettings(env);
   if (!settings.sfnRole) {
-    throw new DeployError("METAFLOW_SFN_IAM_ROLE is not set", "step-functions create needs METAFLOW_SFN_IAM_ROLE: the IAM role Step Functions runs the state machine as (see docs/production.md)");
+    throw new DeployError(
+      "METAFLOW_SFN_IAM_ROLE is not set",
+      "step-functions create needs METAFLOW_SFN_IAM_ROLE: the IAM role Step Functions runs the state machine as (see docs/production.md)",
+    );
   }
   const schedule = flowSchedule(flow);
   if (schedule && !settings.schedulerRole) {
-    throw new DeployError("METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE is not set", `${flow.className} has a @schedule, which needs METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: the IAM role EventBridge Scheduler starts executions as`);
+    throw new DeployError(
+      "METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE is not set",
+      `${flow.className} has a @schedule, which needs METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: the IAM role EventBridge Scheduler starts executions as`,
+    );
   }
   // Names and the branch flags are checked before anything is stored.
   const { name } = deploymentNames(flow, settings.user, request);
@@ -107,24 +127,43 @@ export async function createDeployment(flow: LoadedFlow, request: DeploymentRequ
 }
 
 /** The deployment of `flow` on the chosen branch, or a DeployError saying how to create it. */
-export async function findDeployed(flow: LoadedFlow, choice: BranchChoice, ctx: DeployContext = {}): Promise<{ name: string; arn: string; namespace?: string }> {
+export async function findDeployed(
+  flow: LoadedFlow,
+  choice: BranchChoice,
+  ctx: DeployContext = {},
+): Promise<{ name: string; arn: string; namespace?: string }> {
   const env = ctx.env ?? process.env;
   const { name } = deploymentNames(flow, deploySettings(env, { placeholders: true }).user, choice);
   const found = await aws.findDeployment(name, ctx.aws);
   if (!found) {
-    throw new DeployError(`${name} is not deployed`, `There is no state machine named ${name}; deploy it with 'metaflow step-functions create ${flow.displayFile}${choice.production ? " --production" : choice.branch !== undefined ? ` --branch ${choice.branch}` : ""}'`);
+    throw new DeployError(
+      `${name} is not deployed`,
+      `There is no state machine named ${name}; deploy it with 'metaflow step-functions create ${flow.displayFile}${choice.production ? " --production" : choice.branch !== undefined ? ` --branch ${choice.branch}` : ""}'`,
+    );
   }
-  return { name, arn: found.arn, ...(found.record ? { namespace: `production:${found.record.token}` } : {}) };
+  return {
+    name,
+    arn: found.arn,
+    ...(found.record ? { namespace: `production:${found.record.token}` } : {}),
+  };
 }
 
 /**
  * Starts a run of the deployment with `parameters` (checked here first, as `metaflow run` checks
  * them, so a bad value fails before anything starts); returns the execution ARN.
  */
-export async function triggerDeployment(flow: LoadedFlow, choice: BranchChoice, parameters: Readonly<Record<string, unknown>>, ctx: DeployContext = {}): Promise<{ executionArn: string; name: string; namespace?: string }> {
+export async function triggerDeployment(
+  flow: LoadedFlow,
+  choice: BranchChoice,
+  parameters: Readonly<Record<string, unknown>>,
+  ctx: DeployContext = {},
+): Promise<{ executionArn: string; name: string; namespace?: string }> {
   for (const p of flow.parameters) {
     if (p.kind === "include-file" && parameters[p.name] !== undefined) {
-      throw new ParameterError(p.name, `IncludeFile '${p.name}' is read when the flow is deployed, so a triggered run cannot be given another file; deploy again with the new file as its default`);
+      throw new ParameterError(
+        p.name,
+        `IncludeFile '${p.name}' is read when the flow is deployed, so a triggered run cannot be given another file; deploy again with the new file as its default`,
+      );
     }
   }
   resolveParameters(
@@ -134,5 +173,9 @@ export async function triggerDeployment(flow: LoadedFlow, choice: BranchChoice, 
   );
   const deployed = await findDeployed(flow, choice, ctx);
   const executionArn = await aws.startExecution(deployed.arn, parameters, ctx.aws);
-  return { executionArn, name: deployed.name, ...(deployed.namespace ? { namespace: deployed.namespace } : {}) };
+  return {
+    executionArn,
+    name: deployed.name,
+    ...(deployed.namespace ? { namespace: deployed.namespace } : {}),
+  };
 }
