@@ -11,8 +11,7 @@ import * as path from "node:path";
 import validator from "asl-validator";
 import { Flow, namespace, type Run } from "../src/index.js";
 import { deployAvailability, startDeployStack, type DeployStack } from "./helpers/deploy-stack.js";
-import { REPO } from "./helpers/project.js";
-import { Workdir, type CliOutcome } from "./helpers/remote.js";
+import { Project as Workdir, REPO, type CliResult as CliOutcome } from "./helpers/project.js";
 
 const skip = deployAvailability();
 let setup: DeployStack;
@@ -59,7 +58,7 @@ before(async () => {
   setup = await startDeployStack();
   Object.assign(process.env, setup.env());
   namespace(null);
-  work = new Workdir("mf-sfn-cli-");
+  work = new Workdir({ prefix: "mf-sfn-cli-" });
   work.write("proj.ts", PROJECT_FLOW);
   work.write("plain.ts", PLAIN_FLOW);
   work.write("batchstep.ts", BATCH_FLOW);
@@ -364,7 +363,7 @@ void describe("metaflow run with a @batch step", { skip }, () => {
   });
 
   void it("refuses a local datastore with a message that says what a Batch job needs", async () => {
-    const local = new Workdir("mf-batch-local-");
+    const local = new Workdir({ prefix: "mf-batch-local-" });
     try {
       local.write("batchstep.ts", BATCH_FLOW);
       const r = await local.cli(["run", "batchstep.ts"], {
