@@ -133,7 +133,7 @@ export class StepFunctionsDeployer<F = unknown> {
   }
 }
 
-/** A deployed flow: start runs, list them, delete the deployment. */
+/** A deployed flow: `trigger` runs, `list` them, `delete` the deployment. */
 export class DeployedFlow<F = unknown> {
   /** Made by `create()` or `deployed()`. */
   constructor(
@@ -166,8 +166,8 @@ export class DeployedFlow<F = unknown> {
     return new TriggeredRun<F>(t.executionArn, this.options);
   }
 
-  /** The deployment's executions, newest first. */
-  async runs(): Promise<TriggeredRun<F>[]> {
+  /** The deployment's executions (triggered or scheduled), newest first, as `list-runs` shows them. */
+  async list(): Promise<TriggeredRun<F>[]> {
     const aws = await import("./deploy/step-functions/aws.js");
     return (await aws.listExecutions(this.arn, this.options.aws)).map(
       (e) => new TriggeredRun<F>(e.arn, this.options),
@@ -183,7 +183,7 @@ export class DeployedFlow<F = unknown> {
 
 /** One execution of a deployed flow. */
 export class TriggeredRun<F = unknown> {
-  /** Made by `trigger()` or `runs()`. */
+  /** Made by `trigger()` or `list()`. */
   constructor(
     readonly executionArn: string,
     private readonly options: DeployerOptions,

@@ -31,7 +31,7 @@ export async function typedDeployment(): Promise<void> {
   const score: number = await (await triggered.wait()).data("score");
   // @ts-expect-error "scor" is not an artifact of TrainFlow
   await run.data("scor");
-  const listed = await deployed.runs();
+  const listed = await deployed.list();
   exact<Run<TrainFlow>, Awaited<ReturnType<(typeof listed)[number]["run"]>>>(true);
   void [score, listed];
 }

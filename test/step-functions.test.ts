@@ -132,7 +132,7 @@ void describe(
       );
       await assert.rejects(deployed.trigger({}), /Parameter 'threshold' is required/);
       await assert.rejects(deployed.trigger({ threshold: 1, nope: 2 }), /has no parameter 'nope'/);
-      assert.deepEqual(await deployed.runs(), []);
+      assert.deepEqual(await deployed.list(), []);
       const triggered = await deployed.trigger({ threshold: 3 });
       // run() gives the Run as soon as the start task created it, while the execution goes on.
       const early = await triggered.run({ pollMs: 100 });
@@ -148,7 +148,7 @@ void describe(
       assert.match(boom.exception?.message ?? "", /threshold 3 is too high/);
       assert.match(await boom.stderr(), /threshold 3 is too high/);
       assert.deepEqual(
-        (await deployed.runs()).map((r) => r.executionArn),
+        (await deployed.list()).map((r) => r.executionArn),
         [triggered.executionArn],
       );
       assert.equal(await deployed.delete(), true);
