@@ -45,6 +45,12 @@ export { catchError } from "./decorators/catch-error.js";
 export type { CatchErrorOptions } from "./decorators/catch-error.js";
 export { timeout } from "./decorators/timeout.js";
 export type { TimeoutOptions } from "./decorators/timeout.js";
+export { batch } from "./decorators/batch.js";
+export type { BatchOptions } from "./decorators/batch.js";
+export { project } from "./decorators/project.js";
+export type { ProjectOptions, ProjectInfo } from "./decorators/project.js";
+export { schedule } from "./decorators/schedule.js";
+export type { ScheduleOptions } from "./decorators/schedule.js";
 export { stepDecorator, flowDecorator } from "./decorators/make.js";
 export type { StepDecoratorFactory, FlowDecoratorFactory } from "./decorators/make.js";
 export type {
@@ -58,6 +64,7 @@ export type {
   PlanContext,
   FlowInfo,
   StepTask,
+  RunTagContext,
 } from "./decorators/contract.js";
 
 export {

@@ -13,13 +13,14 @@ import { resumeCommand, runCommand } from "./run.js";
 import { runsCommand } from "./runs.js";
 import { serviceCommand } from "./service.js";
 import { showCommand } from "./show.js";
+import { stepFunctionsCommand } from "./step-functions.js";
 import { tagCommand } from "./tag.js";
 import { taskCommand } from "./task.js";
 import { uiCommand } from "./ui.js";
 
 /** The first positional argument after the command name: the flow file or pathspec. */
 function firstPositional(argv: readonly string[]): string | undefined {
-  const takesValue = new Set(["--tag", "--max-workers", "--max-num-splits", "--with", "--run-id-file", "--isolation", "--origin-run-id", "--namespace"]);
+  const takesValue = new Set(["--tag", "--max-workers", "--max-num-splits", "--with", "--run-id-file", "--isolation", "--origin-run-id", "--namespace", "--branch"]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (takesValue.has(a)) i++;
@@ -52,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(serviceCommand());
     program.addCommand(configureCommand());
     program.addCommand(taskCommand());
+    program.addCommand(stepFunctionsCommand());
     program.addCommand(cardCommand());
     program.addCommand(uiCommand());
     for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });

@@ -33,6 +33,8 @@ export interface RunStart {
   readonly user: string;
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly tags: readonly string[];
+  /** System tags besides the usual ones (from the flow decorators, e.g. `project:...`). @default [] */
+  readonly runTags?: readonly string[];
   /** The run a resume continues: its parameters are reused. */
   readonly origin?: RunRecord;
   /** Called once the code and parameters are stored, before the run record exists. */
@@ -58,6 +60,7 @@ export async function startRun(start: RunStart): Promise<StartedRun> {
     `node_version:${process.versions.node}`,
     `runtime:dev`,
     `date:${new Date(createdAt).toISOString().slice(0, 10)}`,
+    ...(start.runTags ?? []),
   ];
   const runId = await backends.metadata.newRun({
     flow: flow.className,

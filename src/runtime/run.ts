@@ -14,6 +14,7 @@ import { loadFlow, type LoadedFlow } from "./load-flow.js";
 import { resolveParameters } from "./parameters.js";
 import { storeRunPlan } from "../task/run-plan.js";
 import { buildSetups, runPlanOf, type StepSetup } from "./plans.js";
+import { flowRunTags } from "./run-tags.js";
 import { loadOrigin, type Origin } from "./resume.js";
 import { doneLine, finishRun, startRun, type StartedRun } from "./run-record.js";
 import { Scheduler, type SchedulerSetup, type TaskStat } from "./scheduler.js";
@@ -51,6 +52,10 @@ export interface RunOptions {
   readonly resume?: ResumeOptions;
   /** Datastore and metadata to use. @default opened from the configuration */
   readonly backends?: Backends;
+  /** `--branch B`: a `@project` flow's run on the test branch `test.B`. @default the user's branch */
+  readonly branch?: string;
+  /** `--production`: a `@project` flow's run on the `prod` branch. @default false */
+  readonly production?: boolean;
 }
 
 /** What `metaflow resume` asks for. */
@@ -85,6 +90,8 @@ interface Prepared {
   readonly flow: LoadedFlow;
   readonly setups: Map<string, StepSetup>;
   readonly parameters: Record<string, unknown>;
+  /** System tags the flow decorators give the run (`project:...`). */
+  readonly runTags: readonly string[];
 }
 
 /**
@@ -131,7 +138,8 @@ async function prepare(options: RunOptions, library: Record<string, unknown>, en
   }
   const parameters = options.resume ? {} : resolveParameters(flow.parameters, options.parameters ?? {}, env);
   for (const t of options.tags ?? []) validateTag(t);
-  return { flow, setups, parameters };
+  const runTags = flowRunTags(flow, currentUser(env), { ...(options.branch !== undefined ? { branch: options.branch } : {}), production: options.production === true });
+  return { flow, setups, parameters, runTags };
 }
 
 type Resolved = RunOptions & {
@@ -141,7 +149,7 @@ type Resolved = RunOptions & {
   output: (stream: "stdout" | "stderr", line: string) => void;
 };
 
-async function execute({ flow, setups, parameters }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
+async function execute({ flow, setups, parameters, runTags }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
   const t0 = performance.now();
   const say = (line: string, stream: "stdout" | "stderr" = "stdout") => options.output(stream, line);
   const user = currentUser(options.env);
@@ -155,6 +163,7 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
     user,
     parameters,
     tags: options.tags ?? [],
+    runTags,
     ...(originRecord ? { origin: originRecord } : {}),
     // A run-id file that cannot be written fails before the run exists, so no run is left without an end.
     storePlan: (codePackage) => storeRunPlan(backends.store, runPlanOf(flow, setups, codePackage, options.maxNumSplits)),

@@ -10,6 +10,7 @@ import { analyseFlow } from "./structure.js";
 
 export { compileStateMachine, type CompiledStateMachine, type CompileOptions } from "./compile.js";
 export * from "./command.js";
+export * from "../../task/command.js";
 export {
   outputKey,
   parseTaskId,
@@ -17,8 +18,13 @@ export {
   taskIdFor,
   TASK_ID_PREFIX,
   type TaskPosition,
-} from "./ids.js";
-export { resolveJoinParents, JoinParentsError, type TransitionLookup } from "./join-parents.js";
+} from "../../task/task-ids.js";
+export {
+  resolveJoinParents,
+  JoinParentsError,
+  type JoinShape,
+  type TransitionLookup,
+} from "../../task/join-parents.js";
 export {
   parseBatchOptions,
   stepRunSettings,
@@ -26,7 +32,11 @@ export {
   type StepRunSettings,
 } from "./settings.js";
 export { analyseFlow, type FlowStructure } from "./structure.js";
-export { registerJobDefinitionInput, type BatchDefaults, type JobDefinitionSpec } from "./batch.js";
+export {
+  registerJobDefinitionInput,
+  type BatchDefaults,
+  type JobDefinitionSpec,
+} from "../../launchers/batch-jobs.js";
 export type { AslMachine, AslState } from "./asl.js";
 
 /**
