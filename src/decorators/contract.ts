@@ -48,8 +48,11 @@ export interface ResourceRequest {
 export interface TaskPlan {
   /** Extra attempts after a failure. @default 0 */
   retries: number;
-  /** Wait before each retry, in milliseconds. @default 0 */
-  retryDelayMs: number;
+  /**
+   * Wait before each retry, in milliseconds, when one was asked for. @default undefined (a local
+   * retry starts at once; a production scheduler waits its own default, 2 minutes)
+   */
+  retryDelayMs: number | undefined;
   /** Stop an attempt after this many milliseconds. @default undefined (no limit) */
   timeoutMs: number | undefined;
   /** What each attempt needs. @default every field undefined */
@@ -69,7 +72,7 @@ export interface TaskPlan {
 export function defaultPlan(): TaskPlan {
   return {
     retries: 0,
-    retryDelayMs: 0,
+    retryDelayMs: undefined,
     timeoutMs: undefined,
     resources: { cpu: undefined, memoryMb: undefined, gpu: undefined },
     env: {},

@@ -34,6 +34,24 @@ after(() => {
 });
 
 void describe("preparing a deployment from a flow file", () => {
+  void it("takes each step's plan from every decorator's plan hook: a user decorator's retries reach the state machine", async () => {
+    const dir = tempDir("mf-deploy-user-deco-");
+    const file = path.join(dir, "flaky.ts");
+    fs.writeFileSync(
+      file,
+      `import { FlowSpec, step, stepDecorator } from "metaflow-ts";
+export const flaky = stepDecorator<{ times?: number }>({ name: "flaky", plan(o, plan) { plan.retries = Number(o.times ?? 2); plan.retryDelayMs = 5000; } });
+export default class FlakyDeploy extends FlowSpec {
+  @flaky({ times: 4 }) @step start() { this.next(this.end); }
+  @step end() {}
+}`,
+    );
+    const flow = await loadFlow(file, lib);
+    const prepared = prepareDeployment(flow, {}, deploySettings(env(tempDir("mf-deploy-"))), "hash2", undefined);
+    const text = JSON.stringify(prepared.stateMachine.definition);
+    assert.match(text, /"IntervalSeconds":5,"MaxAttempts":4/);
+  });
+
   void it("compiles the examples (foreach, branch, switch with recursion) to valid state machines", async () => {
     const settings = deploySettings(env(tempDir("mf-deploy-")));
     for (const file of [

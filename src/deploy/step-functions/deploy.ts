@@ -268,7 +268,7 @@ export function prepareDeployment(
   const namespace = productionNamespace(token.token);
   const setups = buildSetups(flow, request.with ?? [], "context");
   const stepSettings = new Map(
-    flow.graph.steps.map((s) => [s.name, stepRunSettings(setups.get(s.name)?.decorators ?? [])]),
+    flow.graph.steps.map((s) => [s.name, stepRunSettings(setups.get(s.name)!.plan)]),
   );
   const stateMachine = compileStateMachine(analyseFlow(flow.graph), stepSettings, {
     deployment: name,

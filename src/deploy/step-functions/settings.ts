@@ -3,7 +3,7 @@
  * (`@retry`, `@catchError`, `@timeout`, `@resources`, `@environment`, `@batch`), validated once.
  */
 import { parseBatchOptions, type BatchOptions } from "../../decorators/batch.js";
-import type { DecoratorSpec } from "../../decorators/contract.js";
+import type { TaskPlan } from "../../decorators/contract.js";
 import { DeployError } from "../errors.js";
 
 export { parseBatchOptions, type BatchOptions } from "../../decorators/batch.js";
@@ -27,38 +27,29 @@ export interface StepRunSettings {
   readonly batch: BatchOptions;
 }
 
+/** What a remote scheduler waits between attempts when `@retry` gives no wait (Metaflow's 2 minutes). */
+const DEFAULT_RETRY_DELAY_MS = 120_000;
+
 /**
- * Reads the settings of one step from its decorators (validated options, as `LoadedFlow.decorators`
- * holds them), `--with` decorators included by the caller.
+ * Reads the settings of one step from its plan — the plan every decorator's parent-side hook
+ * shaped (built-in or user-written, `--with` included), as `buildSetups` makes it for a local run.
  */
-export function stepRunSettings(decorators: readonly DecoratorSpec[]): StepRunSettings {
-  const find = (name: string) => decorators.find((d) => d.name === name)?.options;
-  const retry = find("retry");
-  const timeout = find("timeout");
-  const resources = find("resources");
-  const environment = find("environment");
+export function stepRunSettings(plan: TaskPlan): StepRunSettings {
   let batch: BatchOptions;
   try {
-    batch = parseBatchOptions(find("batch") ?? {});
+    batch = parseBatchOptions(plan.launcher.kind === "batch" ? { ...plan.launcher.options } : {});
   } catch (err) {
     throw new DeployError((err as Error).message);
   }
-  const num = (o: Readonly<Record<string, unknown>> | undefined, k: string): number | undefined =>
-    typeof o?.[k] === "number" ? (o[k] as number) : undefined;
-  const minutes = num(retry, "minutesBetweenRetries") ?? 2;
-  const memory = Math.max(
-    resources?.memorySet === false ? 0 : (num(resources, "memory") ?? 0),
-    batch.memory ?? 0,
-  );
   return {
-    retries: num(retry, "times") ?? 0,
-    retryIntervalSeconds: Math.max(1, Math.round(minutes * 60)),
-    catchError: find("catchError") !== undefined,
-    timeoutSeconds: num(timeout, "seconds"),
-    cpu: Math.max(num(resources, "cpu") ?? 1, batch.cpu ?? 1),
-    memory: memory > 0 ? memory : 4096,
-    gpu: Math.max(num(resources, "gpu") ?? 0, batch.gpu ?? 0),
-    env: { ...((environment?.vars as Record<string, string> | undefined) ?? {}) },
+    retries: plan.retries,
+    retryIntervalSeconds: Math.max(1, Math.round((plan.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS) / 1000)),
+    catchError: plan.onFailure !== undefined,
+    timeoutSeconds: plan.timeoutMs === undefined ? undefined : plan.timeoutMs / 1000,
+    cpu: plan.resources.cpu ?? 1,
+    memory: plan.resources.memoryMb ?? 4096,
+    gpu: plan.resources.gpu ?? 0,
+    env: { ...plan.env },
     batch,
   };
 }
