@@ -45,6 +45,7 @@ export { catchError } from "./decorators/catch-error.js";
 export type { CatchErrorOptions } from "./decorators/catch-error.js";
 export { timeout } from "./decorators/timeout.js";
 export type { TimeoutOptions } from "./decorators/timeout.js";
+export { card } from "./cards/decorator.js";
 export { stepDecorator, flowDecorator } from "./decorators/make.js";
 export type { StepDecoratorFactory, FlowDecoratorFactory } from "./decorators/make.js";
 export type {
@@ -58,6 +59,10 @@ export type {
   PlanContext,
   FlowInfo,
   StepTask,
+  StepShape,
+  StepEnd,
+  StoredArtifact,
+  TaskStorage,
 } from "./decorators/contract.js";
 
 export {
@@ -91,6 +96,7 @@ export {
   createCardSet,
   renderCard,
   registerCardType,
+  defineCardType,
 } from "./cards/index.js";
 export type {
   CardOptions,
@@ -101,6 +107,7 @@ export type {
   ImageOptions,
   ProgressBarOptions,
   ArtifactOptions,
+  ArrowLike,
 } from "./cards/index.js";
 
 export * from "./client/index.js";
