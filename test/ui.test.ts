@@ -6,12 +6,11 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { Markdown } from "../src/cards/index.js";
 import { postgresAvailability, startPostgres, type TestPostgres } from "./helpers/postgres.js";
 import { Project } from "./helpers/project.js";
-import { cardsFor, startServer, startUiProcess, type UiProcess } from "./helpers/ui.js";
+import { startServer, startUiProcess, type UiProcess } from "./helpers/ui.js";
 
-const FLOW = `import { FlowSpec, Parameter, step } from "metaflow-ts";
+const FLOW = `import { FlowSpec, Parameter, step, card, current, Markdown } from "metaflow-ts";
 export default class UiFlow extends FlowSpec {
   fail = Parameter("fail", { default: false });
   declare note: string;
@@ -23,7 +22,7 @@ export default class UiFlow extends FlowSpec {
     if (this.fail) throw new Error("asked to fail");
     this.next(this.end);
   }
-  @step end() {}
+  @card({ type: "blank" }) @step end() { current.card.append(new Markdown("# hi")); }
 }
 `;
 
@@ -53,9 +52,6 @@ void describe("metaflow ui", () => {
       await p.cli(["run", "ui_flow.ts", ...args]);
       runs.push(await p.latestRun("UiFlow"));
     }
-    const cards = cardsFor({ root: p.root, flow: "UiFlow", runId: runs[0]!, step: "end", taskId: "2" }, [{ type: "blank" }]);
-    cards.set.append(new Markdown("# hi"));
-    await cards.finish();
     ui = await startUiProcess(p.dir);
   });
   after(async () => {
