@@ -31,6 +31,11 @@ class Broken extends CardComponent {
   override render(): string { throw new Error("this component always breaks"); }
 }
 registerCardType({ type: "explodes", help: "always throws", render() { throw new Error("the card type broke"); } });
+registerCardType({
+  type: "score",
+  help: "the score in big letters",
+  render: (data, components) => [new Markdown("# Score " + String(data.artifacts?.find((a) => a.name === "score")?.value)), ...components],
+});
 
 export default class CardsFlow extends FlowSpec {
   note = Parameter("note", { default: ${JSON.stringify(EVIL)} });
@@ -71,7 +76,7 @@ export default class CardsFlow extends FlowSpec {
     this.next(this.end);
   }
 
-  @card({ type: "explodes" }) @step end() {}
+  @card({ type: "explodes" }) @card({ type: "score", id: "score" }) @step end() { current.card.get("score").append(new Markdown("from the step")); }
 }
 `;
 
@@ -151,8 +156,10 @@ void describe("@card in a run", () => {
     assert.match(html, /after the broken one/);
     assert.match(out, new RegExp(`/join/${taskIds.join![0]} \\(pid \\d+\\)\\] card 'blank': Broken failed to render: this component always breaks`));
 
-    const [end] = await (await task("end", taskIds.end![0]!)).cards();
+    const [end, score] = await (await task("end", taskIds.end![0]!)).cards();
     const endHtml = await end!.html();
+    assert.deepEqual([score!.id, score!.type], ["score", "score"]);
+    assert.match(await score!.html(), /<h1>Score 30<\/h1>[\s\S]*from the step/);
     assert.match(endHtml, /The explodes card failed to render/);
     assert.match(endHtml, /the card type broke/);
     assert.match(out, /card 'explodes': card type 'explodes' failed: the card type broke/);
