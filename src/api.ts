@@ -51,6 +51,7 @@ export { project } from "./decorators/project.js";
 export type { ProjectOptions, ProjectInfo } from "./decorators/project.js";
 export { schedule } from "./decorators/schedule.js";
 export type { ScheduleOptions } from "./decorators/schedule.js";
+export { card } from "./cards/decorator.js";
 export { stepDecorator, flowDecorator } from "./decorators/make.js";
 export type { StepDecoratorFactory, FlowDecoratorFactory } from "./decorators/make.js";
 export type {
@@ -65,6 +66,10 @@ export type {
   FlowInfo,
   StepTask,
   RunTagContext,
+  StepShape,
+  StepEnd,
+  StoredArtifact,
+  TaskStorage,
 } from "./decorators/contract.js";
 
 export {
@@ -98,6 +103,7 @@ export {
   createCardSet,
   renderCard,
   registerCardType,
+  defineCardType,
 } from "./cards/index.js";
 export type {
   CardOptions,
@@ -108,6 +114,7 @@ export type {
   ImageOptions,
   ProgressBarOptions,
   ArtifactOptions,
+  ArrowLike,
 } from "./cards/index.js";
 
 export * from "./client/index.js";
