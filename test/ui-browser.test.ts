@@ -223,7 +223,7 @@ void describe("the UI in a browser", { skip: "skip" in chromiumPath ? chromiumPa
       await page.goto(`${ui.url}/#/tasks/WaitFlow/${runId}/wait/${taskId}`);
       await page.getByTestId("logs").filter({ hasText: "waiting for the gate" }).waitFor();
       const bar = page.frameLocator("iframe[title='card progress']").locator("[role=progressbar]");
-      const valueNow = async () => bar.getAttribute("aria-valuenow", { timeout: 1000 }).catch(() => null);
+      const valueNow = async () => bar.getAttribute("aria-valuenow", { timeout: 5000 }).catch(() => null);
       // On failure, say what the page and the API showed.
       const state = async () => {
         await shot(page, "task-live-card-failed");

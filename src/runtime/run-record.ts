@@ -9,7 +9,8 @@ import { artifactRef } from "../datastore/cas.js";
 import { storeCodePackage } from "../datastore/code-package.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import type { PlainError } from "../errors.js";
-import type { RunRecord } from "../metadata/types.js";
+import type { AttemptEnd, AttemptStart, RunRecord, SplitFrame } from "../metadata/types.js";
+import type { AttemptOutcome } from "../launchers/types.js";
 import type { LoadedFlow } from "./load-flow.js";
 
 /** A run as it starts. */
@@ -115,4 +116,31 @@ function summariseParameters(flow: LoadedFlow, values: Readonly<Record<string, u
     }
   }
   return out;
+}
+
+/** The record of an attempt as it starts: where it ran, its parents, its split frames. */
+export function attemptStart(
+  flow: string,
+  runId: string,
+  task: { readonly attempt: number; readonly parents: readonly { step: string; taskId: string }[]; readonly frames: readonly SplitFrame[] },
+  pid: number,
+): AttemptStart {
+  return {
+    attempt: task.attempt,
+    startedAt: Date.now(),
+    pid,
+    parents: task.parents.filter((p) => p.step !== "_parameters").map((p) => `${flow}/${runId}/${p.step}/${p.taskId}`),
+    frames: task.frames,
+  };
+}
+
+/** The record of an attempt as it ends: its artifacts and transition, or its error. */
+export function attemptEnd(attempt: number, outcome: AttemptOutcome, error: PlainError | undefined): AttemptEnd {
+  return {
+    attempt,
+    finishedAt: Date.now(),
+    ...(outcome.ok
+      ? { status: "completed", artifacts: outcome.artifacts, transition: outcome.transition }
+      : { status: "failed", artifacts: [], error: error ?? outcome.error }),
+  };
 }

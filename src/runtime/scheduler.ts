@@ -14,6 +14,8 @@ import type { AttemptHandle, AttemptOutcome, TaskLauncher } from "../launchers/t
 import type { SplitFrame, TakenTransition } from "../metadata/types.js";
 import type { ParentTask, TaskSpec, TaskTimings } from "../task/protocol.js";
 import type { StepSetup } from "./plans.js";
+import { ReadyQueue } from "./queue.js";
+import { attemptEnd, attemptStart } from "./run-record.js";
 import { JoinBarrier, staticTransition, successors } from "./routing.js";
 import { canClone, cloneTask, taskKey, type OriginTask } from "./resume.js";
 import { formatTaskError } from "../task/stack.js";
@@ -84,8 +86,7 @@ export interface LoopResult {
 
 /** Runs the tasks of one run, from `start` to the end or the first failure. */
 export class Scheduler {
-  /** Tasks waiting to start, by launcher kind, in order. */
-  private readonly queues = new Map<string, QueuedTask[]>();
+  private readonly queue = new ReadyQueue<QueuedTask>();
   private readonly running = new Map<string, RunningAttempt>();
   private readonly launchers = new Map<string, TaskLauncher>();
   private readonly joins = new JoinBarrier();
@@ -170,20 +171,7 @@ export class Scheduler {
       void this.clone(task, match);
       return;
     }
-    const kind = this.s.setups.get(task.step)!.plan.launcher.kind;
-    let q = this.queues.get(kind);
-    if (!q) this.queues.set(kind, (q = []));
-    q.push(task);
-  }
-
-  private get queued(): number {
-    let n = 0;
-    for (const q of this.queues.values()) n += q.length;
-    return n;
-  }
-
-  private clearQueues(): void {
-    for (const q of this.queues.values()) q.length = 0;
+    this.queue.push(this.s.setups.get(task.step)!.plan.launcher.kind, task);
   }
 
   /** Copies a finished task of the origin run into this run instead of running it again. */
@@ -221,27 +209,18 @@ export class Scheduler {
       clearTimeout(this.wakeTimer);
       this.wakeTimer = undefined;
     }
-    if (this.stopping) this.clearQueues();
+    if (this.stopping) this.queue.clear();
     const now = Date.now();
-    let earliest = Infinity;
     let local = 0;
     for (const r of this.running.values()) if (!r.launcher.remote) local++;
-    for (const [kind, q] of this.queues) {
+    // In order, until the launcher (or, for local ones, --max-workers) has no more room.
+    const earliest = this.queue.offer(now, (kind, task) => {
       const launcher = this.launcher(kind);
-      // In order, until the launcher (or, for local ones, --max-workers) has no more room.
-      for (let i = 0; i < q.length; ) {
-        const task = q[i]!;
-        if (task.notBefore > now) {
-          earliest = Math.min(earliest, task.notBefore);
-          i++;
-          continue;
-        }
-        if ((!launcher.remote && local >= this.s.maxWorkers) || !this.dispatch(task, launcher)) break;
-        q.splice(i, 1);
-        if (!launcher.remote) local++;
-      }
-    }
-    const queued = this.queued;
+      if ((!launcher.remote && local >= this.s.maxWorkers) || !this.dispatch(task, launcher)) return false;
+      if (!launcher.remote) local++;
+      return true;
+    });
+    const queued = this.queue.size;
     if (queued === 0 && this.running.size === 0 && this.cloning === 0) {
       this.finished();
       return;
@@ -330,13 +309,7 @@ export class Scheduler {
   }
 
   private recordStart(task: QueuedTask, pid: number): Promise<void> {
-    return this.s.backends.metadata.startAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, {
-      attempt: task.attempt,
-      startedAt: Date.now(),
-      pid,
-      parents: task.parents.filter((p) => p.step !== "_parameters").map((p) => this.pathspec(p.step, p.taskId)),
-      frames: task.frames,
-    });
+    return this.s.backends.metadata.startAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, attemptStart(this.s.flowName, this.s.runId, task, pid));
   }
 
   private async ended(attempt: RunningAttempt, outcome: AttemptOutcome): Promise<void> {
@@ -355,13 +328,7 @@ export class Scheduler {
     await attempt.recordStart;
     await attempt.logs?.close();
     if (!launcher.remote) {
-      await this.track(
-        this.s.backends.metadata.endAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, {
-          attempt: task.attempt,
-          finishedAt: Date.now(),
-          ...(outcome.ok ? { status: "completed", artifacts: outcome.artifacts, transition: outcome.transition } : { status: "failed", artifacts: [], error: error! }),
-        }),
-      );
+      await this.track(this.s.backends.metadata.endAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, attemptEnd(task.attempt, outcome, error)));
     }
     this.stats.push({ step: task.step, taskId: task.taskId, wallMs: performance.now() - attempt.startedAt, ...(outcome.timings ? { timings: outcome.timings } : {}) });
     // Only now may the run end: until the attempt is recorded, the task still counts as running.
@@ -402,7 +369,7 @@ export class Scheduler {
         this.failure = { step: task.step, taskId: task.taskId, error };
         // Nothing new starts, but tasks already running finish: their results are kept, so a
         // resume clones them instead of running them again. Ctrl-C stops them at once.
-        this.clearQueues();
+        this.queue.clear();
         const others = this.running.size;
         if (others > 0) {
           this.s.say(`Waiting for ${others} running task${others === 1 ? "" : "s"} to finish before the run ends (Ctrl-C stops them).`, "stderr");
@@ -435,7 +402,7 @@ export class Scheduler {
     if (this.interrupted) return;
     this.interrupted = true;
     this.s.say(`Interrupted: stopping ${this.running.size} running task(s)...`, "stderr");
-    this.clearQueues();
+    this.queue.clear();
     for (const r of this.running.values()) {
       r.cancelled = true;
       r.handle?.cancel();
