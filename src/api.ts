@@ -45,6 +45,8 @@ export { catchError } from "./decorators/catch-error.js";
 export type { CatchErrorOptions } from "./decorators/catch-error.js";
 export { timeout } from "./decorators/timeout.js";
 export type { TimeoutOptions } from "./decorators/timeout.js";
+export { slurm } from "./decorators/slurm.js";
+export type { SlurmOptions } from "./decorators/slurm.js";
 export { stepDecorator, flowDecorator } from "./decorators/make.js";
 export type { StepDecoratorFactory, FlowDecoratorFactory } from "./decorators/make.js";
 export type {

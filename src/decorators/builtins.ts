@@ -7,11 +7,12 @@ import { catchError } from "./catch-error.js";
 import { environment } from "./environment.js";
 import { resources } from "./resources.js";
 import { retry } from "./retry.js";
+import { slurm } from "./slurm.js";
 import { timeout } from "./timeout.js";
 
 /** Every built-in decorator definition, by name. */
 export const BUILTIN_DECORATORS: ReadonlyMap<string, DecoratorDefinition<any>> = new Map(
-  [retry, catchError, timeout, resources, environment].map((f) => [f.definition.name, f.definition]),
+  [retry, catchError, timeout, resources, environment, slurm].map((f) => [f.definition.name, f.definition]),
 );
 
 /**

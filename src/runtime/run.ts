@@ -6,7 +6,7 @@ import { promises as fs } from "node:fs";
 import { openBackends, type Backends } from "../backends.js";
 import { currentUser, VERSION } from "../config.js";
 import { UsageError, type PlainError } from "../errors.js";
-import { discardPrewarmed, launcherFactory, launcherKinds, prewarmLaunchers } from "../launchers/builtins.js";
+import { discardPrewarmed, launcherFactory, launcherKinds, preflightLaunchers, prewarmLaunchers } from "../launchers/builtins.js";
 import { validateTag } from "../metadata/tags.js";
 import type { RunRecord } from "../metadata/types.js";
 import { loadFlow, type LoadedFlow } from "./load-flow.js";
@@ -145,6 +145,8 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
   const say = (line: string, stream: "stdout" | "stderr" = "stdout") => options.output(stream, line);
   const user = currentUser(options.env);
   const nodes = new Map(flow.graph.steps.map((s) => [s.name, s]));
+  // Launchers check what they need (a cluster, a datastore its nodes reach) before anything is recorded.
+  await preflightLaunchers([...setups].map(([step, { plan }]) => ({ step, plan })), { backends, maxWorkers: options.maxWorkers });
   let origin: Origin | undefined;
   if (options.resume) origin = await loadOrigin(backends.metadata, flow.className, user, options.resume, nodes);
   const originRecord: RunRecord | undefined = origin?.record;
