@@ -12,6 +12,7 @@ import { resumeCommand, runCommand } from "./run.js";
 import { runsCommand } from "./runs.js";
 import { serviceCommand } from "./service.js";
 import { showCommand } from "./show.js";
+import { slurmCommand } from "./slurm.js";
 import { tagCommand } from "./tag.js";
 import { taskCommand } from "./task.js";
 
@@ -49,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(serviceCommand());
     program.addCommand(configureCommand());
     program.addCommand(taskCommand());
+    program.addCommand(slurmCommand());
     for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });
     if (argv.length === 0) {
       program.outputHelp();

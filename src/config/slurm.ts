@@ -238,7 +238,10 @@ function secondsBetween(min: number, max: number): (raw: string) => number {
 }
 
 function parseCommandWords(raw: string): readonly string[] {
-  const words = raw.trim().split(/\s+/).filter((w) => w !== "");
+  const words = raw
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== "");
   if (words.length === 0 || words.some((w) => /["'`$\\;|&<>]/.test(w)))
     throw new Error(
       `must be the words that start metaflow-ts on a compute node, separated by spaces and without quotes or shell characters, e.g. "node /shared/metaflow-ts/bin/metaflow.js" or "metaflow", got ${JSON.stringify(raw)}.`,

@@ -9,10 +9,22 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseSlurmOptions, withSlurmDefaults, type ResolvedSlurmOptions, type SlurmSettings } from "../../config/index.js";
+import {
+  parseSlurmOptions,
+  withSlurmDefaults,
+  type ResolvedSlurmOptions,
+  type SlurmSettings,
+} from "../../config/index.js";
 import { LocalStorage } from "../../datastore/local.js";
 import type { PlainError } from "../../errors.js";
-import type { AttemptHandle, AttemptListener, AttemptOutcome, AttemptRequest, LauncherContext, TaskLauncher } from "../types.js";
+import type {
+  AttemptHandle,
+  AttemptListener,
+  AttemptOutcome,
+  AttemptRequest,
+  LauncherContext,
+  TaskLauncher,
+} from "../types.js";
 import { SlurmCli } from "./cli.js";
 import { cancelJobs } from "./jobs.js";
 import { runLocalRecovery, type LocalRecovery } from "./local-recovery.js";
@@ -81,7 +93,14 @@ export class SlurmLauncher implements TaskLauncher {
   }
 
   tryLaunch(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
-    const a: SlurmAttempt = { request, listener, phase: "queued", started: false, running: false, cancelRequested: false };
+    const a: SlurmAttempt = {
+      request,
+      listener,
+      phase: "queued",
+      started: false,
+      running: false,
+      cancelRequested: false,
+    };
     if (request.spec.recover) {
       // Storing a caught error needs no cluster: it runs here, also when the cluster is the problem.
       a.phase = "local";
@@ -106,7 +125,8 @@ export class SlurmLauncher implements TaskLauncher {
     const batch = this.queued;
     this.queued = [];
     const byStep = new Map<string, SlurmAttempt[]>();
-    for (const a of batch) byStep.set(a.request.spec.step, [...(byStep.get(a.request.spec.step) ?? []), a]);
+    for (const a of batch)
+      byStep.set(a.request.spec.step, [...(byStep.get(a.request.spec.step) ?? []), a]);
     await Promise.all([...byStep.values()].map((group) => this.submitGroup(group)));
   }
 
@@ -116,7 +136,10 @@ export class SlurmLauncher implements TaskLauncher {
     let options: ResolvedSlurmOptions;
     let arraySize: number;
     try {
-      options = withSlurmDefaults(parseSlurmOptions(group[0]!.request.plan.launcher.options, "code"), this.settings);
+      options = withSlurmDefaults(
+        parseSlurmOptions(group[0]!.request.plan.launcher.options, "code"),
+        this.settings,
+      );
       const info = await this.cli.check();
       arraySize = this.settings.arrays.value ? info.maxArraySize : 1;
     } catch (err) {
@@ -124,15 +147,27 @@ export class SlurmLauncher implements TaskLauncher {
       return;
     }
     const chunks: SlurmAttempt[][] = [];
-    for (let i = 0; i < group.length; i += Math.max(1, arraySize)) chunks.push(group.slice(i, i + Math.max(1, arraySize)));
-    await Promise.all(chunks.map((chunk) => (chunk.length === 1 ? this.submitOne(chunk[0]!, options) : this.submitMany(chunk, options))));
+    for (let i = 0; i < group.length; i += Math.max(1, arraySize))
+      chunks.push(group.slice(i, i + Math.max(1, arraySize)));
+    await Promise.all(
+      chunks.map((chunk) =>
+        chunk.length === 1 ? this.submitOne(chunk[0]!, options) : this.submitMany(chunk, options),
+      ),
+    );
   }
 
-  private common(a: SlurmAttempt, options: ResolvedSlurmOptions): Omit<JobSpec, "command" | "labels"> {
+  private common(
+    a: SlurmAttempt,
+    options: ResolvedSlurmOptions,
+  ): Omit<JobSpec, "command" | "labels"> {
     const r = a.request.plan.resources;
     return {
       env: this.env,
-      resources: { ...(r.cpu !== undefined ? { cpu: r.cpu } : {}), ...(r.memoryMb !== undefined ? { memoryMb: r.memoryMb } : {}), ...(r.gpu !== undefined ? { gpu: r.gpu } : {}) },
+      resources: {
+        ...(r.cpu !== undefined ? { cpu: r.cpu } : {}),
+        ...(r.memoryMb !== undefined ? { memoryMb: r.memoryMb } : {}),
+        ...(r.gpu !== undefined ? { gpu: r.gpu } : {}),
+      },
       options,
     };
   }
@@ -143,8 +178,20 @@ export class SlurmLauncher implements TaskLauncher {
     try {
       const { jobId } = await submitJob(this.cli, {
         ...this.common(a, options),
-        labels: { flow: spec.flowName, runId: spec.runId, step: spec.step, taskId: spec.taskId, attempt: spec.attempt },
-        command: [...nodeCommand(this.settings), "task", "--label", expandedWord("slurm job ${SLURM_JOB_ID}"), ...taskArgs(spec)],
+        labels: {
+          flow: spec.flowName,
+          runId: spec.runId,
+          step: spec.step,
+          taskId: spec.taskId,
+          attempt: spec.attempt,
+        },
+        command: [
+          ...nodeCommand(this.settings),
+          "task",
+          "--label",
+          expandedWord("slurm job ${SLURM_JOB_ID}"),
+          ...taskArgs(spec),
+        ],
         ...(output ? { stdout: output, stderr: output } : {}),
       });
       a.listener.output("stdout", `Submitted as Slurm job ${jobId}.`);
@@ -161,15 +208,25 @@ export class SlurmLauncher implements TaskLauncher {
       const { jobId, elements } = await submitArray(this.cli, {
         ...this.common(chunk[0]!, options),
         labels: { flow: spec.flowName, runId: spec.runId, step: spec.step },
-        command: [...nodeCommand(this.settings), "task", "--label", expandedWord("slurm job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}")],
+        command: [
+          ...nodeCommand(this.settings),
+          "task",
+          "--label",
+          expandedWord("slurm job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"),
+        ],
         size: chunk.length,
         maxConcurrent: this.context.maxWorkers,
         elementArgs: chunk.map((a) => taskArgs(a.request.spec)),
         ...(output ? { stdout: output, stderr: output } : {}),
       });
       const tasks = `${chunk[0]!.request.spec.taskId}..${chunk[chunk.length - 1]!.request.spec.taskId}`;
-      this.context.say("stdout", `[${spec.runId}/${spec.step}] ${chunk.length} tasks (${tasks}) submitted as Slurm job array ${jobId}, at most ${this.context.maxWorkers} running at once.`);
-      chunk.forEach((a, i) => this.accept(a, elements[i]!, jobId, output ? outputFile(output, elements[i]!) : undefined));
+      this.context.say(
+        "stdout",
+        `[${spec.runId}/${spec.step}] ${chunk.length} tasks (${tasks}) submitted as Slurm job array ${jobId}, at most ${this.context.maxWorkers} running at once.`,
+      );
+      chunk.forEach((a, i) =>
+        this.accept(a, elements[i]!, jobId, output ? outputFile(output, elements[i]!) : undefined),
+      );
     } catch (err) {
       for (const a of chunk) this.fail(a, plainError(err));
     }
@@ -178,7 +235,11 @@ export class SlurmLauncher implements TaskLauncher {
   /** Where the jobs' raw output goes (a directory the nodes share), with Slurm's `%` patterns; undefined: nowhere. */
   private outputPattern(spec: AttemptRequest["spec"], array: boolean): string | undefined {
     const { backends } = this.context;
-    const base = this.settings.outputDir.value ?? (backends.storage instanceof LocalStorage ? path.join(backends.localDir, "slurm") : undefined);
+    const base =
+      this.settings.outputDir.value ??
+      (backends.storage instanceof LocalStorage
+        ? path.join(backends.localDir, "slurm")
+        : undefined);
     if (base === undefined) return undefined;
     const dir = path.join(base, spec.flowName, spec.runId);
     try {
@@ -192,11 +253,25 @@ export class SlurmLauncher implements TaskLauncher {
   /** A job was submitted for the attempt: follow it. */
   private accept(a: SlurmAttempt, id: string, jobId: string, output: string | undefined): void {
     const spec = a.request.spec;
-    Object.assign(a, { id, jobId, label: `slurm job ${id}`, phase: "submitted", ...(output ? { outputFile: output } : {}) });
+    Object.assign(a, {
+      id,
+      jobId,
+      label: `slurm job ${id}`,
+      phase: "submitted",
+      ...(output ? { outputFile: output } : {}),
+    });
     if (this.live.size === 0) process.on("exit", this.onExit);
     this.live.add(a);
-    a.tail = new LogTail(this.context.backends.storage, { flow: spec.flowName, runId: spec.runId, step: spec.step, taskId: spec.taskId, attempt: spec.attempt }, (stream, line) =>
-      a.listener.output(stream, line),
+    a.tail = new LogTail(
+      this.context.backends.storage,
+      {
+        flow: spec.flowName,
+        runId: spec.runId,
+        step: spec.step,
+        taskId: spec.taskId,
+        attempt: spec.attempt,
+      },
+      (stream, line) => a.listener.output(stream, line),
     );
     if (a.cancelRequested) this.requestCancel(a);
     const memoryMb = a.request.plan.resources.memoryMb;
@@ -207,7 +282,8 @@ export class SlurmLauncher implements TaskLauncher {
         onUpdate: (s) => {
           a.running = s.phase === "running";
           // A job cancelled while it waited never ran; one seen running or ended otherwise did.
-          if (s.phase === "running" || (s.phase === "finished" && s.state !== "CANCELLED")) this.start(a, a.label!);
+          if (s.phase === "running" || (s.phase === "finished" && s.state !== "CANCELLED"))
+            this.start(a, a.label!);
           if (a.running) this.scheduleTail();
         },
       })
@@ -233,17 +309,38 @@ export class SlurmLauncher implements TaskLauncher {
   }
 
   /** The attempt is over: read its record and the last log lines, then report the outcome. */
-  private async settle(a: SlurmAttempt, failure: () => Promise<PlainError> | PlainError): Promise<void> {
+  private async settle(
+    a: SlurmAttempt,
+    failure: () => Promise<PlainError> | PlainError,
+  ): Promise<void> {
     if (a.phase === "done") return;
     const spec = a.request.spec;
     const entry = await readAttempt(this.context.backends.metadata, spec).catch(() => undefined);
     if (entry) this.start(a, a.label ?? "slurm");
-    a.tail ??= new LogTail(this.context.backends.storage, { flow: spec.flowName, runId: spec.runId, step: spec.step, taskId: spec.taskId, attempt: spec.attempt }, (stream, line) => a.listener.output(stream, line));
+    a.tail ??= new LogTail(
+      this.context.backends.storage,
+      {
+        flow: spec.flowName,
+        runId: spec.runId,
+        step: spec.step,
+        taskId: spec.taskId,
+        attempt: spec.attempt,
+      },
+      (stream, line) => a.listener.output(stream, line),
+    );
     await a.tail.read();
     const end = entry?.end;
     let outcome: AttemptOutcome;
-    if (end?.status === "completed" && end.transition) outcome = { ok: true, artifacts: end.artifacts, transition: end.transition };
-    else if (end) outcome = { ok: false, error: end.error ?? { name: "TaskError", message: `Step '${spec.step}' failed without an error message` } };
+    if (end?.status === "completed" && end.transition)
+      outcome = { ok: true, artifacts: end.artifacts, transition: end.transition };
+    else if (end)
+      outcome = {
+        ok: false,
+        error: end.error ?? {
+          name: "TaskError",
+          message: `Step '${spec.step}' failed without an error message`,
+        },
+      };
     else outcome = { ok: false, error: await failure(), unrecorded: entry ? "end" : "attempt" };
     this.finish(a, outcome);
   }
@@ -265,7 +362,11 @@ export class SlurmLauncher implements TaskLauncher {
   private cancel(a: SlurmAttempt): void {
     if (a.phase === "queued") {
       this.queued = this.queued.filter((q) => q !== a);
-      this.fail(a, { name: "SlurmCancelledError", code: "slurm-cancelled", message: `Step '${a.request.spec.step}': the task was stopped before it was submitted to Slurm.` });
+      this.fail(a, {
+        name: "SlurmCancelledError",
+        code: "slurm-cancelled",
+        message: `Step '${a.request.spec.step}': the task was stopped before it was submitted to Slurm.`,
+      });
     } else if (a.phase === "submitting") {
       a.cancelRequested = true;
     } else if (a.phase === "submitted") {
@@ -283,17 +384,28 @@ export class SlurmLauncher implements TaskLauncher {
       const asked = [...this.toCancel];
       const ids = new Set<string>();
       for (const c of asked) {
-        const whole = [...this.live].filter((l) => l.jobId === c.jobId).every((l) => this.toCancel.has(l));
+        const whole = [...this.live]
+          .filter((l) => l.jobId === c.jobId)
+          .every((l) => this.toCancel.has(l));
         ids.add(whole ? c.jobId! : c.id!);
       }
-      this.context.say("stderr", `Cancelling Slurm job${ids.size === 1 ? "" : "s"} ${[...ids].join(", ")}.`);
-      cancelJobs(this.cli, [...ids]).catch((err: Error) => this.context.say("stderr", `Slurm: could not cancel ${[...ids].join(", ")}: ${err.message}`));
+      this.context.say(
+        "stderr",
+        `Cancelling Slurm job${ids.size === 1 ? "" : "s"} ${[...ids].join(", ")}.`,
+      );
+      cancelJobs(this.cli, [...ids]).catch((err: Error) =>
+        this.context.say(
+          "stderr",
+          `Slurm: could not cancel ${[...ids].join(", ")}: ${err.message}`,
+        ),
+      );
     });
   }
 
   private scheduleTail(): void {
     if (this.tailTimer) return;
-    const every = this.context.backends.storage instanceof LocalStorage ? TAIL_LOCAL_MS : TAIL_REMOTE_MS;
+    const every =
+      this.context.backends.storage instanceof LocalStorage ? TAIL_LOCAL_MS : TAIL_REMOTE_MS;
     this.tailTimer = setTimeout(() => {
       this.tailTimer = undefined;
       const running = [...this.live].filter((a) => a.running && a.tail);
@@ -304,14 +416,23 @@ export class SlurmLauncher implements TaskLauncher {
 
   /** The runtime is exiting with jobs still queued or running (a second Ctrl-C): cancel them now. */
   private cancelOnExit(): void {
-    const ids = [...new Set([...this.live].map((a) => a.jobId).filter((id): id is string => id !== undefined))];
-    if (ids.length > 0) spawnSync("scancel", ids, { env: this.cli.env as NodeJS.ProcessEnv, stdio: "ignore", timeout: 10_000 });
+    const ids = [
+      ...new Set([...this.live].map((a) => a.jobId).filter((id): id is string => id !== undefined)),
+    ];
+    if (ids.length > 0)
+      spawnSync("scancel", ids, {
+        env: this.cli.env as NodeJS.ProcessEnv,
+        stdio: "ignore",
+        timeout: 10_000,
+      });
   }
 
   async close(): Promise<void> {
     if (this.tailTimer) clearTimeout(this.tailTimer);
     this.tailTimer = undefined;
-    const jobIds = [...new Set([...this.live].map((a) => a.jobId).filter((id): id is string => id !== undefined))];
+    const jobIds = [
+      ...new Set([...this.live].map((a) => a.jobId).filter((id): id is string => id !== undefined)),
+    ];
     if (jobIds.length > 0) await cancelJobs(this.cli, jobIds).catch(() => undefined);
     for (const a of this.live) a.local?.kill();
     this.poller.close(new Error("the run ended while the Slurm job was still followed"));

@@ -22,12 +22,20 @@ export interface RecoveryListener {
 }
 
 /** Starts `metaflow task --recover` for the spec's attempt with the run's datastore settings. */
-export function runLocalRecovery(spec: TaskSpec, env: Readonly<Record<string, string>>, listener: RecoveryListener): LocalRecovery {
+export function runLocalRecovery(
+  spec: TaskSpec,
+  env: Readonly<Record<string, string>>,
+  listener: RecoveryListener,
+): LocalRecovery {
   const [command, ...prefix] = localCommand();
-  const child = spawn(command!, [...prefix, "task", "--label", "local recovery", ...taskArgs(spec)], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const child = spawn(
+    command!,
+    [...prefix, "task", "--label", "local recovery", ...taskArgs(spec)],
+    {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr = (stderr + t).slice(-4000)));
   child.once("spawn", () => listener.started(child.pid ?? -1));
@@ -37,7 +45,12 @@ export function runLocalRecovery(spec: TaskSpec, env: Readonly<Record<string, st
     reported = true;
     listener.exited(describe);
   };
-  child.once("error", (err) => exited(() => ({ name: "RecoveryError", message: `Step '${spec.step}': could not start the process that stores the caught error: ${err.message}` })));
+  child.once("error", (err) =>
+    exited(() => ({
+      name: "RecoveryError",
+      message: `Step '${spec.step}': could not start the process that stores the caught error: ${err.message}`,
+    })),
+  );
   child.once("close", (code, signal) =>
     exited(() => ({
       name: "RecoveryError",

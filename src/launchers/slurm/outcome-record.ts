@@ -10,7 +10,10 @@ import { SlurmExitCodeError } from "./errors.js";
 import type { JobOutcome } from "./poller.js";
 
 /** The record of the spec's attempt, or undefined when the task never recorded its start. */
-export async function readAttempt(metadata: MetadataProvider, spec: TaskSpec): Promise<TaskRecord["attempts"][number] | undefined> {
+export async function readAttempt(
+  metadata: MetadataProvider,
+  spec: TaskSpec,
+): Promise<TaskRecord["attempts"][number] | undefined> {
   const record = await metadata.getTask(spec.flowName, spec.runId, spec.step, spec.taskId);
   return record?.attempts.find((a) => a.start.attempt === spec.attempt);
 }
@@ -20,7 +23,11 @@ export async function readAttempt(metadata: MetadataProvider, spec: TaskSpec): P
  * time limit, node failure, cancelled, stuck PENDING), with the last lines of its raw output when
  * the command itself failed (no Node, no metaflow-ts on the node).
  */
-export function jobFailure(id: string, outcome: JobOutcome, outputFile: string | undefined): PlainError {
+export function jobFailure(
+  id: string,
+  outcome: JobOutcome,
+  outputFile: string | undefined,
+): PlainError {
   const output = lastLines(outputFile);
   const error = outcome.error;
   if (error instanceof SlurmExitCodeError && (error.exitCode === 127 || error.exitCode === 126)) {
@@ -34,7 +41,8 @@ export function jobFailure(id: string, outcome: JobOutcome, outputFile: string |
   }
   if (error) {
     const plain = plainError(error);
-    if (output && error instanceof SlurmExitCodeError) plain.message += ` The job's output (${outputFile}) ends with: ${output}`;
+    if (output && error instanceof SlurmExitCodeError)
+      plain.message += ` The job's output (${outputFile}) ends with: ${output}`;
     return plain;
   }
   const state = outcome.state?.state ?? "an unknown state";

@@ -32,7 +32,10 @@ const OFF = "If it is reachable after all, set METAFLOW_SLURM_DATASTORE_CHECK=of
 /** The problems that keep tasks on the nodes from the datastore or metadata; empty when none. */
 export function reachProblems(f: ReachFacts, mode: "auto" | "strict" | "off"): string[] {
   if (mode === "off" || (mode === "auto" && f.allNodesHere)) return [];
-  const nodes = f.nodes.length > 0 ? ` (${f.nodes.slice(0, 5).join(", ")}${f.nodes.length > 5 ? ", ..." : ""})` : "";
+  const nodes =
+    f.nodes.length > 0
+      ? ` (${f.nodes.slice(0, 5).join(", ")}${f.nodes.length > 5 ? ", ..." : ""})`
+      : "";
   const problems: string[] = [];
   if (f.datastore === "s3" && f.metadata === "local") {
     problems.push(
@@ -48,7 +51,9 @@ export function reachProblems(f: ReachFacts, mode: "auto" | "strict" | "off"): s
     ["METAFLOW_S3_ENDPOINT_URL", f.datastore === "s3" ? f.s3Endpoint : undefined],
   ] as const) {
     if (url && isLoopback(url)) {
-      problems.push(`${key}=${url} names this machine by a loopback address, which the compute nodes${nodes} cannot reach: use a host name or address they resolve to it. ${OFF}`);
+      problems.push(
+        `${key}=${url} names this machine by a loopback address, which the compute nodes${nodes} cannot reach: use a host name or address they resolve to it. ${OFF}`,
+      );
     }
   }
   return problems;
@@ -58,7 +63,11 @@ export function reachProblems(f: ReachFacts, mode: "auto" | "strict" | "off"): s
 export async function reachFacts(backends: Backends, cli: SlurmCli): Promise<ReachFacts> {
   const c = backends.config;
   const local = backends.storage instanceof LocalStorage ? backends.storage.root : undefined;
-  const localDir = local ?? (c.metadata.value === "local" ? (c.localRoot.value ?? findDatastoreRoot(process.cwd())) : undefined);
+  const localDir =
+    local ??
+    (c.metadata.value === "local"
+      ? (c.localRoot.value ?? findDatastoreRoot(process.cwd()))
+      : undefined);
   const nodes = await clusterNodes(cli);
   return {
     datastore: local ? "local" : "s3",
@@ -68,12 +77,15 @@ export async function reachFacts(backends: Backends, cli: SlurmCli): Promise<Rea
     serviceUrl: c.serviceUrl.value,
     s3Endpoint: c.s3Endpoint.value,
     nodes: nodes.map((n) => n.name),
-    allNodesHere: nodes.length > 0 && nodes.every((n) => isThisMachine(n.host) || isThisMachine(n.address)),
+    allNodesHere:
+      nodes.length > 0 && nodes.every((n) => isThisMachine(n.host) || isThisMachine(n.address)),
   };
 }
 
 /** The nodes as `sinfo` lists them: name, host name, address. */
-async function clusterNodes(cli: SlurmCli): Promise<Array<{ name: string; host: string; address: string }>> {
+async function clusterNodes(
+  cli: SlurmCli,
+): Promise<Array<{ name: string; host: string; address: string }>> {
   const r = await cli.run("sinfo", ["--Node", "--noheader", "--format=%N|%n|%o"]);
   if (r.code !== 0) return [];
   const seen = new Map<string, { name: string; host: string; address: string }>();
@@ -92,13 +104,15 @@ export function privateDirectory(dir: string): string | undefined {
   const resolved = realpathOrSelf(dir);
   const temps = new Set([...TEMPORARY, realpathOrSelf(os.tmpdir())]);
   for (const t of temps) {
-    if (resolved === t || resolved.startsWith(`${t}/`)) return `under ${t}, this machine's temporary directory`;
+    if (resolved === t || resolved.startsWith(`${t}/`))
+      return `under ${t}, this machine's temporary directory`;
   }
   try {
     // The directory may not exist yet; its nearest existing ancestor is on the same filesystem.
     let probe = resolved;
     while (!fs.existsSync(probe) && path.dirname(probe) !== probe) probe = path.dirname(probe);
-    if (MEMORY_FS.has(Number(fs.statfsSync(probe).type))) return "on a tmpfs, in this machine's memory";
+    if (MEMORY_FS.has(Number(fs.statfsSync(probe).type)))
+      return "on a tmpfs, in this machine's memory";
   } catch {
     // No statfs here: the path test above is what we know.
   }
@@ -120,13 +134,23 @@ function isLoopback(url: string): boolean {
   } catch {
     return false;
   }
-  return host === "localhost" || host.endsWith(".localhost") || /^127\./.test(host) || host === "::1" || host === "0.0.0.0";
+  return (
+    host === "localhost" ||
+    host.endsWith(".localhost") ||
+    /^127\./.test(host) ||
+    host === "::1" ||
+    host === "0.0.0.0"
+  );
 }
 
 function isThisMachine(hostOrAddress: string): boolean {
   if (hostOrAddress === "") return false;
   const h = hostOrAddress.toLowerCase();
-  if (h === os.hostname().toLowerCase() || h.split(".")[0] === os.hostname().toLowerCase().split(".")[0]) return true;
+  if (
+    h === os.hostname().toLowerCase() ||
+    h.split(".")[0] === os.hostname().toLowerCase().split(".")[0]
+  )
+    return true;
   if (isLoopback(`http://${h.includes(":") ? `[${h}]` : h}/`)) return true;
   return Object.values(os.networkInterfaces())
     .flat()

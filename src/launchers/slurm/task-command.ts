@@ -18,19 +18,25 @@ export function packageRoot(): string {
   if (root) return root;
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (fs.existsSync(path.join(dir, "package.json")) && fs.existsSync(path.join(dir, "bin", "metaflow.js"))) {
+    if (
+      fs.existsSync(path.join(dir, "package.json")) &&
+      fs.existsSync(path.join(dir, "bin", "metaflow.js"))
+    ) {
       root = dir;
       return dir;
     }
     const up = path.dirname(dir);
-    if (up === dir) throw new Error("Cannot find this package's bin/metaflow.js: reinstall metaflow-ts");
+    if (up === dir)
+      throw new Error("Cannot find this package's bin/metaflow.js: reinstall metaflow-ts");
     dir = up;
   }
 }
 
 /** The words that start metaflow-ts on a compute node, before `task`. */
 export function nodeCommand(settings: SlurmSettings): string[] {
-  return settings.command.value ? [...settings.command.value] : ["node", path.join(packageRoot(), "bin", "metaflow.js")];
+  return settings.command.value
+    ? [...settings.command.value]
+    : ["node", path.join(packageRoot(), "bin", "metaflow.js")];
 }
 
 /** The words that start metaflow-ts on this machine (the Node running this process). */
@@ -40,14 +46,33 @@ export function localCommand(): string[] {
 
 /** The `metaflow task` options of one attempt (after `task`; without `--label`). */
 export function taskArgs(spec: TaskSpec): string[] {
-  if (!spec.runPlan) throw new Error(`internal: task ${spec.step}/${spec.taskId} has no run plan to run it from`);
+  if (!spec.runPlan)
+    throw new Error(`internal: task ${spec.step}/${spec.taskId} has no run plan to run it from`);
   const parents = spec.parents.filter((p) => p.step !== "_parameters");
-  const args = ["--plan", spec.runPlan, "--run-id", spec.runId, "--step", spec.step, "--task-id", spec.taskId, "--attempt", String(spec.attempt)];
-  if (parents.length > 0) args.push("--parents", parents.map((p) => `${p.step}/${p.taskId}`).join(","));
+  const args = [
+    "--plan",
+    spec.runPlan,
+    "--run-id",
+    spec.runId,
+    "--step",
+    spec.step,
+    "--task-id",
+    spec.taskId,
+    "--attempt",
+    String(spec.attempt),
+  ];
+  if (parents.length > 0)
+    args.push("--parents", parents.map((p) => `${p.step}/${p.taskId}`).join(","));
   // A task that a foreach fanned out from its parent says which element it is.
   const last = spec.frames[spec.frames.length - 1];
   const first = parents[0];
-  if (!spec.isJoin && last?.kind === "foreach" && first && last.step === first.step && last.taskId === first.taskId) {
+  if (
+    !spec.isJoin &&
+    last?.kind === "foreach" &&
+    first &&
+    last.step === first.step &&
+    last.taskId === first.taskId
+  ) {
     args.push("--split-index", String(last.index));
   }
   if (spec.recover) args.push("--recover");
@@ -69,7 +94,8 @@ export function jobEnvironment(backends: Backends): Record<string, string> {
   };
   const local = backends.storage instanceof LocalStorage ? backends.storage.root : undefined;
   if (local) env.METAFLOW_DATASTORE_SYSROOT_LOCAL = local;
-  else if (c.metadata.value === "local") env.METAFLOW_DATASTORE_SYSROOT_LOCAL = c.localRoot.value ?? findDatastoreRoot(process.cwd());
+  else if (c.metadata.value === "local")
+    env.METAFLOW_DATASTORE_SYSROOT_LOCAL = c.localRoot.value ?? findDatastoreRoot(process.cwd());
   const set = (key: string, v: { toString(): string } | undefined, source: string) => {
     if (v !== undefined && source !== "default") env[key] = v.toString();
   };
