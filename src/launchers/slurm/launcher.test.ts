@@ -66,7 +66,7 @@ const foreachFrame = (step: string, taskId: string, index: number) => ({
 });
 
 void describe("metaflow task arguments", () => {
-  it("names the plan, run, step, task, attempt and parents; a foreach element gives its split index", () => {
+  void it("names the plan, run, step, task, attempt and parents; a foreach element gives its split index", () => {
     assert.deepEqual(taskArgs(spec({ frames: [foreachFrame("start", "1", 2)], attempt: 1 })), [
       "--plan",
       "abc",
@@ -85,7 +85,7 @@ void describe("metaflow task arguments", () => {
     ]);
   });
 
-  it("gives no split index to a step further inside the foreach, nor to its join; --recover for the recovery", () => {
+  void it("gives no split index to a step further inside the foreach, nor to its join; --recover for the recovery", () => {
     const inner = spec({
       parents: [{ step: "train", taskId: "5", artifacts: [], frames: [] }],
       step: "score",
@@ -107,7 +107,7 @@ void describe("metaflow task arguments", () => {
     );
   });
 
-  it("starts with no parents for start", () => {
+  void it("starts with no parents for start", () => {
     const start = spec({
       step: "start",
       taskId: "1",
@@ -140,7 +140,7 @@ void describe("a job array's script", () => {
     ],
   } as Parameters<typeof jobScript>[0]);
 
-  it("gives each element its own arguments, after the expanded label", () => {
+  void it("gives each element its own arguments, after the expanded label", () => {
     assert.equal(
       run(script, 0).stdout,
       "task|--label|slurm job 42_0|--task-id|5|--parents|start/1|",
@@ -151,7 +151,7 @@ void describe("a job array's script", () => {
     );
   });
 
-  it("fails an element it has no arguments for, and refuses mismatched lists and unsafe expanded words", () => {
+  void it("fails an element it has no arguments for, and refuses mismatched lists and unsafe expanded words", () => {
     const r = run(script, 2);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /this job array has no element 2/);
@@ -170,7 +170,7 @@ void describe("a job array's script", () => {
 });
 
 void describe("what a job is told about the datastore", () => {
-  it("makes a local datastore's root explicit and passes S3 and service settings, secrets included", () => {
+  void it("makes a local datastore's root explicit and passes S3 and service settings, secrets included", () => {
     const dir = tempDir();
     const local = openBackends({
       env: {
@@ -230,7 +230,7 @@ void describe("can the compute nodes reach the datastore", () => {
     ...over,
   });
 
-  it("refuses a local datastore in a temporary directory, unless every node is this machine or the check is off", () => {
+  void it("refuses a local datastore in a temporary directory, unless every node is this machine or the check is off", () => {
     const [problem] = reachProblems(facts({}), "auto");
     assert.match(
       problem!,
@@ -252,7 +252,7 @@ void describe("can the compute nodes reach the datastore", () => {
     );
   });
 
-  it("refuses local metadata beside S3, and loopback service and S3 URLs", () => {
+  void it("refuses local metadata beside S3, and loopback service and S3 URLs", () => {
     const problems = reachProblems(
       facts({
         datastore: "s3",
@@ -281,7 +281,7 @@ void describe("can the compute nodes reach the datastore", () => {
     assert.match(service[0]!, /METAFLOW_SERVICE_URL=http:\/\/\[::1\]:8080/);
   });
 
-  it("knows a temporary directory as this machine's", () => {
+  void it("knows a temporary directory as this machine's", () => {
     assert.match(
       privateDirectory(path.join(os.tmpdir(), "x", ".metaflow")) ?? "",
       /under .*temporary directory|tmpfs/,
@@ -292,7 +292,7 @@ void describe("can the compute nodes reach the datastore", () => {
 
 void describe("the launcher's settings and the @slurm plan", () => {
   const home = () => tempDir();
-  it("reads METAFLOW_SLURM_COMMAND, _OUTPUT_DIR, _DATASTORE_CHECK and _ARRAYS, and refuses bad values by name", () => {
+  void it("reads METAFLOW_SLURM_COMMAND, _OUTPUT_DIR, _DATASTORE_CHECK and _ARRAYS, and refuses bad values by name", () => {
     const s = loadConfig(
       {
         METAFLOW_SLURM_COMMAND: "/opt/node20/bin/node /shared/mf/bin/metaflow.js",
@@ -324,7 +324,7 @@ void describe("the launcher's settings and the @slurm plan", () => {
     }
   });
 
-  it("@slurm picks the slurm launcher with its options, the time as written", () => {
+  void it("@slurm picks the slurm launcher with its options, the time as written", () => {
     const def = slurm.definition;
     const options = def.parse!(
       { partition: "gpu", time: "02:00:00", extraArgs: "--exclusive" },
