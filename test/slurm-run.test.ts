@@ -13,6 +13,8 @@ import { listJobs, SlurmCli, type MetaflowJob } from "../src/launchers/slurm/ind
 import {
   collect,
   Project,
+  REPO,
+  runCli,
   waitFor,
   waitForOutput,
   type CliOptions,
@@ -573,6 +575,22 @@ export default class NoNodeSlurmFlow extends FlowSpec {
       );
       assert.match(r.stderr, /METAFLOW_SLURM_SETUP .* METAFLOW_SLURM_COMMAND/);
       assert.match(r.stderr, /The job's output ends with: .*nonexistent\/node/);
+    });
+
+    void test("examples/slurm_train.ts runs as docs/slurm.md says: one job array for the sweep, the best model chosen locally", async () => {
+      const s = new SlurmProject();
+      const env = { ...s.env, METAFLOW_DATASTORE_SYSROOT_LOCAL: s.p.root };
+      const r = await runCli(
+        ["run", "examples/slurm_train.ts", "--rates", "[0.01, 0.3]", "--epochs", "200"],
+        { cwd: REPO, env },
+      );
+      ok(r);
+      assert.equal(s.sbatch.submissions().length, 1);
+      assert.match(
+        r.stdout,
+        /\/train\/3 \(slurm job (\d+)_1\)\] rate 0\.3: loss 0\.00\d+, y = [23]\.\d+x - 2\.\d+, on n1 \(Slurm job \1_1\)/,
+      );
+      assert.match(r.stdout, /\/end\/5 \(pid \d+\)\] Best learning rate 0\.3: loss 0\.00\d+/);
     });
   },
 );

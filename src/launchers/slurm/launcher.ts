@@ -7,14 +7,7 @@
  * end — from the job's state.
  */
 import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as path from "node:path";
-import {
-  parseSlurmOptions,
-  withSlurmDefaults,
-  type ResolvedSlurmOptions,
-  type SlurmSettings,
-} from "../../config/index.js";
+import type { SlurmSettings } from "../../config/index.js";
 import { LocalStorage } from "../../datastore/local.js";
 import type { PlainError } from "../../errors.js";
 import type {
@@ -30,10 +23,9 @@ import { cancelJobs } from "./jobs.js";
 import { runLocalRecovery, type LocalRecovery } from "./local-recovery.js";
 import { jobFailure, plainError, readAttempt } from "./outcome-record.js";
 import { SlurmPoller, pollerOptions, type JobOutcome } from "./poller.js";
-import { expandedWord, outputFile, type JobSpec } from "./script.js";
-import { submitArray, submitJob } from "./submit.js";
+import { submitStep } from "./submission.js";
 import { LogTail } from "./tail.js";
-import { jobEnvironment, nodeCommand, taskArgs } from "./task-command.js";
+import { jobEnvironment } from "./task-command.js";
 
 export { slurmPreflight } from "./preflight.js";
 
@@ -130,129 +122,30 @@ export class SlurmLauncher implements TaskLauncher {
     await Promise.all([...byStep.values()].map((group) => this.submitGroup(group)));
   }
 
-  /** Submits one step's attempts: one job array per `MaxArraySize` elements, or one job when alone. */
   private async submitGroup(group: SlurmAttempt[]): Promise<void> {
     for (const a of group) a.phase = "submitting";
-    let options: ResolvedSlurmOptions;
-    let arraySize: number;
-    try {
-      options = withSlurmDefaults(
-        parseSlurmOptions(group[0]!.request.plan.launcher.options, "code"),
-        this.settings,
-      );
-      const info = await this.cli.check();
-      arraySize = this.settings.arrays.value ? info.maxArraySize : 1;
-    } catch (err) {
-      for (const a of group) this.fail(a, plainError(err));
-      return;
-    }
-    const chunks: SlurmAttempt[][] = [];
-    for (let i = 0; i < group.length; i += Math.max(1, arraySize))
-      chunks.push(group.slice(i, i + Math.max(1, arraySize)));
-    await Promise.all(
-      chunks.map((chunk) =>
-        chunk.length === 1 ? this.submitOne(chunk[0]!, options) : this.submitMany(chunk, options),
-      ),
-    );
-  }
-
-  private common(
-    a: SlurmAttempt,
-    options: ResolvedSlurmOptions,
-  ): Omit<JobSpec, "command" | "labels"> {
-    const r = a.request.plan.resources;
-    return {
+    const ctx = {
+      cli: this.cli,
+      settings: this.settings,
+      backends: this.context.backends,
       env: this.env,
-      resources: {
-        ...(r.cpu !== undefined ? { cpu: r.cpu } : {}),
-        ...(r.memoryMb !== undefined ? { memoryMb: r.memoryMb } : {}),
-        ...(r.gpu !== undefined ? { gpu: r.gpu } : {}),
-      },
-      options,
+      maxWorkers: this.context.maxWorkers,
+      say: this.context.say,
     };
-  }
-
-  private async submitOne(a: SlurmAttempt, options: ResolvedSlurmOptions): Promise<void> {
-    const spec = a.request.spec;
-    const output = this.outputPattern(spec, false);
-    try {
-      const { jobId } = await submitJob(this.cli, {
-        ...this.common(a, options),
-        labels: {
-          flow: spec.flowName,
-          runId: spec.runId,
-          step: spec.step,
-          taskId: spec.taskId,
-          attempt: spec.attempt,
-        },
-        command: [
-          ...nodeCommand(this.settings),
-          "task",
-          "--label",
-          expandedWord("slurm job ${SLURM_JOB_ID}"),
-          ...taskArgs(spec),
-        ],
-        ...(output ? { stdout: output, stderr: output } : {}),
-      });
-      a.listener.output("stdout", `Submitted as Slurm job ${jobId}.`);
-      this.accept(a, jobId, jobId, output ? outputFile(output, jobId) : undefined);
-    } catch (err) {
-      this.fail(a, plainError(err));
-    }
-  }
-
-  private async submitMany(chunk: SlurmAttempt[], options: ResolvedSlurmOptions): Promise<void> {
-    const spec = chunk[0]!.request.spec;
-    const output = this.outputPattern(spec, true);
-    try {
-      const { jobId, elements } = await submitArray(this.cli, {
-        ...this.common(chunk[0]!, options),
-        labels: { flow: spec.flowName, runId: spec.runId, step: spec.step },
-        command: [
-          ...nodeCommand(this.settings),
-          "task",
-          "--label",
-          expandedWord("slurm job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"),
-        ],
-        size: chunk.length,
-        maxConcurrent: this.context.maxWorkers,
-        elementArgs: chunk.map((a) => taskArgs(a.request.spec)),
-        ...(output ? { stdout: output, stderr: output } : {}),
-      });
-      const tasks = `${chunk[0]!.request.spec.taskId}..${chunk[chunk.length - 1]!.request.spec.taskId}`;
-      this.context.say(
-        "stdout",
-        `[${spec.runId}/${spec.step}] ${chunk.length} tasks (${tasks}) submitted as Slurm job array ${jobId}, at most ${this.context.maxWorkers} running at once.`,
-      );
-      chunk.forEach((a, i) =>
-        this.accept(a, elements[i]!, jobId, output ? outputFile(output, elements[i]!) : undefined),
-      );
-    } catch (err) {
-      for (const a of chunk) this.fail(a, plainError(err));
-    }
-  }
-
-  /** Where the jobs' raw output goes (a directory the nodes share), with Slurm's `%` patterns; undefined: nowhere. */
-  private outputPattern(spec: AttemptRequest["spec"], array: boolean): string | undefined {
-    const { backends } = this.context;
-    const base =
-      this.settings.outputDir.value ??
-      (backends.storage instanceof LocalStorage
-        ? path.join(backends.localDir, "slurm")
-        : undefined);
-    if (base === undefined) return undefined;
-    const dir = path.join(base, spec.flowName, spec.runId);
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-    } catch {
-      return undefined;
-    }
-    return `${dir.replace(/%/g, "%%")}/${spec.step}-${array ? "%A_%a" : "%j"}.log`;
+    await submitStep(
+      ctx,
+      group.map((a) => a.request),
+      (i, result) => {
+        const a = group[i]!;
+        if ("error" in result) return this.fail(a, result.error);
+        if (!result.array) a.listener.output("stdout", `Submitted as Slurm job ${result.id}.`);
+        this.accept(a, result.id, result.jobId, result.outputFile);
+      },
+    );
   }
 
   /** A job was submitted for the attempt: follow it. */
   private accept(a: SlurmAttempt, id: string, jobId: string, output: string | undefined): void {
-    const spec = a.request.spec;
     Object.assign(a, {
       id,
       jobId,
@@ -262,17 +155,7 @@ export class SlurmLauncher implements TaskLauncher {
     });
     if (this.live.size === 0) process.on("exit", this.onExit);
     this.live.add(a);
-    a.tail = new LogTail(
-      this.context.backends.storage,
-      {
-        flow: spec.flowName,
-        runId: spec.runId,
-        step: spec.step,
-        taskId: spec.taskId,
-        attempt: spec.attempt,
-      },
-      (stream, line) => a.listener.output(stream, line),
-    );
+    a.tail = this.tailOf(a);
     if (a.cancelRequested) this.requestCancel(a);
     const memoryMb = a.request.plan.resources.memoryMb;
     this.poller
@@ -291,6 +174,16 @@ export class SlurmLauncher implements TaskLauncher {
         (outcome) => this.settle(a, () => this.jobError(a, outcome)),
         (err: unknown) => this.settle(a, () => plainError(err)),
       );
+  }
+
+  /** Follows the attempt's stored logs onto the console. */
+  private tailOf(a: SlurmAttempt): LogTail {
+    const { flowName: flow, runId, step, taskId, attempt } = a.request.spec;
+    return new LogTail(
+      this.context.backends.storage,
+      { flow, runId, step, taskId, attempt },
+      (stream, line) => a.listener.output(stream, line),
+    );
   }
 
   private start(a: SlurmAttempt, label: string): void {
@@ -317,17 +210,7 @@ export class SlurmLauncher implements TaskLauncher {
     const spec = a.request.spec;
     const entry = await readAttempt(this.context.backends.metadata, spec).catch(() => undefined);
     if (entry) this.start(a, a.label ?? "slurm");
-    a.tail ??= new LogTail(
-      this.context.backends.storage,
-      {
-        flow: spec.flowName,
-        runId: spec.runId,
-        step: spec.step,
-        taskId: spec.taskId,
-        attempt: spec.attempt,
-      },
-      (stream, line) => a.listener.output(stream, line),
-    );
+    a.tail ??= this.tailOf(a);
     await a.tail.read();
     const end = entry?.end;
     let outcome: AttemptOutcome;
