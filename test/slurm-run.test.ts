@@ -20,6 +20,8 @@ import {
   type CliOptions,
   type CliResult,
 } from "./helpers/project.js";
+import { GRAPHS } from "./fixtures/graphs.js";
+import { expected, observed, viaDump } from "./helpers/matrix.js";
 import {
   recordSbatch,
   slurmAvailability,
@@ -576,6 +578,23 @@ export default class NoNodeSlurmFlow extends FlowSpec {
       assert.match(r.stderr, /METAFLOW_SLURM_SETUP .* METAFLOW_SLURM_COMMAND/);
       assert.match(r.stderr, /The job's output ends with: .*nonexistent\/node/);
     });
+
+    // Every graph shape of the test matrix with every step on Slurm: split indexes, joins,
+    // branches, a switch that repeats a step, a caught failure in a foreach and a retry.
+    for (const [name, g] of Object.entries(GRAPHS)) {
+      void test(`the ${name} graph with --with slurm: every task a job, the same artifacts as locally`, async () => {
+        const s = new SlurmProject();
+        s.p.write(`${g.flow}.ts`, g.source);
+        const r = await s.cli(["run", `${g.flow}.ts`, "--with", "slurm"]);
+        ok(r);
+        assert.doesNotMatch(
+          r.stdout,
+          /\(pid \d+\)\] Task is starting\.\n/,
+          "no task ran locally but a recovery",
+        );
+        assert.deepEqual(observed(await viaDump(s.p, s.env, g, runIdOf(r.stdout))), expected(g));
+      });
+    }
 
     void test("examples/slurm_train.ts runs as docs/slurm.md says: one job array for the sweep, the best model chosen locally", async () => {
       const s = new SlurmProject();
