@@ -208,7 +208,13 @@ export class SlurmLauncher implements TaskLauncher {
   ): Promise<void> {
     if (a.phase === "done") return;
     const spec = a.request.spec;
-    const entry = await readAttempt(this.context.backends.metadata, spec).catch(() => undefined);
+    let entry: Awaited<ReturnType<typeof readAttempt>>;
+    try {
+      entry = await readAttempt(this.context.backends.metadata, spec);
+    } catch (err) {
+      const message = `Step '${spec.step}': could not read the record of attempt ${spec.attempt} to learn how ${a.label ?? "its job"} ended: ${(err as Error).message}`;
+      return this.finish(a, { ok: false, error: { name: "MetadataError", message } });
+    }
     if (entry) this.start(a, a.label ?? "slurm");
     a.tail ??= this.tailOf(a);
     await a.tail.read();

@@ -9,13 +9,25 @@ import type { TaskSpec } from "../../task/protocol.js";
 import { SlurmExitCodeError } from "./errors.js";
 import type { JobOutcome } from "./poller.js";
 
-/** The record of the spec's attempt, or undefined when the task never recorded its start. */
+/**
+ * The record of the spec's attempt, or undefined when the task never recorded its start. A read
+ * that fails is tried again a few times: concluding "not recorded" from a service that blinked
+ * would record a second end for an attempt that has one.
+ */
 export async function readAttempt(
   metadata: MetadataProvider,
   spec: TaskSpec,
+  tries = 4,
 ): Promise<TaskRecord["attempts"][number] | undefined> {
-  const record = await metadata.getTask(spec.flowName, spec.runId, spec.step, spec.taskId);
-  return record?.attempts.find((a) => a.start.attempt === spec.attempt);
+  for (let i = 1; ; i++) {
+    try {
+      const record = await metadata.getTask(spec.flowName, spec.runId, spec.step, spec.taskId);
+      return record?.attempts.find((a) => a.start.attempt === spec.attempt);
+    } catch (err) {
+      if (i >= tries) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500 * i));
+    }
+  }
 }
 
 /**
