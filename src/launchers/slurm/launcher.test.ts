@@ -15,7 +15,7 @@ import { defaultPlan } from "../../decorators/contract.js";
 import { slurm } from "../../decorators/slurm.js";
 import type { TaskSpec } from "../../task/protocol.js";
 import { privateDirectory, reachProblems, type ReachFacts } from "./reach.js";
-import { expandedWord, jobScript } from "./script.js";
+import { expandedWord, jobComment, jobName, jobScript, parseLabels } from "./script.js";
 import { jobEnvironment, taskArgs } from "./task-command.js";
 
 const dirs: string[] = [];
@@ -166,6 +166,24 @@ void describe("a job array's script", () => {
       /a job array of 3 elements needs 3 argument lists, got 1/,
     );
     assert.throws(() => expandedWord("$(rm -rf /)"), /an expanded job word may hold/);
+  });
+});
+
+void describe("an array's labels", () => {
+  void it("carry each element's task id, consecutive ones as ranges, and read back", () => {
+    const labels = {
+      flow: "F",
+      runId: "7",
+      step: "train",
+      taskIds: ["2", "3", "4", "5", "9", "11", "12"],
+    };
+    const comment = jobComment(labels);
+    assert.equal(comment, "metaflow-ts flow=F run=7 step=train tasks=2-5,9,11-12");
+    assert.deepEqual(parseLabels(jobName(labels), comment), labels);
+    assert.deepEqual(
+      parseLabels(jobName(labels), "metaflow-ts flow=F tasks=$(x)")?.taskIds,
+      undefined,
+    );
   });
 });
 

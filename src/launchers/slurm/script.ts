@@ -34,6 +34,8 @@ export interface JobLabels {
   readonly taskId?: string;
   /** The attempt number, for a single job. */
   readonly attempt?: number;
+  /** The task id of each element, by index, for a job array. */
+  readonly taskIds?: readonly string[];
 }
 
 /** The resources one task asks for (from `@resources`). */
@@ -103,7 +105,34 @@ export function jobComment(labels: JobLabels): string {
   ];
   if (labels.taskId !== undefined) words.push(`task=${labels.taskId}`);
   if (labels.attempt !== undefined) words.push(`attempt=${labels.attempt}`);
+  if (labels.taskIds !== undefined) words.push(`tasks=${compressIds(labels.taskIds)}`);
   return words.join(" ");
+}
+
+/** `2,3,4,5,9` as `2-5,9`: an array's task ids are mostly consecutive. */
+function compressIds(ids: readonly string[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ids.length;) {
+    let j = i;
+    while (j + 1 < ids.length && /^\d+$/.test(ids[j]!) && Number(ids[j + 1]) === Number(ids[j]) + 1)
+      j++;
+    parts.push(j > i ? `${ids[i]}-${ids[j]}` : ids[i]!);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
+/** The ids `compressIds` wrote; undefined when the text is not such a list. */
+function expandIds(text: string): string[] | undefined {
+  const ids: string[] = [];
+  for (const part of text.split(",")) {
+    const m = /^(\d+)-(\d+)$/.exec(part);
+    if (m && Number(m[2]) >= Number(m[1]) && Number(m[2]) - Number(m[1]) < 100_000) {
+      for (let n = Number(m[1]); n <= Number(m[2]); n++) ids.push(String(n));
+    } else if (/^[A-Za-z0-9_-]+$/.test(part)) ids.push(part);
+    else return undefined;
+  }
+  return ids;
 }
 
 /** Reads labels back from a job name (and its comment, for the task and attempt); undefined when not Metaflow.ts's. */
@@ -115,12 +144,14 @@ export function parseLabels(name: string, comment: string | undefined): JobLabel
   const fromComment = (key: string) => new RegExp(`(?:^| )${key}=(\\S+)`).exec(comment ?? "")?.[1];
   const taskId = fromComment("task");
   const attempt = fromComment("attempt");
+  const taskIds = expandIds(fromComment("tasks") ?? "");
   return {
     flow,
     runId,
     step,
     ...(taskId === undefined ? {} : { taskId }),
     ...(attempt === undefined ? {} : { attempt: Number(attempt) }),
+    ...(taskIds === undefined || taskIds.length === 0 ? {} : { taskIds }),
   };
 }
 

@@ -134,7 +134,12 @@ async function submitMany(
   try {
     const { jobId, elements } = await submitArray(ctx.cli, {
       ...common(ctx, group[0]!.plan, options, output),
-      labels: { flow: spec.flowName, runId: spec.runId, step: spec.step },
+      labels: {
+        flow: spec.flowName,
+        runId: spec.runId,
+        step: spec.step,
+        taskIds: group.map((a) => a.spec.taskId),
+      },
       command: [
         ...nodeCommand(ctx.settings),
         "task",
