@@ -293,7 +293,7 @@ export class Scheduler {
     this.s.say(`${this.prefix(task, label)} ${task.recover ? "Storing the caught error." : "Task is starting."}${retry}`);
     if (task.recover && plan.onFailure?.print) {
       const e = task.recover.error;
-      attempt.logs?.line("stderr", `@catchError caught ${e.name}: ${e.message}`);
+      this.showLine(attempt, "stderr", `@catchError caught ${e.name}: ${e.message}`);
     }
     if (plan.timeoutMs !== undefined && !task.recover) {
       attempt.timer = setTimeout(() => {
