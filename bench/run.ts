@@ -154,6 +154,11 @@ async function main(): Promise<void> {
       const { benchSlurm } = (await import(slurm)) as { benchSlurm: (report: (r: Row) => void) => Promise<void> };
       await benchSlurm(report);
     }
+    const ui = path.join(REPO, "bench", "ui.ts");
+    if (fs.existsSync(ui)) {
+      const { benchUi } = (await import(ui)) as { benchUi: (report: (r: Row) => void) => Promise<void> };
+      await benchUi(report);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -70,11 +70,40 @@ export {
   ParameterError,
   ArtifactSerializationError,
   DatastoreError,
+  MetadataCorruptError,
+  RecordConflictError,
   StepRuntimeError,
   RunFailedError,
   DecoratorError,
 } from "./errors.js";
 export type { GraphProblem, PlainError } from "./errors.js";
+
+export {
+  Markdown,
+  Table,
+  Image,
+  VegaChart,
+  ProgressBar,
+  Artifact,
+  ErrorComponent,
+  ErrorComponent as Error,
+  CardComponent,
+  CardCollector,
+  CardSet,
+  createCardSet,
+  renderCard,
+  registerCardType,
+} from "./cards/index.js";
+export type {
+  CardOptions,
+  CardSpec,
+  CardData,
+  CardTypeDefinition,
+  TableOptions,
+  ImageOptions,
+  ProgressBarOptions,
+  ArtifactOptions,
+} from "./cards/index.js";
 
 export * from "./client/index.js";
 

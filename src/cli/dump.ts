@@ -4,6 +4,7 @@ import { inspect } from "node:util";
 import type { DataArtifact } from "../client/artifact.js";
 import { ArtifactNotFoundError, NotFinishedError } from "../client/errors.js";
 import { Run, Task } from "../client/objects.js";
+import { DatastoreError } from "../errors.js";
 import { parsePathspec } from "../client/pathspec.js";
 import { addNamespaceOptions, applyNamespace, exitOnClosedPipe, formatBytes, wholeNumber, type NamespaceFlags } from "./client-options.js";
 
@@ -29,6 +30,7 @@ export function dumpCommand(): Command {
     const include = flags.include?.split(",").map((s) => s.trim()).filter(Boolean);
     const [flow, runId, stepName, taskId] = parsePathspec(pathspec, "step", "task") as [string, string, string, string | undefined];
     const tasks: Task[] = [];
+    const unreadable: string[] = [];
     if (taskId !== undefined) {
       tasks.push(await Task.get(pathspec));
     } else {
@@ -49,9 +51,20 @@ export function dumpCommand(): Command {
         if (missing !== undefined) throw new ArtifactNotFoundError(task.pathspec, missing, names.sort());
         artifacts = artifacts.filter((a) => include.includes(a.name));
       }
-      for (const a of artifacts) out.push(await describe(a, maxSize, maxLines));
+      for (const a of artifacts) {
+        try {
+          out.push(await describe(a, maxSize, maxLines));
+        } catch (err) {
+          // One missing or corrupt object must not hide the others: name it and go on.
+          if (!(err instanceof DatastoreError)) throw err;
+          out.push(`  ${a.name}: ${a.type}, ${formatBytes(a.size)} (cannot be read; see below)`);
+          unreadable.push(`Artifact '${a.name}' of ${task.pathspec} cannot be read: ${err.message}`);
+        }
+      }
       process.stdout.write(`${out.join("\n")}\n`);
     }
+    for (const line of unreadable) process.stderr.write(`${line}\n`);
+    if (unreadable.length > 0) process.exitCode = 1;
   });
 }
 

@@ -3,11 +3,12 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../config.js";
 import { UsageError } from "../errors.js";
 import { discardPrewarmed } from "../launchers/builtins.js";
+import { cardCommand } from "./card.js";
 import { checkCommand } from "./check.js";
 import { dumpCommand } from "./dump.js";
 import { logsCommand } from "./logs.js";
 import { configureCommand } from "./configure.js";
-import { EXIT_USAGE, reportError } from "./output.js";
+import { EXIT_USAGE, printWarnings, reportError } from "./output.js";
 import { resumeCommand, runCommand } from "./run.js";
 import { runsCommand } from "./runs.js";
 import { serviceCommand } from "./service.js";
@@ -15,6 +16,7 @@ import { showCommand } from "./show.js";
 import { slurmCommand } from "./slurm.js";
 import { tagCommand } from "./tag.js";
 import { taskCommand } from "./task.js";
+import { uiCommand } from "./ui.js";
 
 /** The first positional argument after the command name: the flow file or pathspec. */
 function firstPositional(argv: readonly string[]): string | undefined {
@@ -28,6 +30,7 @@ function firstPositional(argv: readonly string[]): string | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
+  printWarnings();
   const program = new Command("metaflow")
     .description("Metaflow.ts: run flows of steps in TypeScript")
     .version(VERSION)
@@ -50,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(serviceCommand());
     program.addCommand(configureCommand());
     program.addCommand(taskCommand());
+    program.addCommand(cardCommand());
+    program.addCommand(uiCommand());
     program.addCommand(slurmCommand());
     for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });
     if (argv.length === 0) {

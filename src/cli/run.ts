@@ -30,6 +30,15 @@ function parameterOption(p: ParameterSpec): Option {
   return o;
 }
 
+/** A parameter's option, unless its flag or its attribute is taken by an option of the command. */
+function checkClash(cmd: Command, option: Option, name: string, flowFile: string): Option {
+  const taken = cmd.options.find((o) => o.long === option.long || o.attributeName() === option.attributeName());
+  if (taken) {
+    throw new library.FlowLoadError(`Parameter name '${name}' clashes with the 'metaflow ${cmd.name()}' option ${taken.long}: rename the parameter`, flowFile);
+  }
+  return option;
+}
+
 function toInt(flag: string, v: string): number {
   const n = Number(v);
   if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n)) {
@@ -61,7 +70,7 @@ async function withFlow(cmd: Command, flowFile: string | undefined, mode: "resum
   // Start a worker host while the flow is bundled and checked.
   prewarmLaunchers();
   const flow = await loadFlow(flowFile, library as unknown as Record<string, unknown>);
-  for (const p of flow.parameters) cmd.addOption(parameterOption(p));
+  for (const p of flow.parameters) cmd.addOption(checkClash(cmd, parameterOption(p), p.name, flowFile));
   cmd.action(async (_file: string, ...rest: unknown[]) => {
     const opts = (mode === "resume" ? rest[1] : rest[0]) as Record<string, unknown>;
     const resumeStep = mode === "resume" ? (rest[0] as string | undefined) : undefined;

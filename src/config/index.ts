@@ -1,5 +1,5 @@
 /** Configuration: `loadConfig()` and the types of its settings. */
-export { loadConfig, describeConfig, parseS3Url, CONFIG_FILE_KEYS } from "./load.js";
+export { loadConfig, describeConfig, emitConfigWarnings, parseS3Url, CONFIG_FILE_KEYS } from "./load.js";
 export type { MetaflowConfig, Setting, SettingSource, S3Credentials } from "./load.js";
 export type { SlurmSettings, SlurmTime, Parsed } from "./slurm.js";
 export {
@@ -18,4 +18,4 @@ export {
   type ResolvedSlurmOptions,
 } from "./slurm-options.js";
 export { ConfigError, SlurmOptionError } from "./errors.js";
-export { Secret, maskSecret } from "./secret.js";
+export { Secret, maskSecret, redactUrl } from "./secret.js";

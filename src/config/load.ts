@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "./errors.js";
-import { Secret } from "./secret.js";
+import { Secret, hasUrlCredentials, redactUrl } from "./secret.js";
 import { resolveSlurmSettings, SLURM_SETTING_KEYS, type SlurmSettings } from "./slurm.js";
 
 /** Where a setting's value came from, lowest precedence first. */
@@ -79,6 +79,10 @@ export interface MetaflowConfig {
   readonly user: Setting<string>;
   /** `METAFLOW_SLURM_*`: defaults for `@slurm` steps and how their jobs are followed. */
   readonly slurm: SlurmSettings;
+  /** `METAFLOW_SERVICE_DATABASE_URL`: the PostgreSQL URL `metaflow service` uses (shown with its password masked). */
+  readonly serviceDatabaseUrl: Setting<string | undefined>;
+  /** Problems worth telling the user that do not stop anything, e.g. a token in a file others can read. */
+  readonly warnings: readonly string[];
 }
 
 /** Names of the settings a config file may hold; anything else in the file is rejected. */
@@ -99,6 +103,7 @@ export const CONFIG_FILE_KEYS: readonly string[] = [
   "METAFLOW_SERVICE_AUTH_KEY",
   "METAFLOW_USER",
   ...SLURM_SETTING_KEYS,
+  "METAFLOW_SERVICE_DATABASE_URL",
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -170,6 +175,11 @@ export function loadConfig(env: Env = process.env, home: string = os.homedir()):
   );
   const user = resolveUser(lookup("METAFLOW_USER"), env);
   const token = lookup("METAFLOW_SERVICE_AUTH_TOKEN", ["METAFLOW_SERVICE_AUTH_KEY"]);
+  const databaseUrl = resolve<string | undefined>("METAFLOW_SERVICE_DATABASE_URL", parsePostgresUrl, undefined);
+  const secretsFromFile = [
+    ...(token?.source === "file" ? [token.key] : []),
+    ...(databaseUrl.source === "file" && hasUrlCredentials(databaseUrl.value ?? "") ? [databaseUrl.key] : []),
+  ];
 
   return {
     profile,
@@ -213,7 +223,38 @@ export function loadConfig(env: Env = process.env, home: string = os.homedir()):
         },
     user,
     slurm: resolveSlurmSettings(resolve),
+    serviceDatabaseUrl: databaseUrl,
+    warnings: secretsFromFile.length > 0 ? readableByOthers(configFile, secretsFromFile) : [],
   };
+}
+
+const emitted = new Set<string>();
+
+/**
+ * Emits each of `config.warnings` once per process as a `MetaflowWarning` (the CLI prints it as
+ * `Warning: ...`); called where settings are put to use, not by every reader of the config.
+ */
+export function emitConfigWarnings(config: MetaflowConfig): void {
+  for (const w of config.warnings) {
+    if (emitted.has(w)) continue;
+    emitted.add(w);
+    process.emitWarning(w, { type: "MetaflowWarning", code: "METAFLOW_CONFIG" });
+  }
+}
+
+/** A warning when `file`, which holds the secrets `keys`, can be read by other local users. */
+function readableByOthers(file: string, keys: readonly string[]): string[] {
+  let mode: number;
+  try {
+    mode = fs.statSync(file).mode & 0o777;
+  } catch {
+    return [];
+  }
+  // Windows has no POSIX modes to judge.
+  if (process.platform === "win32" || (mode & 0o044) === 0) return [];
+  return [
+    `${file} holds ${keys.join(" and ")} but is readable by other users (mode ${mode.toString(8).padStart(4, "0")}); anyone on this machine can use it. Make it private: chmod 600 ${file}`,
+  ];
 }
 
 /** The settings in display order, each with its value rendered for people (secrets masked). */
@@ -234,6 +275,7 @@ export function describeConfig(
     config.metadata,
     config.serviceUrl,
     config.serviceToken,
+    config.serviceDatabaseUrl,
     config.user,
     ...Object.values(config.slurm),
   ];
@@ -253,6 +295,8 @@ function renderValue(setting: Setting<unknown>): string {
   }
   if (v instanceof Secret) return v.masked;
   if (Array.isArray(v)) return v.length === 0 ? "(not set)" : v.join(" ");
+  // URLs may carry credentials (`user:password@`, `?password=`).
+  if (typeof v === "string" && setting.key.endsWith("_URL")) return redactUrl(v);
   if (typeof v === "object" && v !== null && "kind" in v) {
     const c = v as S3Credentials;
     if (c.kind === "env") return `access key ${c.accessKeyId.slice(0, 4)}**** from the environment`;
@@ -461,6 +505,20 @@ function parsePath(raw: string): string {
   const v = raw.trim();
   if (v.includes("\0")) throw new Error("must be a file system path.");
   return path.resolve(v.startsWith("~/") ? path.join(os.homedir(), v.slice(2)) : v);
+}
+
+function parsePostgresUrl(raw: string): string {
+  const v = raw.trim();
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
+    throw new Error(`must be a postgres:// URL, e.g. postgres://metaflow@db.internal:5432/metaflow, got ${JSON.stringify(redactUrl(v))}.`);
+  }
+  return v;
 }
 
 function parseRegion(raw: string): string {

@@ -104,7 +104,15 @@ export class ContentStore {
     const key = contentKey(checkHash(hash));
     if (this.backend.localPath) {
       await this.backend.ensureLocal?.([key]);
-      return readLocalObject(this.backend.localPath(key), hash);
+      try {
+        return await readLocalObject(this.backend.localPath(key), hash);
+      } catch (err) {
+        // A cache's copy that fails its check is dropped and fetched again from the store it mirrors.
+        if (!this.backend.evict || !(err instanceof DatastoreError)) throw err;
+        await this.backend.evict(key);
+        await this.backend.ensureLocal?.([key]);
+        return readLocalObject(this.backend.localPath(key), hash);
+      }
     }
     const where = `${this.backend.root}/${key}`;
     const object = await this.backend.get(key);

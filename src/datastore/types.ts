@@ -14,7 +14,7 @@ export interface StorageBackend {
   ): Promise<void>;
   /** Reads the object under `key`, or `undefined` when there is none. */
   get(key: string): Promise<Buffer | undefined>;
-  /** Whether an object exists under `key`. */
+  /** Whether the store holds an object under `key` (a cache in front of a store answers for the store). */
   exists(key: string): Promise<boolean>;
   /** Names directly under `prefix/` (objects and sub-prefixes), without the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
@@ -27,6 +27,8 @@ export interface StorageBackend {
    * a remote store downloads the missing ones); throws a DatastoreError naming a key that does not exist.
    */
   ensureLocal?(keys: readonly string[]): Promise<void>;
+  /** Optional, with `ensureLocal`: drops a local copy found corrupt, so the next `ensureLocal` fetches it again. */
+  evict?(key: string): Promise<void>;
   /**
    * Optional: starts writing `data` to a private temporary object right away and returns a handle
    * that publishes it under a key chosen later; lets the content store hash while the bytes are

@@ -5,7 +5,9 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { DatastoreError } from "../errors.js";
+import { isDeepStrictEqual } from "node:util";
+import { DatastoreError, MetadataCorruptError, RecordConflictError } from "../errors.js";
+import { attemptEndShape, attemptStartShape, runEndShape, runRecordShape, tagListShape, type ShapeCheck } from "./shape.js";
 import { applyTagChange, type TagChange } from "./tags.js";
 import type {
   AttemptEnd,
@@ -22,13 +24,71 @@ async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await fs.rename(tmp, file);
 }
 
-async function readJson<T>(file: string): Promise<T | undefined> {
+/**
+ * Writes a record that never changes once written (an attempt's end, a run's end): published with
+ * a hard link, which fails atomically when the file exists; then an identical record is a retry
+ * (accepted) and a different one a `RecordConflictError` naming `what`.
+ */
+async function writeJsonOnce(file: string, value: unknown, what: string): Promise<void> {
+  const text = JSON.stringify(value);
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await fs.writeFile(tmp, text);
   try {
-    return JSON.parse(await fs.readFile(file, "utf8")) as T;
+    await fs.link(tmp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Some filesystems have no hard links; there, check then rename (racy, but runs own their files).
+    if ((code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS") && !(await exists(file))) {
+      await fs.rename(tmp, file);
+      return;
+    }
+    if (code !== "EEXIST" && !(await exists(file))) throw err;
+    const existing = await fs.readFile(file, "utf8");
+    if (!sameJson(existing, text)) {
+      throw new RecordConflictError(what, `${what} is already recorded in ${file} with other content; ended attempts and runs are immutable.`);
+    }
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
+
+function sameJson(a: string, b: string): boolean {
+  try {
+    return isDeepStrictEqual(JSON.parse(a), JSON.parse(b));
+  } catch {
+    return false;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Reads a record; undefined when the file does not exist, a `MetadataCorruptError` naming the file
+ * (and `pathspec`, what it belongs to) when it is truncated, not JSON, or not shaped like `check` wants.
+ */
+async function readJson<T>(file: string, pathspec: string, check: ShapeCheck): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const what = text.length === 0 ? "is empty" : `is truncated or not valid JSON (${(err as Error).message})`;
+    throw new MetadataCorruptError(file, pathspec, what);
+  }
+  const problem = check(value);
+  if (problem !== undefined) throw new MetadataCorruptError(file, pathspec, problem);
+  return value as T;
 }
 
 async function listDirs(dir: string): Promise<string[]> {
@@ -145,11 +205,11 @@ export class LocalMetadata implements MetadataProvider {
   async endAttempt(flow: string, runId: string, step: string, taskId: string, end: AttemptEnd): Promise<void> {
     const dir = this.taskDir(flow, runId, step, taskId);
     await this.ensureDir(dir);
-    await writeJsonAtomic(path.join(dir, `attempt-${end.attempt}.end.json`), end);
+    await writeJsonOnce(path.join(dir, `attempt-${end.attempt}.end.json`), end, `the end of attempt ${end.attempt} of ${flow}/${runId}/${step}/${taskId}`);
   }
 
   async finishRun(flow: string, runId: string, end: RunEnd): Promise<void> {
-    await writeJsonAtomic(path.join(this.runDir(flow, runId), "_end.json"), end);
+    await writeJsonOnce(path.join(this.runDir(flow, runId), "_end.json"), end, `the end of run ${flow}/${runId}`);
   }
 
   async listFlows(): Promise<string[]> {
@@ -162,9 +222,10 @@ export class LocalMetadata implements MetadataProvider {
 
   async getRun(flow: string, runId: string): Promise<RunRecord | undefined> {
     const dir = this.runDir(flow, runId);
+    const pathspec = `${flow}/${runId}`;
     const [record, edited] = await Promise.all([
-      readJson<RunRecord>(path.join(dir, "_run.json")),
-      readJson<string[]>(path.join(dir, TAGS_FILE)),
+      readJson<RunRecord>(path.join(dir, "_run.json"), pathspec, runRecordShape),
+      readJson<string[]>(path.join(dir, TAGS_FILE), pathspec, tagListShape),
     ]);
     return record && edited ? { ...record, tags: edited } : record;
   }
@@ -187,7 +248,7 @@ export class LocalMetadata implements MetadataProvider {
   }
 
   getRunEnd(flow: string, runId: string): Promise<RunEnd | undefined> {
-    return readJson<RunEnd>(path.join(this.runDir(flow, runId), "_end.json"));
+    return readJson<RunEnd>(path.join(this.runDir(flow, runId), "_end.json"), `${flow}/${runId}`, runEndShape);
   }
 
   async listSteps(flow: string, runId: string): Promise<string[]> {
@@ -213,9 +274,10 @@ export class LocalMetadata implements MetadataProvider {
       .map(Number)
       .sort((a, b) => a - b);
     const attempts = [];
+    const pathspec = `${flow}/${runId}/${step}/${taskId}`;
     for (const n of attemptNos) {
-      const start = await readJson<AttemptStart>(path.join(dir, `attempt-${n}.start.json`));
-      const end = await readJson<AttemptEnd>(path.join(dir, `attempt-${n}.end.json`));
+      const start = await readJson<AttemptStart>(path.join(dir, `attempt-${n}.start.json`), pathspec, attemptStartShape);
+      const end = await readJson<AttemptEnd>(path.join(dir, `attempt-${n}.end.json`), pathspec, attemptEndShape);
       if (start) attempts.push(end ? { start, end } : { start });
     }
     return { flow, runId, step, taskId, attempts };

@@ -5,7 +5,8 @@
  * heartbeats so a run whose process dies shows as failed instead of running forever.
  */
 import { randomUUID } from "node:crypto";
-import { MetaflowError } from "../errors.js";
+import { MetaflowError, RecordConflictError } from "../errors.js";
+import { MAX_REQUEST_BYTES, artifactBatches } from "./batches.js";
 import { SystemTagError, validateTag, type TagChange } from "./tags.js";
 import type {
   AttemptEnd,
@@ -168,6 +169,10 @@ export class ServiceMetadata implements MetadataProvider {
           lastProblem = `HTTP ${res.status}: ${message}`;
         } else {
           if (res.status === 404 && code === "not-found" && options.notFoundOk) return undefined;
+          if (res.status === 409 && code === "immutable") {
+            const record = typeof parsed.error?.record === "string" ? parsed.error.record : what;
+            throw new RecordConflictError(record, `${message} (the metadata service at ${this.url} refused ${what})`);
+          }
           if (res.status === 401) {
             throw new MetadataServiceError(
               "metadata-service-auth",
@@ -190,7 +195,7 @@ export class ServiceMetadata implements MetadataProvider {
           );
         }
       } catch (err) {
-        if (err instanceof MetadataServiceError) throw err;
+        if (err instanceof MetaflowError) throw err;
         // Refused or reset connections and timeouts: the service or its database is restarting.
         lastProblem = describeFailure(err);
       }
@@ -298,7 +303,18 @@ export class ServiceMetadata implements MetadataProvider {
       String(attempt),
       side,
     ];
-    await this.call("PUT", path, { body });
+    const size = side === "end" ? Buffer.byteLength(JSON.stringify(body)) : 0;
+    if (size <= MAX_REQUEST_BYTES) {
+      await this.call("PUT", path, { body });
+      return;
+    }
+    // An index too big for one request goes first in batches; the end then names how many.
+    const batches = artifactBatches((body as AttemptEnd).artifacts);
+    const base = path.slice(0, -1);
+    for (const [i, artifacts] of batches.entries()) {
+      await this.call("PUT", [...base, "artifacts", String(i)], { body: { artifacts } });
+    }
+    await this.call("PUT", path, { body: { ...body, artifacts: [], artifactBatches: batches.length } });
   }
 
   async finishRun(flow: string, runId: string, end: RunEnd): Promise<void> {

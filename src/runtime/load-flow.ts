@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { allDefinitions } from "../decorators/builtins.js";
+import { definitionsFor } from "../decorators/registry.js";
 import type { DecoratorDefinition, DecoratorSpec } from "../decorators/contract.js";
 import { collectDefinitions } from "../decorators/make.js";
 import { FlowLoadError, GraphError, type GraphProblem } from "../errors.js";
@@ -93,7 +93,7 @@ export async function loadFlow(
   if (problems.length > 0) throw new GraphError(problems);
   let definitions: Map<string, DecoratorDefinition<any>>;
   try {
-    definitions = allDefinitions(own);
+    definitions = definitionsFor(library, own);
   } catch (err) {
     throw new FlowLoadError((err as Error).message, file);
   }

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import type * as vm from "node:vm";
 import { openStorageFromSpec, type StorageSpec } from "../backends.js";
-import { allDefinitions } from "../decorators/builtins.js";
+import { definitionsFor } from "../decorators/registry.js";
 import { collectDefinitions } from "../decorators/make.js";
 import { ContentStore } from "../datastore/cas.js";
 import type { ArtifactRef } from "../datastore/types.js";
@@ -129,7 +129,7 @@ export async function executeTask(
       foreachStack: () => foreachStack(spec.frames, loader, sandbox),
     });
     const inputs = spec.isJoin ? makeInputs(spec.parents, loader, (items) => sandbox.array(items)) : undefined;
-    const layers = hookLayers(spec.flowDecorators, spec.decorators, allDefinitions(own));
+    const layers = hookLayers(spec.flowDecorators, spec.decorators, definitionsFor(library, own));
     setCurrentTask({
       flowName: spec.flowName,
       runId: spec.runId,
