@@ -77,7 +77,10 @@ export default class TeamSlurmFlow extends FlowSpec {
     // Element 3 waits for the gate: its first line reaches the console from S3 while its job runs.
     await waitForOutput(() => out, /\/shout\/5 \(slurm job \d+_3\)\] shouting d/);
     const runId = runIdOf(out);
-    const running = await listJobs(new SlurmCli({ env: cluster.env }), { runId });
+    const running = await listJobs(new SlurmCli({ env: cluster.env }), {
+      flow: "TeamSlurmFlow",
+      runId,
+    });
     assert.ok(
       running.some((j) => j.id.endsWith("_3") && j.state === "RUNNING"),
       JSON.stringify(running),

@@ -66,9 +66,9 @@ class SlurmProject {
   }
 }
 
-/** The jobs Slurm still holds for a run, finished ones included. */
-function jobsOf(runId: string, includeFinished = true): Promise<MetaflowJob[]> {
-  return listJobs(new SlurmCli({ env: cluster.env }), { runId, includeFinished });
+/** The jobs Slurm still holds for a run, finished ones included (run ids are unique per flow only). */
+function jobsOf(flow: string, runId: string, includeFinished = true): Promise<MetaflowJob[]> {
+  return listJobs(new SlurmCli({ env: cluster.env }), { flow, runId, includeFinished });
 }
 
 function runIdOf(out: string): string {
@@ -142,7 +142,7 @@ export default class LinearSlurmFlow extends FlowSpec {
         ),
       );
       assert.match(dump.stdout, /sum: number, \d+ B = 10/);
-      const [listed] = await jobsOf(runId);
+      const [listed] = await jobsOf("LinearSlurmFlow", runId);
       assert.equal(listed?.jobId, job[1]);
       assert.deepEqual(listed?.labels, {
         flow: "LinearSlurmFlow",
@@ -229,7 +229,7 @@ export default class ChattySlurmFlow extends FlowSpec {
       const runId = runIdOf(out);
       // The job is still running: the line came from its stored log, not from its end.
       assert.deepEqual(
-        (await jobsOf(runId, false)).map((j) => j.state),
+        (await jobsOf("ChattySlurmFlow", runId, false)).map((j) => j.state),
         ["RUNNING"],
       );
       const during = await s.cli(["logs", `ChattySlurmFlow/${runId}/talk/2`, "--no-follow"]);
@@ -334,7 +334,7 @@ export default class SlowSlurmFlow extends FlowSpec {
       const runId = runIdOf(r.stdout);
       assert.match(r.stderr, /TimeoutError: Step 'slow' timed out after 2 s/);
       assert.deepEqual(
-        (await jobsOf(runId)).map((j) => j.state),
+        (await jobsOf("SlowSlurmFlow", runId)).map((j) => j.state),
         ["CANCELLED"],
       );
       const task = await s.p.metadata.getTask("SlowSlurmFlow", runId, "slow", "2");
@@ -362,7 +362,7 @@ export default class WaitSlurmFlow extends FlowSpec {
       await waitForOutput(() => out, /\(slurm job \d+_\d\)\] waiting/);
       const runId = runIdOf(out);
       assert.ok(
-        (await jobsOf(runId, false)).some((j) => j.phase === "pending"),
+        (await jobsOf("WaitSlurmFlow", runId, false)).some((j) => j.phase === "pending"),
         "some elements wait for their turn",
       );
       child.kill("SIGINT");
@@ -373,7 +373,11 @@ export default class WaitSlurmFlow extends FlowSpec {
         r.stderr,
         new RegExp(`To resume it: npx metaflow resume wait.ts --origin-run-id ${runId}`),
       );
-      assert.deepEqual(await jobsOf(runId, false), [], "no job of the run is left in the queue");
+      assert.deepEqual(
+        await jobsOf("WaitSlurmFlow", runId, false),
+        [],
+        "no job of the run is left in the queue",
+      );
     });
 
     void test("resume after a failure on Slurm clones the finished tasks and resubmits only the rest", async () => {
@@ -442,7 +446,11 @@ export default class StuckSlurmFlow extends FlowSpec {
       );
       assert.match(r.stdout, /\/train\/2 \(pid \d+\)\] Storing the caught error/);
       assert.match(r.stdout, /caught SlurmStuckPendingError/);
-      assert.deepEqual(await jobsOf(runId, false), [], "the stuck job was cancelled");
+      assert.deepEqual(
+        await jobsOf("StuckSlurmFlow", runId, false),
+        [],
+        "the stuck job was cancelled",
+      );
     });
 
     void test("a runtime killed with SIGKILL leaves its jobs, which `metaflow slurm list` shows and `metaflow slurm kill --run-id` stops", async () => {
@@ -480,7 +488,8 @@ export default class OrphanSlurmFlow extends FlowSpec {
           new RegExp(`\\d+_${i} +RUNNING +OrphanSlurmFlow/${runId}/wait +${task} `),
           list.stdout,
         );
-      const kill = await s.cli(["slurm", "kill", "--run-id", runId]);
+      // Run ids are unique per flow: --flow keeps a same-numbered run of another test's flow out.
+      const kill = await s.cli(["slurm", "kill", "--run-id", runId, "--flow", "OrphanSlurmFlow"]);
       ok(kill);
       assert.match(
         kill.stdout,
@@ -491,12 +500,16 @@ export default class OrphanSlurmFlow extends FlowSpec {
       // Cancelled jobs end once slurmd has stopped their processes (COMPLETING until then).
       await waitFor(
         "the run's jobs to leave the queue",
-        async () => ((await jobsOf(runId, false)).length === 0 ? true : undefined),
+        async () =>
+          (await jobsOf("OrphanSlurmFlow", runId, false)).length === 0 ? true : undefined,
         60_000,
         200,
       );
-      const again = await s.cli(["slurm", "list", "--run-id", runId]);
-      assert.equal(again.stdout, `No queued or running Slurm jobs of run ${runId}.\n`);
+      const again = await s.cli(["slurm", "list", "--run-id", runId, "--flow", "OrphanSlurmFlow"]);
+      assert.equal(
+        again.stdout,
+        `No queued or running Slurm jobs of run OrphanSlurmFlow/${runId}.\n`,
+      );
     });
     void test("bad options and set-ups are refused before anything is submitted or recorded, naming what to change", async () => {
       const s = new SlurmProject();

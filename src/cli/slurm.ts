@@ -81,7 +81,18 @@ export function slurmCommand(): Command {
     .option("--run-id <id>", "only this run's jobs")
     .option("--flow <name>", "only this flow's jobs")
     .action(async (flags: SlurmFlags) => {
-      const jobs = await killJobs(new SlurmCli(), filters(flags));
+      const cli = new SlurmCli();
+      const only = filters(flags);
+      if (only.runId !== undefined && only.flow === undefined) {
+        // Run ids are unique per flow: the same id in two flows must not cancel the other's jobs.
+        const flows = [...new Set((await listJobs(cli, only)).map((j) => j.labels.flow))];
+        if (flows.length > 1) {
+          throw new UsageError(
+            `run id ${only.runId} has jobs in more than one flow (${flows.join(", ")}); add --flow NAME to say whose to cancel`,
+          );
+        }
+      }
+      const jobs = await killJobs(cli, only);
       if (jobs.length === 0) {
         process.stdout.write(`No queued or running Slurm jobs${scope(flags)} to cancel.\n`);
         return;
