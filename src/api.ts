@@ -45,6 +45,12 @@ export { catchError } from "./decorators/catch-error.js";
 export type { CatchErrorOptions } from "./decorators/catch-error.js";
 export { timeout } from "./decorators/timeout.js";
 export type { TimeoutOptions } from "./decorators/timeout.js";
+export { batch } from "./decorators/batch.js";
+export type { BatchOptions } from "./decorators/batch.js";
+export { project } from "./decorators/project.js";
+export type { ProjectOptions, ProjectInfo } from "./decorators/project.js";
+export { schedule } from "./decorators/schedule.js";
+export type { ScheduleOptions } from "./decorators/schedule.js";
 export { slurm } from "./decorators/slurm.js";
 export type { SlurmOptions } from "./decorators/slurm.js";
 export { stepDecorator, flowDecorator } from "./decorators/make.js";
@@ -60,6 +66,7 @@ export type {
   PlanContext,
   FlowInfo,
   StepTask,
+  RunTagContext,
 } from "./decorators/contract.js";
 
 export {
@@ -106,6 +113,10 @@ export type {
 } from "./cards/index.js";
 
 export * from "./client/index.js";
+
+export { registerSerializer, SerializerError } from "./datastore/serializers.js";
+export type { Serializer, EncodedValue, ValueDescription, StoredDescription } from "./datastore/serializers.js";
+export { useArrow } from "./datastore/arrow.js";
 
 export { S3, S3Object, S3Error, S3NotFoundError } from "./s3/index.js";
 export type { S3Options, S3Data, S3PutItem, S3ListEntry, S3GetOptions } from "./s3/index.js";

@@ -78,9 +78,13 @@ async function storedArtifacts(task: Task): Promise<DataArtifact[] | undefined> 
   }
 }
 
-/** One artifact: its value when small, else its type, size and hash (the value is not loaded). */
+/**
+ * One artifact: its value when small, else its type, size and hash; a value a serializer stored is
+ * described by what the serializer recorded (an Arrow table: rows and columns), never loaded.
+ */
 async function describe(a: DataArtifact, maxSize: number, maxLines: number): Promise<string> {
   const head = `  ${a.name}: ${a.type}, ${formatBytes(a.size)}`;
+  if (a.serializer !== undefined) return `${head}, serializer ${a.serializer}${summaryText(a.summary)}`;
   if (a.size > maxSize) return `${head} (sha256 ${a.hash.slice(0, 12)}…; not loaded, over --max-value-size)`;
   const text = inspect(await a.data(), {
     depth: 4,
@@ -92,4 +96,14 @@ async function describe(a: DataArtifact, maxSize: number, maxLines: number): Pro
   let lines = text.split("\n");
   if (lines.length > maxLines) lines = [...lines.slice(0, maxLines), `... (${lines.length - maxLines} more lines)`];
   return lines.length === 1 ? `${head} = ${lines[0]}` : `${head} =\n${lines.map((l) => `    ${l}`).join("\n")}`;
+}
+
+/** A serializer's summary on one line per entry, e.g. `rows: 3` and `columns: a: Float64, b: Utf8`. */
+function summaryText(summary: Readonly<Record<string, unknown>> | undefined): string {
+  if (summary === undefined) return "";
+  const lines = Object.entries(summary).map(([k, v]) => {
+    const text = Array.isArray(v) ? v.map(String).join(", ") : typeof v === "string" ? v : JSON.stringify(v);
+    return `    ${k}: ${text}`;
+  });
+  return lines.length === 0 ? "" : `\n${lines.join("\n")}`;
 }

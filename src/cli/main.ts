@@ -14,13 +14,14 @@ import { runsCommand } from "./runs.js";
 import { serviceCommand } from "./service.js";
 import { showCommand } from "./show.js";
 import { slurmCommand } from "./slurm.js";
+import { stepFunctionsCommand } from "./step-functions.js";
 import { tagCommand } from "./tag.js";
 import { taskCommand } from "./task.js";
 import { uiCommand } from "./ui.js";
 
 /** The first positional argument after the command name: the flow file or pathspec. */
 function firstPositional(argv: readonly string[]): string | undefined {
-  const takesValue = new Set(["--tag", "--max-workers", "--max-num-splits", "--with", "--run-id-file", "--isolation", "--origin-run-id", "--namespace"]);
+  const takesValue = new Set(["--tag", "--max-workers", "--max-num-splits", "--with", "--run-id-file", "--isolation", "--origin-run-id", "--namespace", "--branch"]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (takesValue.has(a)) i++;
@@ -53,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(serviceCommand());
     program.addCommand(configureCommand());
     program.addCommand(taskCommand());
+    program.addCommand(stepFunctionsCommand());
     program.addCommand(cardCommand());
     program.addCommand(uiCommand());
     program.addCommand(slurmCommand());

@@ -19,6 +19,8 @@ export function addRunOptions(cmd: Command): Command {
     .option("--max-num-splits <n>", "most tasks one foreach may create", "100")
     .option("--with <decorator>", "add a decorator to every step, e.g. retry or timeout:seconds=60 (repeatable)", collect, [])
     .option("--run-id-file <file>", "write the run id to this file as soon as it is known")
+    .option("--branch <name>", "a @project flow: run on the test branch test.<name>")
+    .option("--production", "a @project flow: run on the prod branch")
     .addOption(new Option("--isolation <mode>", "context: a fresh context per task in shared hosts; process: a process per task").choices(["context", "process"]).default("context"));
 }
 
@@ -99,6 +101,8 @@ async function withFlow(cmd: Command, flowFile: string | undefined, mode: "resum
         with: opts.with as string[],
         isolation: opts.isolation as "context" | "process",
         ...(opts.runIdFile ? { runIdFile: opts.runIdFile as string } : {}),
+        ...(opts.branch !== undefined ? { branch: opts.branch as string } : {}),
+        ...(opts.production ? { production: true } : {}),
         signal: controller.signal,
         ...(mode === "resume"
           ? {

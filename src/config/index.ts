@@ -1,6 +1,7 @@
 /** Configuration: `loadConfig()` and the types of its settings. */
 export { loadConfig, describeConfig, emitConfigWarnings, parseS3Url, CONFIG_FILE_KEYS } from "./load.js";
 export type { MetaflowConfig, Setting, SettingSource, S3Credentials } from "./load.js";
+export type { DeploySettings as DeployConfig } from "./deploy.js";
 export type { SlurmSettings, SlurmTime, Parsed } from "./slurm.js";
 export {
   parseSlurmTime,

@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { DEPLOY_SETTING_KEYS, resolveDeploySettings, type DeploySettings } from "./deploy.js";
 import { ConfigError } from "./errors.js";
 import { Secret, hasUrlCredentials, redactUrl } from "./secret.js";
 import { resolveSlurmSettings, SLURM_SETTING_KEYS, type SlurmSettings } from "./slurm.js";
@@ -47,6 +48,8 @@ export interface MetaflowConfig {
   readonly profile: string | undefined;
   /** The config file that was looked for. */
   readonly configFile: string;
+  /** `METAFLOW_BATCH_*`, `METAFLOW_SFN_*` and IAM roles: where `step-functions create` deploys. */
+  readonly deploy: DeploySettings;
   /** Whether that file exists (a missing default file is fine; a missing named profile is an error). */
   readonly configFileFound: boolean;
   /** `METAFLOW_DEFAULT_DATASTORE`: `local` or `s3`. @default "local" */
@@ -87,6 +90,7 @@ export interface MetaflowConfig {
 
 /** Names of the settings a config file may hold; anything else in the file is rejected. */
 export const CONFIG_FILE_KEYS: readonly string[] = [
+  ...DEPLOY_SETTING_KEYS,
   "METAFLOW_DEFAULT_DATASTORE",
   "METAFLOW_DATASTORE_SYSROOT_LOCAL",
   "METAFLOW_DATASTORE_SYSROOT_S3",
@@ -183,6 +187,7 @@ export function loadConfig(env: Env = process.env, home: string = os.homedir()):
 
   return {
     profile,
+    deploy: resolveDeploySettings(resolve),
     configFile,
     configFileFound: file.found,
     datastore: resolve("METAFLOW_DEFAULT_DATASTORE", oneOf(["local", "s3"] as const), "local"),
@@ -272,6 +277,7 @@ export function describeConfig(
     config.s3RetryCount,
     config.s3WorkerCount,
     config.s3CacheDir,
+    ...Object.values(config.deploy),
     config.metadata,
     config.serviceUrl,
     config.serviceToken,

@@ -51,7 +51,7 @@ export type Encoding =
   | "typed" // a typed array or ArrayBuffer, raw bytes; `typedArray` names the constructor
   | "v8" // anything else structured-clone can hold, via v8.serialize
   | "json" // plain JSON (small primitives and plain data), readable by any language
-  | "arrow"; // an Apache Arrow table as Arrow IPC stream bytes
+  | "bytes"; // the bytes a registered serializer returned (`serializer` names it; `arrow`: an Arrow IPC stream)
 
 /** What the artifact index records about one stored artifact. */
 export interface ArtifactRef {
@@ -65,4 +65,11 @@ export interface ArtifactRef {
   readonly type: string;
   /** For `typed`: the typed-array constructor name (`Float64Array`, ..., or `ArrayBuffer`). */
   readonly typedArray?: string;
+  /**
+   * The registered serializer that wrote the value (`arrow`, or one of the user's), which readers
+   * need to rebuild it; absent for values stored with the built-in encodings alone.
+   */
+  readonly serializer?: string;
+  /** The serializer's summary of the value (Arrow: `{ rows, columns }`), readable without loading it. */
+  readonly summary?: Readonly<Record<string, unknown>>;
 }

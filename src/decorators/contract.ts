@@ -48,8 +48,11 @@ export interface ResourceRequest {
 export interface TaskPlan {
   /** Extra attempts after a failure. @default 0 */
   retries: number;
-  /** Wait before each retry, in milliseconds. @default 0 */
-  retryDelayMs: number;
+  /**
+   * Wait before each retry, in milliseconds, when one was asked for. @default undefined (a local
+   * retry starts at once; a production scheduler waits its own default, 2 minutes)
+   */
+  retryDelayMs: number | undefined;
   /** Stop an attempt after this many milliseconds. @default undefined (no limit) */
   timeoutMs: number | undefined;
   /** What each attempt needs. @default every field undefined */
@@ -69,7 +72,7 @@ export interface TaskPlan {
 export function defaultPlan(): TaskPlan {
   return {
     retries: 0,
-    retryDelayMs: 0,
+    retryDelayMs: undefined,
     timeoutMs: undefined,
     resources: { cpu: undefined, memoryMb: undefined, gpu: undefined },
     env: {},
@@ -139,9 +142,26 @@ export interface StepDecoratorDefinition<O extends object = Record<string, unkno
   readonly kind?: "step";
 }
 
+/** A run (or a deployment's runs) as a flow decorator's `runTags` hook sees it. */
+export interface RunTagContext {
+  readonly flowName: string;
+  /** Who starts the run (or deploys the flow). */
+  readonly user: string;
+  /** `--branch B` of `metaflow run` or `step-functions create`. */
+  readonly branch: string | undefined;
+  /** `--production`. */
+  readonly production: boolean;
+}
+
 /** A flow decorator: a TC39 class decorator on the `FlowSpec` subclass (`@project(...)`). */
 export interface FlowDecoratorDefinition<O extends object = Record<string, unknown>> extends DefinitionBase<O> {
   readonly kind: "flow";
+  /**
+   * Parent side, once before a run starts (or a deployment is created): system tags its runs get,
+   * from the options and the run's branch choice. Throw to refuse the run. A flow with no
+   * decorator that has this hook refuses `--branch` and `--production`.
+   */
+  runTags?(options: O, run: RunTagContext): readonly string[];
 }
 
 /** Either kind of definition. */

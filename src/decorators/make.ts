@@ -54,9 +54,10 @@ function checkDefinition(def: DecoratorDefinition<any>, what: string): void {
   if (typeof def !== "object" || def === null || typeof def.name !== "string" || !NAME.test(def.name)) {
     throw new TypeError(`${what}: name must be an identifier such as "timed", got ${JSON.stringify((def as { name?: unknown })?.name)}`);
   }
-  for (const hook of ["parse", "plan", "runStep"] as const) {
-    if (def[hook] !== undefined && typeof def[hook] !== "function") {
-      throw new TypeError(`${what} '${def.name}': ${hook} must be a function, got ${typeof def[hook]}`);
+  for (const hook of ["parse", "plan", "runStep", "runTags"] as const) {
+    const fn = (def as Partial<Record<typeof hook, unknown>>)[hook];
+    if (fn !== undefined && typeof fn !== "function") {
+      throw new TypeError(`${what} '${def.name}': ${hook} must be a function, got ${typeof fn}`);
     }
   }
   collecting?.set(def.name, def);

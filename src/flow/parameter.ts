@@ -87,6 +87,8 @@ export const RUN_OPTION_NAMES: readonly string[] = [
   "origin-run-id",
   "help",
   "namespace",
+  "branch",
+  "production",
 ];
 
 function checkName(name: string, what: string): void {

@@ -2,6 +2,7 @@
  * The built-in task launchers, listed in one place by kind. A step's plan names a kind
  * (`plan.launcher.kind`); the scheduler makes one launcher of each kind a run uses.
  */
+import { BatchLauncher } from "./batch.js";
 import { HostPoolLauncher, ProcessLauncher } from "./local.js";
 import { slurmLauncher, slurmPreflight } from "./slurm/launcher.js";
 import type { LauncherFactory, LauncherPreflight, PreflightContext } from "./types.js";
@@ -10,6 +11,7 @@ import { discardWarmHost, prewarmHost, takeWarmHost } from "./worker-host.js";
 const FACTORIES: ReadonlyMap<string, LauncherFactory> = new Map<string, LauncherFactory>([
   ["host", (context) => new HostPoolLauncher(context, takeWarmHost())],
   ["process", (context) => new ProcessLauncher(context)],
+  ["batch", (context) => new BatchLauncher(context)],
   ["slurm", slurmLauncher],
 ]);
 

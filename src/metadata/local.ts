@@ -13,6 +13,7 @@ import type {
   AttemptEnd,
   AttemptStart,
   MetadataProvider,
+  NewRunOptions,
   RunEnd,
   RunRecord,
   TaskRecord,
@@ -147,6 +148,27 @@ async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Links `keyFile` to `runId`; when another process claimed the key first, removes this call's run
+ * (`runDir`) and returns the other run's id.
+ */
+async function claimKey(keyFile: string, runId: string, runDir: string): Promise<string> {
+  await fs.mkdir(path.dirname(keyFile), { recursive: true });
+  const tmp = `${keyFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await fs.writeFile(tmp, runId);
+  try {
+    // link() fails when the name exists: exactly one process claims the key, with its content.
+    await fs.link(tmp, keyFile);
+    return runId;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    await fs.rm(runDir, { recursive: true, force: true });
+    return (await fs.readFile(keyFile, "utf8")).trim();
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
+
 /** Compares run or task ids numerically when both are numbers, else as strings. */
 export function compareIds(a: string, b: string): number {
   const na = Number(a);
@@ -170,8 +192,15 @@ export class LocalMetadata implements MetadataProvider {
     return path.join(this.runDir(flow, runId), step, taskId);
   }
 
-  async newRun(record: Omit<RunRecord, "runId">): Promise<string> {
+  async newRun(record: Omit<RunRecord, "runId">, options: NewRunOptions = {}): Promise<string> {
     const flowDir = path.join(this.root, "flows", record.flow);
+    const key = options.idempotencyKey;
+    if (key !== undefined && !/^[A-Za-z0-9_-]{8,128}$/.test(key)) {
+      throw new DatastoreError(`An idempotency key must be 8 to 128 letters, digits, _ or -, got ${JSON.stringify(key)}`);
+    }
+    const keyFile = key === undefined ? undefined : path.join(flowDir, "_requests", key);
+    const prior = keyFile === undefined ? undefined : await fs.readFile(keyFile, "utf8").catch(() => undefined);
+    if (prior) return prior;
     await fs.mkdir(flowDir, { recursive: true });
     // Ids are millisecond timestamps, so they sort by start time; a clash with a concurrent run
     // takes the next free number.
@@ -187,7 +216,7 @@ export class LocalMetadata implements MetadataProvider {
     }
     const runId = String(id);
     await writeJsonAtomic(path.join(flowDir, runId, "_run.json"), { ...record, runId });
-    return runId;
+    return keyFile === undefined ? runId : claimKey(keyFile, runId, path.join(flowDir, runId));
   }
 
   private async ensureDir(dir: string): Promise<void> {

@@ -12,6 +12,7 @@ import type {
   AttemptEnd,
   AttemptStart,
   MetadataProvider,
+  NewRunOptions,
   RunEnd,
   RunRecord,
   TaskRecord,
@@ -212,15 +213,19 @@ export class ServiceMetadata implements MetadataProvider {
     }
   }
 
-  /** Allocates a run id on the service (unique under concurrency) and starts the run's heartbeats. */
-  async newRun(record: Omit<RunRecord, "runId">): Promise<string> {
-    // The key makes a retry after a lost response return the run the first try created.
+  /**
+   * Allocates a run id on the service (unique under concurrency) and starts the run's heartbeats
+   * (none for a run an orchestrator drives).
+   */
+  async newRun(record: Omit<RunRecord, "runId">, options: NewRunOptions = {}): Promise<string> {
+    // The key makes a retry after a lost response return the run the first try created; a
+    // caller's own key does the same across processes.
     const answer = await this.call<{ runId: string }>("POST", ["flows", record.flow, "runs"], {
       body: record,
-      headers: { "idempotency-key": randomUUID() },
+      headers: { "idempotency-key": options.idempotencyKey ?? randomUUID() },
     });
     const runId = answer!.runId;
-    this.startHeartbeat(record.flow, runId);
+    if (record.orchestrator === undefined) this.startHeartbeat(record.flow, runId);
     return runId;
   }
 
@@ -343,7 +348,8 @@ export class ServiceMetadata implements MetadataProvider {
     const view = await this.getRunView(flow, runId);
     if (!view) return undefined;
     if (view.end) return view.end;
-    if (!view.heartbeatExpired) return undefined;
+    // A run an orchestrator drives has no process to send heartbeats; it records its own end.
+    if (!view.heartbeatExpired || view.run.orchestrator !== undefined) return undefined;
     const since = new Date(view.lastHeartbeat).toISOString();
     return {
       status: "failed",

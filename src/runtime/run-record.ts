@@ -5,6 +5,7 @@
 import * as path from "node:path";
 import type { Backends } from "../backends.js";
 import { VERSION } from "../config.js";
+import { artifactRef } from "../datastore/cas.js";
 import { storeCodePackage } from "../datastore/code-package.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import type { PlainError } from "../errors.js";
@@ -32,6 +33,8 @@ export interface RunStart {
   readonly user: string;
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly tags: readonly string[];
+  /** System tags besides the usual ones (from the flow decorators, e.g. `project:...`). @default [] */
+  readonly runTags?: readonly string[];
   /** The run a resume continues: its parameters are reused. */
   readonly origin?: RunRecord;
   /** Called once the code and parameters are stored, before the run record exists. */
@@ -46,15 +49,7 @@ export async function startRun(start: RunStart): Promise<StartedRun> {
   const code = await storeCodePackage(backends.store, flow.bundle, flow.displayFile, flow.className, path.join(backends.localDir, "bundles"));
   const parameterRefs: ArtifactRef[] = origin ? [...origin.parameterRefs] : [];
   for (const p of origin ? [] : flow.parameters) {
-    const stored = await backends.store.putValue(start.parameters[p.name]);
-    parameterRefs.push({
-      name: p.field,
-      hash: stored.hash,
-      size: stored.size,
-      encoding: stored.encoding,
-      type: stored.type,
-      ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
-    });
+    parameterRefs.push(artifactRef(p.field, await backends.store.putValue(start.parameters[p.name])));
   }
   const runPlan = await start.storePlan(code.hash);
   await start.beforeRecord?.();
@@ -65,6 +60,7 @@ export async function startRun(start: RunStart): Promise<StartedRun> {
     `node_version:${process.versions.node}`,
     `runtime:dev`,
     `date:${new Date(createdAt).toISOString().slice(0, 10)}`,
+    ...(start.runTags ?? []),
   ];
   const runId = await backends.metadata.newRun({
     flow: flow.className,

@@ -8,14 +8,16 @@ import { currentUser, VERSION } from "../config.js";
 import { UsageError, type PlainError } from "../errors.js";
 import { discardPrewarmed, launcherFactory, launcherKinds, preflightLaunchers, prewarmLaunchers } from "../launchers/builtins.js";
 import { validateTag } from "../metadata/tags.js";
+import type { StepNode } from "../graph/types.js";
 import type { RunRecord } from "../metadata/types.js";
 import { loadFlow, type LoadedFlow } from "./load-flow.js";
 import { resolveParameters } from "./parameters.js";
 import { storeRunPlan } from "../task/run-plan.js";
 import { buildSetups, runPlanOf, type StepSetup } from "./plans.js";
+import { flowRunTags } from "./run-tags.js";
 import { loadOrigin, type Origin } from "./resume.js";
-import { doneLine, finishRun, startRun } from "./run-record.js";
-import { Scheduler, type TaskStat } from "./scheduler.js";
+import { doneLine, finishRun, startRun, type StartedRun } from "./run-record.js";
+import { Scheduler, type SchedulerSetup, type TaskStat } from "./scheduler.js";
 
 export type { TaskStat } from "./scheduler.js";
 
@@ -50,6 +52,10 @@ export interface RunOptions {
   readonly resume?: ResumeOptions;
   /** Datastore and metadata to use. @default opened from the configuration */
   readonly backends?: Backends;
+  /** `--branch B`: a `@project` flow's run on the test branch `test.B`. @default the user's branch */
+  readonly branch?: string;
+  /** `--production`: a `@project` flow's run on the `prod` branch. @default false */
+  readonly production?: boolean;
 }
 
 /** What `metaflow resume` asks for. */
@@ -84,6 +90,8 @@ interface Prepared {
   readonly flow: LoadedFlow;
   readonly setups: Map<string, StepSetup>;
   readonly parameters: Record<string, unknown>;
+  /** System tags the flow decorators give the run (`project:...`). */
+  readonly runTags: readonly string[];
 }
 
 /**
@@ -130,7 +138,8 @@ async function prepare(options: RunOptions, library: Record<string, unknown>, en
   }
   const parameters = options.resume ? {} : resolveParameters(flow.parameters, options.parameters ?? {}, env);
   for (const t of options.tags ?? []) validateTag(t);
-  return { flow, setups, parameters };
+  const runTags = flowRunTags(flow, currentUser(env), { ...(options.branch !== undefined ? { branch: options.branch } : {}), production: options.production === true });
+  return { flow, setups, parameters, runTags };
 }
 
 type Resolved = RunOptions & {
@@ -140,7 +149,7 @@ type Resolved = RunOptions & {
   output: (stream: "stdout" | "stderr", line: string) => void;
 };
 
-async function execute({ flow, setups, parameters }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
+async function execute({ flow, setups, parameters, runTags }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
   const t0 = performance.now();
   const say = (line: string, stream: "stdout" | "stderr" = "stdout") => options.output(stream, line);
   const user = currentUser(options.env);
@@ -156,6 +165,7 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
     user,
     parameters,
     tags: options.tags ?? [],
+    runTags,
     ...(originRecord ? { origin: originRecord } : {}),
     // A run-id file that cannot be written fails before the run exists, so no run is left without an end.
     storePlan: (codePackage) => storeRunPlan(backends.store, runPlanOf(flow, setups, codePackage, options.maxNumSplits)),
@@ -163,38 +173,13 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
       if (options.runIdFile) await checkWritable(options.runIdFile);
     },
   });
-  const { runId, runPlan } = started;
+  const { runId } = started;
   options.onRunId?.(runId);
   if (options.runIdFile) await fs.writeFile(options.runIdFile, runId);
   say(`Metaflow.ts ${VERSION} executing ${flow.className} for user:${user}`);
   if (originRecord) say(`Resuming run ${flow.className}/${originRecord.runId}: finished tasks are cloned, the rest runs again.`);
   say(`Workflow starting (run-id ${runId}):`);
-  const scheduler = new Scheduler({
-    flowName: flow.className,
-    runId,
-    nodes,
-    setups,
-    backends,
-    maxWorkers: options.maxWorkers,
-    say,
-    base: {
-      flowName: flow.className,
-      className: flow.className,
-      runId,
-      flowFile: flow.bundle.file,
-      bundlePath: started.bundlePath,
-      storage: backends.storageSpec,
-      parameterNames: flow.parameters.map((p) => p.field),
-      maxNumSplits: options.maxNumSplits,
-      flowDecorators: flow.flowDecorators,
-      username: user,
-      tags: [...started.systemTags, ...(options.tags ?? [])],
-      namespace: `user:${user}`,
-      originRunId: origin?.record.runId,
-      runPlan,
-    },
-    ...(origin ? { origin: { runId: origin.record.runId, tasks: origin.tasks, rerun: origin.rerun } } : {}),
-  });
+  const scheduler = new Scheduler(schedulerSetup({ flow, setups, backends, options, say, user, started, origin, nodes }));
   const result = await scheduler.run(started.parameterRefs, options.signal);
   const status = await finishRun(backends, flow.className, runId, result.failure, result.interrupted);
   const wallMs = performance.now() - t0;
@@ -214,6 +199,47 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
     ...(originRecord ? { originRunId: originRecord.runId } : {}),
     wallMs,
     stats: result.stats,
+  };
+}
+
+/** Everything the scheduling loop needs, from the prepared flow and the started run. */
+function schedulerSetup(o: {
+  flow: LoadedFlow;
+  setups: Map<string, StepSetup>;
+  backends: Backends;
+  options: Resolved;
+  say: (line: string, stream?: "stdout" | "stderr") => void;
+  user: string;
+  started: StartedRun;
+  origin: Origin | undefined;
+  nodes: Map<string, StepNode>;
+}): SchedulerSetup {
+  const { flow, started, origin, options } = o;
+  return {
+    flowName: flow.className,
+    runId: started.runId,
+    nodes: o.nodes,
+    setups: o.setups,
+    backends: o.backends,
+    maxWorkers: options.maxWorkers,
+    say: o.say,
+    base: {
+      flowName: flow.className,
+      className: flow.className,
+      runId: started.runId,
+      flowFile: flow.bundle.file,
+      bundlePath: started.bundlePath,
+      storage: o.backends.storageSpec,
+      parameterNames: flow.parameters.map((p) => p.field),
+      maxNumSplits: options.maxNumSplits,
+      flowDecorators: flow.flowDecorators,
+      username: o.user,
+      tags: [...started.systemTags, ...(options.tags ?? [])],
+      namespace: `user:${o.user}`,
+      originRunId: origin?.record.runId,
+      runPlan: started.runPlan,
+    },
+    ...(origin ? { origin: { runId: origin.record.runId, tasks: origin.tasks, rerun: origin.rerun } } : {}),
   };
 }
 

@@ -79,7 +79,8 @@ export interface LoopResult {
 
 /** Runs the tasks of one run, from `start` to the end or the first failure. */
 export class Scheduler {
-  private readonly queue: QueuedTask[] = [];
+  /** Tasks waiting to start, by launcher kind, in order. */
+  private readonly queues = new Map<string, QueuedTask[]>();
   private readonly running = new Map<string, RunningAttempt>();
   private readonly launchers = new Map<string, TaskLauncher>();
   private readonly joins = new JoinBarrier();
@@ -158,7 +159,20 @@ export class Scheduler {
       void this.clone(task, match);
       return;
     }
-    this.queue.push(task);
+    const kind = this.s.setups.get(task.step)!.plan.launcher.kind;
+    let q = this.queues.get(kind);
+    if (!q) this.queues.set(kind, (q = []));
+    q.push(task);
+  }
+
+  private get queued(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.length;
+    return n;
+  }
+
+  private clearQueues(): void {
+    for (const q of this.queues.values()) q.length = 0;
   }
 
   /** Copies a finished task of the origin run into this run instead of running it again. */
@@ -195,34 +209,32 @@ export class Scheduler {
       clearTimeout(this.wakeTimer);
       this.wakeTimer = undefined;
     }
-    if (this.stopping) this.queue.length = 0;
+    if (this.stopping) this.clearQueues();
     const now = Date.now();
     let earliest = Infinity;
-    let local = [...this.running.values()].filter((r) => !r.launcher.remote).length;
-    const full = new Set<string>();
-    for (let i = 0; i < this.queue.length; ) {
-      const task = this.queue[i]!;
-      const plan = this.s.setups.get(task.step)!.plan;
-      const launcher = this.launcher(plan.launcher.kind);
-      const blocked = full.has(launcher.kind) || (!launcher.remote && local >= this.s.maxWorkers);
-      if (task.notBefore > now || blocked) {
-        if (task.notBefore > now) earliest = Math.min(earliest, task.notBefore);
-        i++;
-        continue;
+    let local = 0;
+    for (const r of this.running.values()) if (!r.launcher.remote) local++;
+    for (const [kind, q] of this.queues) {
+      const launcher = this.launcher(kind);
+      // In order, until the launcher (or, for local ones, --max-workers) has no more room.
+      for (let i = 0; i < q.length; ) {
+        const task = q[i]!;
+        if (task.notBefore > now) {
+          earliest = Math.min(earliest, task.notBefore);
+          i++;
+          continue;
+        }
+        if ((!launcher.remote && local >= this.s.maxWorkers) || !this.dispatch(task, launcher)) break;
+        q.splice(i, 1);
+        if (!launcher.remote) local++;
       }
-      if (!this.dispatch(task, launcher)) {
-        full.add(launcher.kind);
-        i++;
-        continue;
-      }
-      this.queue.splice(i, 1);
-      if (!launcher.remote) local++;
     }
-    if (this.queue.length === 0 && this.running.size === 0 && this.cloning === 0) {
+    const queued = this.queued;
+    if (queued === 0 && this.running.size === 0 && this.cloning === 0) {
       this.finished();
       return;
     }
-    if (this.queue.length > 0) {
+    if (queued > 0) {
       // Re-check soon: a delayed retry comes due, or long tasks justify another worker.
       const wait = Number.isFinite(earliest) ? Math.max(5, earliest - now) : 50;
       this.wakeTimer = setTimeout(() => this.pump(), Math.min(wait, 50));
@@ -378,7 +390,7 @@ export class Scheduler {
         this.failure = { step: task.step, taskId: task.taskId, error };
         // Nothing new starts, but tasks already running finish: their results are kept, so a
         // resume clones them instead of running them again. Ctrl-C stops them at once.
-        this.queue.length = 0;
+        this.clearQueues();
         const others = this.running.size;
         if (others > 0) {
           this.s.say(`Waiting for ${others} running task${others === 1 ? "" : "s"} to finish before the run ends (Ctrl-C stops them).`, "stderr");
@@ -411,7 +423,7 @@ export class Scheduler {
     if (this.interrupted) return;
     this.interrupted = true;
     this.s.say(`Interrupted: stopping ${this.running.size} running task(s)...`, "stderr");
-    this.queue.length = 0;
+    this.clearQueues();
     for (const r of this.running.values()) {
       r.cancelled = true;
       r.handle?.cancel();

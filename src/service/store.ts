@@ -149,7 +149,7 @@ export class MetadataStore extends Db {
     }>(
       `SELECT record, tags, system_tags, end_record,
               floor(extract(epoch FROM last_heartbeat) * 1000)::bigint AS heartbeat_ms,
-              (end_record IS NULL AND last_heartbeat < now() - $3 * interval '1 millisecond') AS expired
+              (end_record IS NULL AND NOT record ? 'orchestrator' AND last_heartbeat < now() - $3 * interval '1 millisecond') AS expired
          FROM runs WHERE flow_name = $1 AND run_id = $2`,
       [flow, runId, this.heartbeatTimeoutMs],
     );

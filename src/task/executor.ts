@@ -8,7 +8,8 @@ import type * as vm from "node:vm";
 import { openStorageFromSpec, type StorageSpec } from "../backends.js";
 import { definitionsFor } from "../decorators/registry.js";
 import { collectDefinitions } from "../decorators/make.js";
-import { ContentStore } from "../datastore/cas.js";
+import { artifactRef, ContentStore } from "../datastore/cas.js";
+import { openSerializerScope } from "../datastore/serializers.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { StepRuntimeError } from "../errors.js";
 import { setCurrentTask } from "../flow/current.js";
@@ -86,6 +87,8 @@ export async function executeTask(
   const store = storeFor(spec.storage);
   // A remote datastore fills the local cache first, so the step can read artifacts synchronously.
   await store.prefetch(inputHashes(spec));
+  // Serializers the flow module registers while it loads belong to this task alone.
+  const closeSerializers = openSerializerScope();
   let asyncError: { error: unknown } | undefined;
   let failAsync: ((err: unknown) => void) | undefined;
   const sandbox = createSandbox({
@@ -164,6 +167,7 @@ export async function executeTask(
     throw new ExecutionFailure(cause, timings(performance.now() - setupEnd, 0, 0));
   } finally {
     setCurrentTask(undefined);
+    closeSerializers();
     sandbox.dispose();
   }
 }
@@ -205,7 +209,7 @@ async function finish(
   if (transition.elements && !oneShot) {
     // A Set, a Map or a string: children read their element by position from the list of elements.
     const stored = await store.putValue(sandbox.array(transition.elements));
-    items = { name: transition.foreach, hash: stored.hash, size: stored.size, encoding: stored.encoding, type: stored.type };
+    items = artifactRef(transition.foreach, stored);
   }
   return {
     artifacts: refs,

@@ -7,6 +7,7 @@ import type { DecoratorSpec } from "../decorators/contract.js";
 import type { ContentStore } from "../datastore/cas.js";
 import { DatastoreError } from "../errors.js";
 import type { RecordedTransition } from "../flow/flowspec.js";
+import type { ParameterSpec } from "../flow/parameter.js";
 
 /** What a task needs to know about its step. */
 export interface StepPlan {
@@ -22,6 +23,14 @@ export interface StepPlan {
   readonly storeErrorIn: string | undefined;
 }
 
+/** A parameter as a task that creates its run (a deployed start task) resolves it. */
+export interface PlannedParameter extends ParameterSpec {
+  /** The class field holding it: the artifact's name. */
+  readonly field: string;
+  /** IncludeFile: content hash of its file, read and stored when the plan was made. */
+  readonly includedHash?: string;
+}
+
 /** The plan of a run. */
 export interface RunPlan {
   readonly version: 1;
@@ -35,6 +44,11 @@ export interface RunPlan {
   readonly maxNumSplits: number;
   readonly flowDecorators: readonly DecoratorSpec[];
   readonly steps: Readonly<Record<string, StepPlan>>;
+  /**
+   * The parameters as declared, with the defaults of the moment the plan was made: present in the
+   * plan of a deployment, whose start task creates each run. @default undefined
+   */
+  readonly parameters?: readonly PlannedParameter[];
 }
 
 /** Stores a run plan; returns its hash. */

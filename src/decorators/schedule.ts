@@ -1,10 +1,22 @@
 /**
- * `@schedule`: when a deployed flow runs by itself. Standard five-field cron (or a shortcut) is
+ * `@schedule({ cron, timezone } | { daily } | { hourly } | { weekly })`: when a deployed flow runs
+ * by itself (a flow decorator; `step-functions create` reads it). Standard five-field cron (or a shortcut) is
  * turned into the six-field syntax of Amazon EventBridge Scheduler, which, unlike classic
  * EventBridge rules (UTC only), also takes the time zone: a schedule at 03:00 Europe/Amsterdam
  * stays at 03:00 local time across daylight-saving changes.
  */
-import { ScheduleError } from "./errors.js";
+import { MetaflowError } from "../errors.js";
+import { flowDecorator } from "./make.js";
+
+/** A `@schedule` expression or option is not valid; `reason` names the bad field. */
+export class ScheduleError extends MetaflowError {
+  constructor(
+    readonly input: string,
+    readonly reason: string,
+  ) {
+    super("schedule", `Bad @schedule ${input}`, `@schedule ${input}: ${reason}`);
+  }
+}
 
 /** Options of `@schedule`: exactly one of `cron`, `daily`, `hourly`, `weekly`, and optionally a time zone. */
 export interface ScheduleOptions {
@@ -256,3 +268,18 @@ function checkAwsCron(show: string, fields: string[]): string {
     fail(`day-of-week field '${dow}' is not valid`);
   return [minute, hour, dom, month.toUpperCase(), dow.toUpperCase(), year].join(" ");
 }
+
+/**
+ * Runs the deployed flow on a schedule: `step-functions create` turns it into an EventBridge
+ * Scheduler schedule; a bad expression is refused where the decorator is written. Locally it does
+ * nothing.
+ * @example @schedule({ cron: "0 3 * * *", timezone: "Europe/Amsterdam" })
+ */
+export const schedule = flowDecorator<ScheduleOptions, ScheduleOptions>({
+  name: "schedule",
+  help: "schedule({ cron, timezone } | { daily } | { hourly } | { weekly }): when the deployed flow runs",
+  parse(raw) {
+    scheduleSpec(raw as ScheduleOptions);
+    return { ...raw } as ScheduleOptions;
+  },
+});

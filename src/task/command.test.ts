@@ -1,31 +1,71 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { taskCommandExpression } from "../deploy/step-functions/command.js";
 import {
   formatTaskCommand,
+  parseRunFailedCommand,
   parseTaskCommand,
-  taskCommandExpression,
+  runFailedArgv,
   type TaskCommand,
 } from "./command.js";
-import { outputKey, parseTaskId, startOutputKey, taskIdFor } from "./ids.js";
+import { outputKey, parseTaskId, startOutputKey, taskIdFor } from "./task-ids.js";
 
 const join: TaskCommand = {
-  flow: "TrainFlow",
-  codePackage: "abc123",
+  plan: "abc123",
   step: "join",
   taskId: "sfn-2",
   attempt: 1,
+  nextFreeAttempt: true,
   run: { kind: "existing", runId: "1712" },
+  parents: [],
   joinOf: { step: "outer", taskId: "sfn-2" },
+  recover: false,
   outputKey: "sfn/TrainFlow/e1/join/sfn-2.json",
   finishRun: false,
-  maxNumSplits: 100,
-  namespace: "production:trainflow-x1",
-  project: { name: "recsys", branch: "test.feature", production: false },
+};
+
+/** What Slurm sends: exact attempt, parents listed, a label. */
+const slurm: TaskCommand = {
+  plan: "abc123",
+  step: "train",
+  taskId: "17",
+  attempt: 2,
+  nextFreeAttempt: false,
+  run: { kind: "existing", runId: "1712" },
+  parents: [
+    { step: "a", taskId: "3" },
+    { step: "b", taskId: "4" },
+  ],
+  splitIndex: 3,
+  recover: true,
+  finishRun: false,
+  label: "slurm job 77_3",
 };
 
 void describe("metaflow task command contract", () => {
   void it("round-trips every field through the command line", () => {
     assert.deepEqual(parseTaskCommand(formatTaskCommand(join)), join);
+    assert.deepEqual(parseTaskCommand(formatTaskCommand(slurm)), slurm);
+    assert.deepEqual(formatTaskCommand(slurm), [
+      "task",
+      "--plan",
+      "abc123",
+      "--run-id",
+      "1712",
+      "--step",
+      "train",
+      "--task-id",
+      "17",
+      "--attempt",
+      "2",
+      "--parents",
+      "a/3,b/4",
+      "--split-index",
+      "3",
+      "--recover",
+      "--label",
+      "slurm job 77_3",
+    ]);
     const start: TaskCommand = {
       ...join,
       step: "start",
@@ -37,18 +77,19 @@ void describe("metaflow task command contract", () => {
         parameters: '{"alpha":"0.1"}',
         systemTags: ["production:t", "project:recsys"],
       },
+      parents: [],
       joinOf: undefined,
-      parent: undefined,
-      splitIndex: 3,
       caught: "States.Timeout",
+      recover: true,
       finishRun: true,
-      project: { name: "recsys", branch: "prod", production: true },
     } as TaskCommand;
     const parsed = parseTaskCommand(formatTaskCommand(start));
     assert.deepEqual(
       parsed,
       Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)),
     );
+    const failed = { plan: "p", executionId: "arn:x", error: "States.TaskFailed" };
+    assert.deepEqual(parseRunFailedCommand(runFailedArgv(failed) as string[]), failed);
   });
 
   void it("names the flag of a bad command line", () => {
@@ -63,30 +104,48 @@ void describe("metaflow task command contract", () => {
       /exactly one of --run-id and --new-run-for/,
     );
     const bad = [...argv];
-    bad[bad.indexOf("--attempt") + 1] = "-1";
-    assert.throws(() => parseTaskCommand(bad), /--attempt must be a whole number ≥ 0, got "-1"/);
+    bad[bad.indexOf("--min-attempt") + 1] = "-1";
+    assert.throws(
+      () => parseTaskCommand(bad),
+      /--min-attempt must be a whole number from 0 to 1000, got "-1"/,
+    );
+    assert.throws(
+      () => parseTaskCommand([...argv, "--attempt", "1"]),
+      /--attempt or --min-attempt, not both/,
+    );
     const badRef = [...argv];
     badRef[badRef.indexOf("--join-of") + 1] = "outer";
-    assert.throws(() => parseTaskCommand(badRef), /--join-of must be step\/taskId, got "outer"/);
+    assert.throws(() => parseTaskCommand(badRef), /--join-of takes step\/taskId, got "outer"/);
+    assert.throws(
+      () => parseTaskCommand([...argv, "--parents", "a/1"]),
+      /--parents or --join-of, not both/,
+    );
     assert.throws(() => parseTaskCommand([...argv, "--step"]), /--step needs a value/);
+    assert.throws(() => parseTaskCommand([...argv, "--sys-tag", "x"]), /go with --new-run-for/);
+    assert.throws(
+      () => parseTaskCommand(["task", "--run-id", "1", "--step", "s", "--task-id", "t"]),
+      /--plan is required/,
+    );
+    assert.throws(
+      () => parseRunFailedCommand(["task", "--plan", "p", "--run-failed-for", "arn"]),
+      /--error is required/,
+    );
   });
 
-  void it("quotes literals for States.Array and keeps expressions as they are", () => {
+  void it("becomes a States.Array expression: literals quoted, expressions as they are", () => {
     const expr = taskCommandExpression({
-      ...join,
-      flow: "It's{odd}\\",
+      plan: "It's{odd}\\",
+      step: "join",
       taskId: { expr: "$.task.id" },
       attempt: "2",
+      nextFreeAttempt: false,
       run: { kind: "existing", runId: { expr: "$.runId" } },
-      joinOf: undefined,
-      splitIndex: undefined,
-      parent: { expr: "$.p" },
-      outputKey: undefined,
-      project: undefined,
+      parents: { expr: "$.p" },
+      finishRun: true,
     });
     assert.equal(
       expr,
-      "States.Array('metaflow', 'task', '--flow', 'It\\'s\\{odd\\}\\\\', '--code-package', 'abc123', '--step', 'join', '--task-id', $.task.id, '--attempt', '2', '--run-id', $.runId, '--parent', $.p, '--max-num-splits', '100', '--namespace', 'production:trainflow-x1')",
+      "States.Array('metaflow', 'task', '--plan', 'It\\'s\\{odd\\}\\\\', '--run-id', $.runId, '--step', 'join', '--task-id', $.task.id, '--attempt', '2', '--parents', $.p, '--finish-run')",
     );
   });
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ScheduleError } from "./errors.js";
-import { scheduleSpec, toAwsCron, type ScheduleOptions } from "./schedule.js";
+import { ScheduleError, scheduleSpec, toAwsCron, type ScheduleOptions } from "./schedule.js";
 
 void describe("@schedule → EventBridge Scheduler", () => {
   void it("converts standard cron and shortcuts to AWS's six fields", () => {

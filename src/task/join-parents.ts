@@ -5,10 +5,53 @@
  * recorded transitions — one lookup per task — to the task that went to the join. A step that
  * repeats itself is followed iteration by iteration; a nested split jumps to its own join.
  */
-import type { TakenTransition } from "../../metadata/types.js";
+import { MetaflowError } from "../errors.js";
+import type { TakenTransition } from "../metadata/types.js";
 import type { TaskRef } from "./command.js";
-import { parseTaskId, taskIdFor } from "./ids.js";
-import { stepOf, type FlowStructure } from "./structure.js";
+import type { RunPlan } from "./run-plan.js";
+import { parseTaskId, taskIdFor } from "./task-ids.js";
+
+/** What the walk needs to know about a flow's shape. */
+export interface JoinShape {
+  /** The flow's steps. */
+  readonly steps: { has(step: string): boolean };
+  /** For each split step (a branch or a foreach), the join step that closes it. */
+  readonly joinOf: ReadonlyMap<string, string>;
+  /** Steps whose switch names the step itself (their task ids carry the iteration). */
+  readonly repeating: ReadonlySet<string>;
+}
+
+/** The join shape of a run plan, from each step's transition as written. */
+export function joinShapeOf(plan: RunPlan): JoinShape {
+  const joinOf = new Map<string, string>();
+  const repeating = new Set<string>();
+  const seen = new Set<string>();
+  // Every path into a step carries the same open splits (the linter checks it), so the first
+  // visit of each step tells all.
+  const visit = (name: string, open: readonly string[]): void => {
+    const step = plan.steps[name];
+    if (!step || seen.has(name)) return;
+    seen.add(name);
+    let stack = open;
+    if (step.isJoin) {
+      const split = stack.at(-1);
+      if (split !== undefined) joinOf.set(split, name);
+      stack = stack.slice(0, -1);
+    }
+    const next = step.next;
+    if (!next) return;
+    if (next.kind === "linear") visit(next.to, stack);
+    else if (next.kind === "branch") for (const to of next.to) visit(to, [...stack, name]);
+    else if (next.kind === "foreach") visit(next.to, [...stack, name]);
+    else
+      for (const to of Object.values(next.cases)) {
+        if (to === name) repeating.add(name);
+        else visit(to, stack);
+      }
+  };
+  visit("start", []);
+  return { steps: new Set(Object.keys(plan.steps)), joinOf, repeating };
+}
 
 /**
  * The transition recorded by the successful attempt of task `step/taskId`, or undefined when the
@@ -20,10 +63,9 @@ export type TransitionLookup = (
 ) => Promise<TakenTransition | undefined>;
 
 /** A join's parents cannot be found: a task on the way has no successful attempt recorded. */
-export class JoinParentsError extends Error {
+export class JoinParentsError extends MetaflowError {
   constructor(message: string) {
-    super(message);
-    this.name = "JoinParentsError";
+    super("join-parents", "A join cannot find its inputs", message);
   }
 }
 
@@ -39,7 +81,7 @@ const CONCURRENCY = 16;
  * const parents = await resolveJoinParents(structure, "join", { step: "start", taskId: "sfn" }, lookup);
  */
 export async function resolveJoinParents(
-  structure: FlowStructure,
+  structure: JoinShape,
   join: string,
   split: TaskRef,
   lookup: TransitionLookup,
@@ -74,7 +116,7 @@ export async function resolveJoinParents(
 }
 
 async function walk(
-  structure: FlowStructure,
+  structure: JoinShape,
   join: string,
   firstStep: string,
   indices: readonly number[],
@@ -106,7 +148,10 @@ async function walk(
     if (to === task.step) {
       task = at(to, parseTaskId(task.taskId).iteration! + 1);
     } else {
-      stepOf(structure, to);
+      if (!structure.steps.has(to))
+        throw new JoinParentsError(
+          `Task ${task.step}/${task.taskId} went to '${to}', a step the flow does not have`,
+        );
       task = at(to);
     }
   }
