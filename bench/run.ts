@@ -84,6 +84,13 @@ async function core(dir: string): Promise<void> {
   const f100 = median([0, 1, 2].map(() => cliRun(dir, [path.join(flows, "foreach.ts"), "--n", "100"])));
   report({ name: "foreach of 100 no-op tasks, CLI wall", value: f100 / 1000, unit: "s", target: "≤ 3 s", ok: f100 <= 3000, note: "Python Metaflow: 34 s" });
 
+  // The cost of @card (issue 12): the same foreach with a default card rendered and stored per task.
+  const plain = median([0, 1, 2].map(() => cliRun(dir, [path.join(flows, "foreach.ts"), "--n", "100"])));
+  const carded = median([0, 1, 2].map(() => cliRun(dir, [path.join(flows, "foreach_card.ts"), "--n", "100"])));
+  report({ name: "foreach of 100, no card, CLI wall", value: plain / 1000, unit: "s" });
+  report({ name: "foreach of 100, @card() on each task, CLI wall", value: carded / 1000, unit: "s", note: `+${((carded - plain) / 1000).toFixed(2)} s` });
+  report({ name: "  cost of @card per task", value: (carded - plain) / 100, unit: "ms", note: "render the default card and store it" });
+
   const f1000 = cliRun(dir, [path.join(flows, "foreach.ts"), "--n", "1000", "--max-num-splits", "1000"]);
   report({ name: "1,000 tasks (foreach), CLI wall", value: f1000 / 1000, unit: "s", target: "≤ 20 s", ok: f1000 <= 20000, note: "Python Metaflow: 314 s" });
   report({ name: "  per-task overhead (1,000 tasks, 2 cores)", value: (f1000 - hello) / 1000, unit: "ms" });

@@ -53,6 +53,7 @@ export { schedule } from "./decorators/schedule.js";
 export type { ScheduleOptions } from "./decorators/schedule.js";
 export { slurm } from "./decorators/slurm.js";
 export type { SlurmOptions } from "./decorators/slurm.js";
+export { card } from "./cards/decorator.js";
 export { stepDecorator, flowDecorator } from "./decorators/make.js";
 export type { StepDecoratorFactory, FlowDecoratorFactory } from "./decorators/make.js";
 export type {
@@ -67,6 +68,10 @@ export type {
   FlowInfo,
   StepTask,
   RunTagContext,
+  StepShape,
+  StepEnd,
+  StoredArtifact,
+  TaskStorage,
 } from "./decorators/contract.js";
 
 export {
@@ -100,6 +105,7 @@ export {
   createCardSet,
   renderCard,
   registerCardType,
+  defineCardType,
 } from "./cards/index.js";
 export type {
   CardOptions,
@@ -110,6 +116,7 @@ export type {
   ImageOptions,
   ProgressBarOptions,
   ArtifactOptions,
+  ArrowLike,
 } from "./cards/index.js";
 
 export * from "./client/index.js";

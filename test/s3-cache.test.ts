@@ -13,12 +13,8 @@ import { ContentStore, contentKey } from "../src/datastore/cas.js";
 import { S3Storage } from "../src/datastore/s3.js";
 import { DatastoreError } from "../src/errors.js";
 import { LocalMetadata } from "../src/metadata/local.js";
-import {
-  remoteAvailability,
-  startRemoteStack,
-  Workdir,
-  type RemoteStack,
-} from "./helpers/remote.js";
+import { Project } from "./helpers/project.js";
+import { remoteAvailability, startRemoteStack, type RemoteStack } from "./helpers/remote.js";
 import { S3RVER_CREDENTIALS } from "./helpers/s3server.js";
 
 const availability = remoteAvailability();
@@ -80,7 +76,7 @@ export default class CacheFlow extends FlowSpec {
 
 void describe("the S3 cache and the bucket", { skip: availability.s3 }, () => {
   void test("an object deleted from the bucket is uploaded again by the next run on the same machine", async () => {
-    const work = new Workdir();
+    const work = new Project();
     try {
       work.write("flow.ts", HELLO);
       const prefix = `reupload-${path.basename(work.dir)}`;
@@ -200,7 +196,7 @@ void describe("the cache is private to its owner", { skip: availability.s3 }, ()
   );
 
   void test("the CLI refuses a shared cache directory with a one-line reason, not an internal error", async () => {
-    const work = new Workdir();
+    const work = new Project();
     try {
       work.write("flow.ts", HELLO);
       const cacheDir = path.join(work.dir, "shared-cache");
@@ -251,11 +247,11 @@ void describe("the cache serves only verified bytes", { skip: availability.s3 },
 
 void describe("an S3 datastore with local metadata", { skip: availability.s3 }, () => {
   void test("another machine's runs are not visible, and the error says why instead of 'the datastore is empty'", async () => {
-    const [a, b] = [new Workdir(), new Workdir()];
+    const [a, b] = [new Project(), new Project()];
     try {
       a.write("flow.ts", HELLO);
       const prefix = `localmd-${path.basename(a.dir)}`;
-      const envOf = (w: Workdir) => ({
+      const envOf = (w: Project) => ({
         ...stack!.env({ prefix, cacheDir: path.join(w.dir, "cache"), metadata: "local" }),
         MARK: "m",
       });

@@ -21,7 +21,7 @@ import { MetadataServiceError, ServiceMetadata } from "../src/metadata/service.j
 import { InvalidTagError } from "../src/metadata/tags.js";
 import type { AttemptEnd, MetadataProvider, RunRecord } from "../src/metadata/types.js";
 import { postgresAvailability, startPostgres, type TestPostgres } from "./helpers/postgres.js";
-import { Workdir } from "./helpers/remote.js";
+import { Project } from "./helpers/project.js";
 import { startServiceProcess, type ServiceProcess } from "./helpers/service.js";
 
 const exec = promisify(execFile);
@@ -406,7 +406,7 @@ void describe(
       });
 
       void it("a real run through the CLI is recorded under the token's user", async () => {
-        const work = new Workdir();
+        const work = new Project();
         try {
           work.write(
             "flow.ts",

@@ -208,6 +208,21 @@ for (const setup of setups) {
       assert.doesNotMatch(logs.stdout, /to stderr/);
     });
 
+    void test("cards are stored in the setup's datastore and read back by metaflow card", async () => {
+      const r = await run(["run", "hello.ts", "--with", "card"]);
+      assert.equal(r.code, 0, r.stderr);
+      const runId = await results.latestRun("HelloFlow");
+      const [endId] = await results.taskIds("HelloFlow", runId, "end");
+      const list = await run(["card", "list", `HelloFlow/${runId}/end/${endId}`]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.equal(list.stdout, "-\tdefault\tattempt 0\tfinal\n");
+      const page = await run(["card", "get", `HelloFlow/${runId}/end/${endId}`]);
+      assert.match(page.stdout, /<td><span class="mf-text">message<\/span><\/td><td><span class="mf-text">string<\/span><\/td>/);
+      const key = `flows/HelloFlow/${runId}/end/${endId}/cards/attempt-0/0.default.final.html`;
+      assert.ok(await results.b.storage.exists(key), `no ${key} in ${results.b.storage.root}`);
+      if (setup.remote) assert.equal(fs.existsSync(path.join(project.root, key)), false, "the card was written locally");
+    });
+
     void test("branch and join with mergeArtifacts", async () => {
       const r = await run(["run", "branch.ts"]);
       assert.equal(r.code, 0, r.stderr);

@@ -11,11 +11,11 @@ import * as path from "node:path";
 import validator from "asl-validator";
 import { Flow, namespace, type Run } from "../src/index.js";
 import { deployAvailability, startDeployStack, type DeployStack } from "./helpers/deploy-stack.js";
-import { Project as Workdir, REPO, type CliResult as CliOutcome } from "./helpers/project.js";
+import { Project, REPO, type CliResult } from "./helpers/project.js";
 
 const skip = deployAvailability();
 let setup: DeployStack;
-let work: Workdir;
+let work: Project;
 const saved = { ...process.env };
 
 const PROJECT_FLOW = `import { current, FlowSpec, Parameter, project, schedule, step } from "metaflow-ts";
@@ -58,7 +58,7 @@ before(async () => {
   setup = await startDeployStack();
   Object.assign(process.env, setup.env());
   namespace(null);
-  work = new Workdir({ prefix: "mf-sfn-cli-" });
+  work = new Project({ prefix: "mf-sfn-cli-" });
   work.write("proj.ts", PROJECT_FLOW);
   work.write("plain.ts", PLAIN_FLOW);
   work.write("batchstep.ts", BATCH_FLOW);
@@ -75,16 +75,16 @@ function sfn(
   args: readonly string[],
   user = "alice",
   extra: Record<string, string> = {},
-): Promise<CliOutcome> {
+): Promise<CliResult> {
   return work.cli(["step-functions", ...args], { env: { ...setup.env(user), ...extra } });
 }
 
-function ok(r: CliOutcome): string {
+function ok(r: CliResult): string {
   assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
   return r.stdout;
 }
 
-function fails(r: CliOutcome, pattern: RegExp, code = 1): void {
+function fails(r: CliResult, pattern: RegExp, code = 1): void {
   assert.equal(
     r.code,
     code,
@@ -363,7 +363,7 @@ void describe("metaflow run with a @batch step", { skip }, () => {
   });
 
   void it("refuses a local datastore with a message that says what a Batch job needs", async () => {
-    const local = new Workdir({ prefix: "mf-batch-local-" });
+    const local = new Project({ prefix: "mf-batch-local-" });
     try {
       local.write("batchstep.ts", BATCH_FLOW);
       const r = await local.cli(["run", "batchstep.ts"], {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Deployer, Flow, namespace, Runner, type Run } from "../src/index.js";
 import { deployAvailability, startDeployStack, type DeployStack } from "./helpers/deploy-stack.js";
-import { Project as Workdir } from "./helpers/project.js";
+import { Project } from "./helpers/project.js";
 
 const skip = deployAvailability();
 let setup: DeployStack;
@@ -167,7 +167,7 @@ void describe(
       // What step-functions create stores; the state machine is not needed to run tasks by hand.
       const backends = openBackends();
       const plan = await storeDeploymentPlan(flow, {}, backends).finally(() => backends.close());
-      const work = new Workdir({ prefix: "mf-task-" });
+      const work = new Project({ prefix: "mf-task-" });
       try {
         const execution =
           "arn:aws:states:us-east-1:123456789012:execution:LinearDeployFlow:by-hand-1";

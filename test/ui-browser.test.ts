@@ -8,14 +8,19 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser, type FrameLocator, type Page } from "playwright-core";
-import { Markdown, ProgressBar, Table, VegaChart, Artifact } from "../src/cards/index.js";
 import { Project, REPO } from "./helpers/project.js";
-import { cardsFor, CHROMIUM_ARGS, chromiumAvailability, SCREENSHOTS, startUiProcess, type UiProcess } from "./helpers/ui.js";
+import { CHROMIUM_ARGS, chromiumAvailability, SCREENSHOTS, startUiProcess, type UiProcess } from "./helpers/ui.js";
 
 const EVIL_SCRIPT = `<script>window.__pwned = "script"</script>`;
 const EVIL_IMG = `<img src=x onerror="window.__pwned='img'">`;
 
-const HOSTILE_FLOW = `import { FlowSpec, Parameter, step } from "metaflow-ts";
+const VEGA_SPEC = {
+  data: { values: [{ a: "A", b: 28 }, { a: "B", b: 55 }, { a: "C", b: 43 }] },
+  mark: "bar",
+  encoding: { x: { field: "a", type: "nominal" }, y: { field: "b", type: "quantitative" } },
+};
+
+const HOSTILE_FLOW = `import { FlowSpec, Parameter, step, card, current, Markdown, Table, VegaChart, Artifact } from "metaflow-ts";
 export default class HostileFlow extends FlowSpec {
   note = Parameter("note", { default: ${JSON.stringify(EVIL_IMG)} });
   declare evil: string;
@@ -24,30 +29,44 @@ export default class HostileFlow extends FlowSpec {
     this.evil = ${JSON.stringify(`artifact ${EVIL_SCRIPT} ${EVIL_IMG}`)};
     this.next(this.end);
   }
-  @step end() {}
+  @card({ type: "blank", id: "report" })
+  @step end() {
+    const report = current.card.get("report");
+    report.append(new Markdown(${JSON.stringify(`# Report ${EVIL_SCRIPT}
+
+${EVIL_IMG} [link](javascript:window.__pwned=1)`)}));
+    report.append(new Table([[${JSON.stringify(EVIL_SCRIPT)}, new Markdown(${JSON.stringify(`**${EVIL_IMG}**`)})]], { headers: ["a", "b"] }));
+    report.append(new VegaChart(${JSON.stringify(VEGA_SPEC)}));
+    report.append(new Artifact({ evil: ${JSON.stringify(EVIL_SCRIPT)} }, { name: "value" }));
+  }
 }
 `;
 
+/** A live card: its progress bar is at 3 until the file `gate` exists, then at 7 until `gate` + "2" exists. */
 const WAIT_FLOW = `import * as fs from "node:fs";
-import { FlowSpec, Parameter, step } from "metaflow-ts";
+import { FlowSpec, Parameter, step, card, current, ProgressBar } from "metaflow-ts";
+const until = (file: string) => new Promise<void>((resolve) => { const t = setInterval(() => { if (fs.existsSync(file)) { clearInterval(t); resolve(); } }, 100); });
 export default class WaitFlow extends FlowSpec {
   gate = Parameter("gate", { default: "" });
   @step start() { this.next(this.wait); }
+  @card({ type: "blank", id: "progress", refreshInterval: 0 })
   @step async wait() {
+    const bar = new ProgressBar({ max: 10, label: "epochs" });
+    current.card.append(bar);
+    bar.update(3);
+    current.card.refresh();
     console.log("waiting for the gate");
-    while (!fs.existsSync(this.gate)) await new Promise((r) => setTimeout(r, 100));
+    await until(this.gate);
+    bar.update(7);
+    current.card.refresh();
+    console.log("at 7");
+    await until(this.gate + "2");
     console.log("gate opened");
     this.next(this.end);
   }
   @step end() {}
 }
 `;
-
-const VEGA_SPEC = {
-  data: { values: [{ a: "A", b: 28 }, { a: "B", b: 55 }, { a: "C", b: 43 }] },
-  mark: "bar",
-  encoding: { x: { field: "a", type: "nominal" }, y: { field: "b", type: "quantitative" } },
-};
 
 const chromiumPath = chromiumAvailability();
 
@@ -95,13 +114,6 @@ void describe("the UI in a browser", { skip: "skip" in chromiumPath ? chromiumPa
       ids[name!] = await p.latestRun(/^(\w+)Flow/.exec(r.stdout.split("Done! ")[1] ?? "")?.[0] ?? "");
     }
     ids.hostile = await p.latestRun("HostileFlow");
-    const cards = cardsFor({ root: p.root, flow: "HostileFlow", runId: ids.hostile, step: "end", taskId: "2" }, [{ type: "blank", id: "report" }]);
-    const report = cards.set.get("report");
-    report.append(new Markdown(`# Report ${EVIL_SCRIPT}\n\n${EVIL_IMG} [link](javascript:window.__pwned=1)`));
-    report.append(new Table([[EVIL_SCRIPT, new Markdown(`**${EVIL_IMG}**`)]], { headers: ["a", "b"] }));
-    report.append(new VegaChart(VEGA_SPEC));
-    report.append(new Artifact({ evil: EVIL_SCRIPT }, { name: "value" }));
-    await cards.finish();
     ui = await startUiProcess(p.dir);
     browser = await chromium.launch({ executablePath: (chromiumPath as { path: string }).path, args: CHROMIUM_ARGS });
   });
@@ -202,12 +214,6 @@ void describe("the UI in a browser", { skip: "skip" in chromiumPath ? chromiumPa
       while (!/waiting for the gate/.test(out)) await new Promise((r) => setTimeout(r, 50));
       const runId = await p.latestRun("WaitFlow");
       const [taskId] = await p.metadata.listTasks("WaitFlow", runId, "wait");
-      const cards = cardsFor({ root: p.root, flow: "WaitFlow", runId, step: "wait", taskId: taskId! }, [{ type: "blank", id: "progress", refreshInterval: 0 }]);
-      const bar = new ProgressBar({ max: 10, label: "epochs" });
-      cards.set.append(bar);
-      bar.update(3);
-      cards.set.refresh();
-      await cards.set.cards[0]!.flush();
 
       const page = await newPage();
       await page.goto(`${ui.url}/#/runs/WaitFlow/${runId}`);
@@ -216,29 +222,28 @@ void describe("the UI in a browser", { skip: "skip" in chromiumPath ? chromiumPa
       await page.evaluate("window.__sameDocument = true");
       await page.goto(`${ui.url}/#/tasks/WaitFlow/${runId}/wait/${taskId}`);
       await page.getByTestId("logs").filter({ hasText: "waiting for the gate" }).waitFor();
-      const bar1 = page.frameLocator("iframe[title='card progress']").locator("[role=progressbar]");
-      const valueNow = async () => bar1.getAttribute("aria-valuenow", { timeout: 1000 }).catch(() => null);
+      const bar = page.frameLocator("iframe[title='card progress']").locator("[role=progressbar]");
+      const valueNow = async () => bar.getAttribute("aria-valuenow", { timeout: 1000 }).catch(() => null);
       // On failure, say what the page and the API showed.
       const state = async () => {
         await shot(page, "task-live-card-failed");
         return `progress ${await valueNow()}; task ${JSON.stringify(await (await fetch(`${ui.url}/api/tasks/WaitFlow/${runId}/wait/${taskId}`)).json())}`;
       };
       await waitUntil(async () => (await valueNow()) === "3", state);
-      bar.update(7);
-      cards.set.refresh();
-      await cards.set.cards[0]!.flush();
+      fs.writeFileSync(gate, "go");
+      await page.getByTestId("logs").filter({ hasText: "at 7" }).waitFor();
       await waitUntil(async () => (await valueNow()) === "7", state);
       await shot(page, "task-live-card");
 
-      fs.writeFileSync(gate, "go");
+      fs.writeFileSync(`${gate}2`, "go");
       await page.getByTestId("logs").filter({ hasText: "gate opened" }).waitFor();
       await page.goto(`${ui.url}/#/runs/WaitFlow/${runId}`);
       await page.locator("[data-step=end][data-status=completed]").waitFor({ timeout: 60_000 });
       assert.equal(await page.evaluate("window.__sameDocument"), true, "the page was never reloaded");
-      await cards.finish();
       await page.close();
     } finally {
       fs.writeFileSync(gate, "go");
+      fs.writeFileSync(`${gate}2`, "go");
       await closed;
     }
   });

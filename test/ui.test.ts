@@ -6,12 +6,11 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { Markdown } from "../src/cards/index.js";
 import { postgresAvailability, startPostgres, type TestPostgres } from "./helpers/postgres.js";
 import { Project } from "./helpers/project.js";
-import { cardsFor, startServer, startUiProcess, type UiProcess } from "./helpers/ui.js";
+import { startServer, startUiProcess, type UiProcess } from "./helpers/ui.js";
 
-const FLOW = `import { FlowSpec, Parameter, step } from "metaflow-ts";
+const FLOW = `import { FlowSpec, Parameter, step, card, current, Markdown } from "metaflow-ts";
 export default class UiFlow extends FlowSpec {
   fail = Parameter("fail", { default: false });
   declare note: string;
@@ -23,7 +22,7 @@ export default class UiFlow extends FlowSpec {
     if (this.fail) throw new Error("asked to fail");
     this.next(this.end);
   }
-  @step end() {}
+  @card({ type: "blank" }) @step end() { current.card.append(new Markdown("# hi")); }
 }
 `;
 
@@ -53,9 +52,6 @@ void describe("metaflow ui", () => {
       await p.cli(["run", "ui_flow.ts", ...args]);
       runs.push(await p.latestRun("UiFlow"));
     }
-    const cards = cardsFor({ root: p.root, flow: "UiFlow", runId: runs[0]!, step: "end", taskId: "2" }, [{ type: "blank" }]);
-    cards.set.append(new Markdown("# hi"));
-    await cards.finish();
     ui = await startUiProcess(p.dir);
   });
   after(async () => {
@@ -273,7 +269,7 @@ void describe("metaflow service --ui (the team UI)", { skip: "skip" in pg ? pg.s
     assert.equal(withHeader.body.flows[0].name, "UiFlow");
     const wrong = await get(`${service.url}/ui/login`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "token=nope" });
     assert.equal(wrong.status, 401);
-    assert.match(wrong.text, /That token is not the service&#39;s token/);
+    assert.match(wrong.text, /That token is not valid: it is neither the service&#39;s shared token nor a live personal token/);
     const login = await get(`${service.url}/ui/login`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `token=${token}` });
     assert.equal(login.status, 303);
     const cookie = login.headers.get("set-cookie")!;
@@ -288,5 +284,73 @@ void describe("metaflow service --ui (the team UI)", { skip: "skip" in pg ? pg.s
     assert.deepEqual(tagged.body.tags, ["approved"]);
     // The metadata API itself is unchanged: still the bearer token only.
     assert.equal((await get(`${service.url}/api/v1/flows`, { headers: { cookie: session } })).status, 401);
+  });
+
+  void describe("with per-user tokens and no shared token", () => {
+    let team: UiProcess;
+    const tokens: Record<string, string> = {};
+    const tokenCli = async (...args: string[]) => {
+      const r = await p.cli(["service", "token", ...args, "--database-url", db.url]);
+      assert.equal(r.code, 0, r.stderr);
+      return r;
+    };
+    const login = (token: string) => get(`${team.url}/ui/login`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `token=${encodeURIComponent(token)}` });
+    const sessionOf = (res: { headers: Headers }) => res.headers.get("set-cookie")!.split(";")[0]!;
+
+    before(async () => {
+      for (const user of ["ann", "carol"]) tokens[user] = (await tokenCli("create", "--user", user)).stdout.trim();
+      // No METAFLOW_SERVICE_AUTH_TOKEN: only per-user tokens are accepted, by the API and the UI.
+      const env = { METAFLOW_SERVICE_AUTH_TOKEN: "", METAFLOW_DATASTORE_SYSROOT_LOCAL: p.root };
+      team = await startServer(p.dir, ["service", "--ui", "--port", "0", "--database-url", db.url], env, /Metaflow UI on (http:\/\/\S+?)\/ui\//);
+      assert.match(team.output(), /per-user tokens only/);
+    });
+    after(async () => {
+      await team?.stop();
+    });
+
+    void it("refuses requests without a valid token", async () => {
+      assert.equal((await get(`${team.url}/ui/api/flows`)).status, 401);
+      assert.equal((await get(`${team.url}/ui/`)).headers.get("location"), "/ui/login");
+      assert.equal((await get(`${team.url}/ui/api/flows`, { headers: { authorization: `Bearer ${token}` } })).status, 401, "the old shared token is not accepted");
+      assert.equal((await get(`${team.url}/ui/api/flows`, { headers: { authorization: "Bearer mft_not-a-real-token" } })).status, 401);
+      assert.equal((await login("mft_not-a-real-token")).status, 401);
+      assert.equal((await get(`${team.url}/ui/api/flows`, { headers: { cookie: `mf_ui_session=${"0".repeat(64)}` } })).status, 401);
+    });
+
+    void it("signs a user in with a personal token: the session is that user's, and tag edits are logged as theirs", async () => {
+      const res = await login(tokens.ann!);
+      assert.equal(res.status, 303);
+      const session = sessionOf(res);
+      assert.ok(!session.includes(tokens.ann!), "the cookie is not the token");
+      const shell = await get(`${team.url}/ui/`, { headers: { cookie: session } });
+      assert.equal(shell.status, 200);
+      assert.match(shell.text, /<meta name="mf-user" content="ann">/);
+      const runs = await get(`${team.url}/ui/api/flows/UiFlow/runs`, { headers: { cookie: session } });
+      assert.equal(runs.status, 200);
+      const runId = runs.body.runs[0].id as string;
+      const tagged = await post(`${team.url}/ui/api/runs/UiFlow/${runId}/tags`, { add: ["reviewed-by-ann"] }, { cookie: session });
+      assert.equal(tagged.status, 200);
+      assert.ok(tagged.body.tags.includes("reviewed-by-ann"));
+      assert.match(team.output(), new RegExp(`UI: tags of UiFlow/${runId} edited by user ann: \\+\\["reviewed-by-ann"\\] -\\[\\]`));
+      // Scripts send the personal token as a bearer token.
+      assert.equal((await get(`${team.url}/ui/api/flows`, { headers: { authorization: `Bearer ${tokens.ann}` } })).status, 200);
+      // Signing out ends the session.
+      const out = await get(`${team.url}/ui/logout`, { method: "POST", headers: { cookie: session } });
+      assert.equal(out.status, 303);
+      assert.equal((await get(`${team.url}/ui/api/flows`, { headers: { cookie: session } })).status, 401);
+    });
+
+    void it("a revoked token cannot sign in, and its open sessions end at once", async () => {
+      const session = sessionOf(await login(tokens.carol!));
+      assert.equal((await get(`${team.url}/ui/api/flows`, { headers: { cookie: session } })).status, 200);
+      const id = /^\s*(\d+)\s+carol/m.exec((await tokenCli("list")).stdout)?.[1];
+      assert.ok(id);
+      await tokenCli("revoke", id);
+      assert.equal((await get(`${team.url}/ui/api/flows`, { headers: { cookie: session } })).status, 401);
+      const again = await login(tokens.carol!);
+      assert.equal(again.status, 401);
+      assert.match(again.text, /That token is not valid/);
+      assert.equal((await get(`${team.url}/ui/api/flows`, { headers: { authorization: `Bearer ${tokens.carol}` } })).status, 401);
+    });
   });
 });

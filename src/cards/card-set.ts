@@ -1,6 +1,6 @@
 /** `current.card`: the cards of the running step, and the one it edits by default. */
 import { CardCollector, type CardCollectorOptions, type CardSpec } from "./collector.js";
-import type { CardData } from "./registry.js";
+import type { CardData } from "./card-type.js";
 
 /** What `createCardSet` needs besides the specs; see `CardCollectorOptions`. */
 export type CardSetOptions = Omit<CardCollectorOptions, "index">;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BasicRenderContext, renderChild } from "./component.js";
-import { Artifact, CardCollector, CardComponent, createCardSet, ErrorComponent, Image, Markdown, parseCardOptions, ProgressBar, renderCard, Table, VegaChart } from "./index.js";
+import { Artifact, CardCollector, CardComponent, cardTypeNames, createCardSet, ErrorComponent, Image, Markdown, parseCardOptions, ProgressBar, registerCardType, renderCard, Table, VegaChart } from "./index.js";
 import type { CardData, CardSaveRequest } from "./index.js";
 
 const HOSTILE = [
@@ -94,6 +94,25 @@ void describe("card components escape every value", () => {
     assert.throws(() => bar.update(Number.NaN), /ProgressBar.update expects a number/);
   });
 
+  void it("shows an Arrow table (duck-typed, as the flow's own apache-arrow makes it) given to new Table or Table.fromArrow", () => {
+    // The shape of an apache-arrow Table: numRows, schema.fields, get(i) returning a row with toJSON().
+    const rows = [
+      { id: 1, name: HOSTILE[0] },
+      { id: 2, name: "b" },
+      { id: 3, name: "c" },
+    ];
+    const arrow = { numRows: 3, schema: { fields: [{ name: "id" }, { name: "name" }] }, get: (i: number) => ({ toJSON: () => rows[i]! }) };
+    const html = render(new Table(arrow, { maxRows: 2 }));
+    assert.match(html, /<thead><tr><th>id<\/th><th>name<\/th><\/tr><\/thead>/);
+    assert.match(html, /<td><span class="mf-value">1<\/span><\/td><td><span class="mf-text">&lt;script&gt;/);
+    assert.match(html, /1 more row not shown/);
+    assertInert(html);
+    assert.equal(render(Table.fromArrow(arrow)), render(new Table(arrow)));
+    assert.match(render(new Table(arrow, { headers: ["ID", "Name"] })), /<th>ID<\/th><th>Name<\/th>/);
+    assert.throws(() => new Table({ numRows: 1 } as never), /Table expects an array of rows or an Arrow table, got object/);
+    assert.throws(() => Table.fromArrow([[1]] as never), /Table.fromArrow expects an Apache Arrow Table/);
+  });
+
   void it("turns a component that throws into an error box in its place", () => {
     class Broken extends CardComponent {
       override render(): string {
@@ -134,6 +153,15 @@ void describe("renderCard", () => {
     const { html, problems } = renderCard({ type: "nope" }, data(), []);
     assert.match(html, /there is no card type &#39;nope&#39;/);
     assert.match(problems[0]!, /card type 'nope' failed/);
+  });
+
+  void it("lists the built-in types without registering them by import; a type of one's own is added, a built-in name refused", () => {
+    assert.deepEqual(cardTypeNames().filter((n) => n === "default" || n === "blank"), ["blank", "default"]);
+    assert.throws(() => registerCardType({ type: "default", help: "", render: () => [] }), /Card type 'default' is built in; give your card type another name/);
+    assert.throws(() => registerCardType({ type: "bad name", help: "", render: () => [] }), /A card type name is 1-64 letters, digits, _ or -, got "bad name"/);
+    registerCardType({ type: "shout", help: "the step's name, loudly", render: (d, components) => [new Markdown(`# ${d.task.step.toUpperCase()}`), ...components] });
+    assert.ok(cardTypeNames().includes("shout"));
+    assert.match(renderCard({ type: "shout" }, data(), ["after"]).html, /<h1>TRAIN<\/h1>[\s\S]*after/);
   });
 });
 

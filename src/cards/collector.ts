@@ -4,7 +4,7 @@
  * per `refreshInterval`, and save the final card when the task ends. Nothing here throws into the
  * step: a render or save error shows in the card and goes to the logger.
  */
-import type { CardData } from "./registry.js";
+import type { CardData } from "./card-type.js";
 import { renderCard } from "./render.js";
 
 /** One `@card(...)` of a step, as validated by the decorator. */

@@ -1,6 +1,9 @@
 /** A short, readable text of any value, for cards and the UI: never the whole of a large value. */
 import { inspect } from "node:util";
 
+/** Values stored bigger than this (bytes) are listed without a preview. @default 1 MiB */
+export const PREVIEW_LIMIT = 1024 * 1024;
+
 /** How much of a value a preview shows. */
 export interface PreviewOptions {
   /** Longest preview, in characters; longer ones end with `…`. @default 2000 */

@@ -2,8 +2,8 @@
 import { BasicRenderContext, errorBox, renderChild } from "./component.js";
 import { cardDocument } from "./document.js";
 import { escapeHtml } from "./escape.js";
-import { findCardType, cardTypeNames, type CardData } from "./registry.js";
-import "./builtins.js";
+import type { CardData } from "./card-type.js";
+import { findCardType, cardTypeNames } from "./registry.js";
 
 /** Which card to render. */
 export interface CardIdentity {

@@ -13,8 +13,8 @@
 import { CardStore } from "../datastore/cards.js";
 import type { StorageBackend } from "../datastore/types.js";
 import { createCardSet, type CardSet } from "./card-set.js";
-import type { CardSpec } from "./collector.js";
-import type { CardData, CardTaskInfo } from "./registry.js";
+import type { CardSaveRequest, CardSpec } from "./collector.js";
+import type { CardData, CardTaskInfo } from "./card-type.js";
 
 /** The task whose cards these are. */
 export interface TaskIdentity {
@@ -38,12 +38,23 @@ export interface TaskOutcome {
 export interface TaskCards {
   /** `current.card` for the step. */
   readonly set: CardSet;
+  /** Adds one more card (the next `@card` of the step), saving like the others. */
+  add(spec: CardSpec): void;
   /** Renders and saves every card's final page; never throws. */
   finish(outcome: TaskOutcome): Promise<void>;
 }
 
-/** Creates the step's cards for one attempt of a task, saving into `storage`. */
-export function startTaskCards(specs: readonly CardSpec[], task: TaskIdentity, storage: StorageBackend, log: (line: string) => void): TaskCards {
+/**
+ * Creates the step's cards for one attempt of a task, saving into `storage`. `known` tells live
+ * refreshes what is known while the step runs (the run's parameters, the graph).
+ */
+export function startTaskCards(
+  specs: readonly CardSpec[],
+  task: TaskIdentity,
+  storage: StorageBackend,
+  log: (line: string) => void,
+  known: () => Pick<TaskOutcome, "parameters" | "graph"> = () => ({}),
+): TaskCards {
   const store = new CardStore(storage);
   const startedAt = new Date();
   const address = { flow: task.flow, runId: task.runId, step: task.step, taskId: task.taskId };
@@ -55,15 +66,20 @@ export function startTaskCards(specs: readonly CardSpec[], task: TaskIdentity, s
     ...(finishedAt ? { finishedAt } : {}),
     ...(task.user ? { user: task.user } : {}),
   });
-  const set = createCardSet(specs, {
-    save: async (c) => {
+  const options = {
+    save: async (c: CardSaveRequest) => {
       await store.save(address, task.attempt, { index: c.index, type: c.spec.type, ...(c.spec.id === undefined ? {} : { id: c.spec.id }), html: c.html, final: c.final });
     },
-    liveData: () => ({ task: info("running"), final: false }),
+    liveData: (): CardData => {
+      const k = known();
+      return { task: info("running"), final: false, ...(k.parameters ? { parameters: k.parameters } : {}), ...(k.graph ? { graph: k.graph } : {}) };
+    },
     log,
-  });
+  };
+  const set = createCardSet(specs, options);
   return {
     set,
+    add: (spec) => void set.add(spec, options),
     finish: (o) =>
       set.finish({
         task: info(o.status, new Date()),

@@ -35,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
   const program = new Command("metaflow")
     .description("Metaflow.ts: run flows of steps in TypeScript")
     .version(VERSION)
+    // Options after a command name belong to that command (`service token create --database-url X`).
+    .enablePositionalOptions()
     .exitOverride()
     // Commander's own error lines are dropped: every error is reported once, by reportError.
     .configureOutput({ outputError: () => undefined })

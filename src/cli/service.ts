@@ -2,6 +2,8 @@
 import { Command } from "commander";
 import * as fs from "node:fs";
 import { UsageError } from "../errors.js";
+import type { MetadataProvider } from "../metadata/types.js";
+import type { Auth } from "../service/auth.js";
 import { databaseUrlOf, tokenCommand } from "./service-token.js";
 
 function positiveNumber(flag: string, value: string): number {
@@ -49,7 +51,7 @@ export function serviceCommand(): Command {
       "--token-file <file>",
       "file holding the shared bearer token (default: $METAFLOW_SERVICE_AUTH_TOKEN; without one, only per-user tokens are accepted)",
     )
-    .option("--ui", "also serve the web UI under /ui/, behind the token (reads the configured datastore)")
+    .option("--ui", "also serve the web UI under /ui/; people sign in with their token (reads the configured datastore)")
     .option(
       "--heartbeat-timeout <seconds>",
       "a run silent for this long without an end shows as failed",
@@ -71,11 +73,7 @@ export function serviceCommand(): Command {
         // Loaded here so other commands do not pay for the PostgreSQL driver.
         const { startMetadataService } = await import("../service/server.js");
         const token = readToken(opts.tokenFile);
-        if (opts.ui && token === undefined) {
-          // The team UI's sign-in checks the shared token; per-user tokens do not reach it yet (#12).
-          throw new UsageError("metaflow service --ui needs the shared token (METAFLOW_SERVICE_AUTH_TOKEN or --token-file): the UI's sign-in checks it");
-        }
-        const mount = opts.ui && token !== undefined ? await uiMount(token) : undefined;
+        const mount = opts.ui ? await uiMount() : undefined;
         const running = await startMetadataService({
           databaseUrl,
           ...(token === undefined ? {} : { token }),
@@ -102,12 +100,13 @@ export function serviceCommand(): Command {
         mount?.close();
       },
     );
-  service.addCommand(tokenCommand());
+  // `service token create --database-url X`: the flag belongs to the subcommand that is named before it.
+  service.enablePositionalOptions().addCommand(tokenCommand());
   return service;
 }
 
-/** The team UI mounted under /ui/: the configured datastore, the service's own database, the service's token. */
-async function uiMount(token: string) {
+/** The team UI mounted under /ui/: the configured datastore, the service's own database, its tokens (shared and per-user). */
+async function uiMount() {
   const { createUiHandler } = await import("../ui/server.js");
   const { openStorage, closeStorage } = await import("../datastore/open.js");
   const { loadConfig } = await import("../config/index.js");
@@ -117,8 +116,15 @@ async function uiMount(token: string) {
     close: () => closeStorage(storage),
     mount: {
       prefix: "/ui/",
-      create: (metadata: import("../metadata/types.js").MetadataProvider) =>
-        createUiHandler({ client: { backends: { metadata, storage } }, basePath: "/ui/", token }),
+      create: (metadata: MetadataProvider, authenticate: (authorization: string | undefined) => Promise<Auth | undefined>) =>
+        createUiHandler({
+          client: { backends: { metadata, storage } },
+          basePath: "/ui/",
+          authenticate: async (authorization) => {
+            const auth = await authenticate(authorization);
+            return auth && { user: auth.kind === "user" ? auth.user : undefined };
+          },
+        }),
     },
   };
 }

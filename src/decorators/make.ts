@@ -90,14 +90,14 @@ export function stepDecorator<I extends object = Record<string, unknown>, O exte
   const apply = (raw: unknown) => (_target: unknown, context: ClassMethodDecoratorContext | ClassDecoratorContext | DecoratorContext) => {
     if (context.kind === "class") {
       const options = parseIn(def, raw, `class ${String(context.name)}`);
-      attachClassDecorator(context, { name: def.name, options }, "step-default");
+      attachClassDecorator(context, { name: def.name, options }, "step-default", def.repeatable === true);
       return;
     }
     if (context.kind !== "method" || context.static || context.private) {
       throw new TypeError(`@${def.name} goes on a step method or on the flow class, not on a ${context.static ? "static " : ""}${context.kind}`);
     }
     const options = parseIn(def, raw, `step '${String(context.name)}'`);
-    attachDecorator(context, { name: def.name, options });
+    attachDecorator(context, { name: def.name, options }, def.repeatable === true);
   };
   const factory = (first?: unknown, context?: unknown): any => {
     // `@retry` without parentheses is applied to the method (or class) directly.

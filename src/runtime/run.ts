@@ -17,6 +17,7 @@ import { buildSetups, runPlanOf, type StepSetup } from "./plans.js";
 import { flowRunTags } from "./run-tags.js";
 import { loadOrigin, type Origin } from "./resume.js";
 import { doneLine, finishRun, startRun, type StartedRun } from "./run-record.js";
+import { LiveConsole, type TaskProgress } from "./progress.js";
 import { Scheduler, type SchedulerSetup, type TaskStat } from "./scheduler.js";
 
 export type { TaskStat } from "./scheduler.js";
@@ -102,7 +103,9 @@ export async function runFlow(options: RunOptions, library: Record<string, unkno
   const maxWorkers = checkCount("--max-workers", options.maxWorkers ?? 16);
   const maxNumSplits = checkCount("--max-num-splits", options.maxNumSplits ?? 100);
   const env = options.env ?? process.env;
-  const output = options.output ?? ((stream, line) => (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`));
+  // On a terminal, large foreach steps get a live status line instead of a line per task.
+  const live = options.output === undefined && process.stdout.isTTY && process.env.TERM !== "dumb" ? new LiveConsole(process.stdout, process.stderr) : undefined;
+  const output = options.output ?? live?.write.bind(live) ?? ((stream, line) => (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`));
   // A worker starts while the flow is bundled, so the first task does not wait for a cold process.
   prewarmLaunchers();
   let prepared: Prepared;
@@ -114,8 +117,9 @@ export async function runFlow(options: RunOptions, library: Record<string, unkno
   }
   const backends = options.backends ?? openBackends({ ...(options.datastoreRoot ? { datastoreRoot: options.datastoreRoot } : {}), env });
   try {
-    return await execute(prepared, { ...options, maxWorkers, maxNumSplits, env, output }, backends);
+    return await execute(prepared, { ...options, maxWorkers, maxNumSplits, env, output, progress: live?.progress }, backends);
   } finally {
+    live?.close();
     discardPrewarmed();
     if (!options.backends) backends.close();
   }
@@ -147,6 +151,7 @@ type Resolved = RunOptions & {
   maxNumSplits: number;
   env: Readonly<Record<string, string | undefined>>;
   output: (stream: "stdout" | "stderr", line: string) => void;
+  progress: TaskProgress | undefined;
 };
 
 async function execute({ flow, setups, parameters, runTags }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
@@ -223,6 +228,7 @@ function schedulerSetup(o: {
     backends: o.backends,
     maxWorkers: options.maxWorkers,
     say: o.say,
+    ...(options.progress ? { progress: options.progress } : {}),
     base: {
       flowName: flow.className,
       className: flow.className,

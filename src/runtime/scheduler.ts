@@ -17,6 +17,7 @@ import type { StepSetup } from "./plans.js";
 import { JoinBarrier, staticTransition, successors } from "./routing.js";
 import { canClone, cloneTask, taskKey, type OriginTask } from "./resume.js";
 import { formatTaskError } from "../task/stack.js";
+import type { TaskProgress } from "./progress.js";
 import { timeoutError } from "./task-errors.js";
 
 /** Per-attempt figures, for the benchmark and the summary. */
@@ -48,6 +49,8 @@ interface RunningAttempt {
   readonly logs: AttemptLogs | undefined;
   handle: AttemptHandle | undefined;
   label: string;
+  /** Its lines reach the console even when its step is shown by a status line (it failed). */
+  loud: boolean;
   recordStart: Promise<void> | undefined;
   timer: NodeJS.Timeout | undefined;
   timedOut: boolean;
@@ -66,6 +69,8 @@ export interface SchedulerSetup {
   /** The parts of every task spec that are the same for the whole run. */
   readonly base: Omit<TaskSpec, "step" | "taskId" | "attempt" | "parents" | "frames" | "isJoin" | "isEnd" | "env" | "decorators" | "recover">;
   readonly say: (line: string, stream?: "stdout" | "stderr") => void;
+  /** Counts tasks for a terminal's status lines; a `quiet` step's per-task lines stay in its logs. @default none */
+  readonly progress?: TaskProgress;
   readonly origin?: { readonly runId: string; readonly tasks: ReadonlyMap<string, OriginTask>; readonly rerun: ReadonlySet<string> };
 }
 
@@ -151,8 +156,14 @@ export class Scheduler {
     return `[${this.s.runId}/${task.step}/${task.taskId}${label ? ` (${label})` : ""}]`;
   }
 
+  /** A per-task line for the console, unless its step is shown by a status line. */
+  private sayTask(task: QueuedTask, line: string, stream: "stdout" | "stderr" = "stdout", loud = false): void {
+    if (loud || !this.s.progress?.quiet(task.step)) this.s.say(line, stream);
+  }
+
   private enqueue(task: QueuedTask): void {
     this.keys.set(task.taskId, task.key);
+    if (task.attempt === 0) this.s.progress?.queued(task.step);
     const origin = this.s.origin;
     const match = origin && !origin.rerun.has(task.step) ? origin.tasks.get(task.key) : undefined;
     if (match && canClone(match, this.s.nodes)) {
@@ -179,10 +190,11 @@ export class Scheduler {
   private async clone(task: QueuedTask, o: OriginTask): Promise<void> {
     this.cloning += 1;
     try {
-      this.s.say(`${this.prefix(task, undefined)} Cloned from ${this.s.flowName}/${this.s.origin!.runId}/${o.step}/${o.taskId}.`);
+      this.sayTask(task, `${this.prefix(task, undefined)} Cloned from ${this.s.flowName}/${this.s.origin!.runId}/${o.step}/${o.taskId}.`);
       const parents = task.parents.filter((p) => p.step !== "_parameters").map((p) => this.pathspec(p.step, p.taskId));
       await cloneTask(this.s.backends, this.s.flowName, this.s.runId, { step: task.step, taskId: task.taskId, parents, frames: task.frames }, this.s.origin!.runId, o);
       this.cloned += 1;
+      this.s.progress?.cloned(task.step);
       if (!this.stopping) this.route(task, o.artifacts, o.transition);
     } catch (err) {
       this.failure ??= { step: task.step, taskId: task.taskId, error: { name: "CloneError", message: `could not clone the task: ${(err as Error).message}` } };
@@ -269,10 +281,11 @@ export class Scheduler {
       logs: launcher.remote
         ? undefined
         : new AttemptLogs(this.s.backends.storage, `flows/${this.s.flowName}/${this.s.runId}/${task.step}/${task.taskId}`, task.attempt, (stream, line) =>
-            this.s.say(`${this.prefix(task, attempt.label)} ${line}`, stream),
+            this.sayTask(task, `${this.prefix(task, attempt.label)} ${line}`, stream, attempt.loud),
           ),
       handle: undefined,
       label: "",
+      loud: false,
       recordStart: undefined,
       timer: undefined,
       timedOut: false,
@@ -284,7 +297,7 @@ export class Scheduler {
       { spec: this.specFor(task), plan },
       {
         started: (label, pid) => this.started(attempt, label, pid),
-        output: (stream, text) => (attempt.logs ? attempt.logs.write(stream, text) : this.s.say(`${this.prefix(task, attempt.label)} ${text.replace(/\n$/, "")}`, stream)),
+        output: (stream, text) => (attempt.logs ? attempt.logs.write(stream, text) : this.sayTask(task, `${this.prefix(task, attempt.label)} ${text.replace(/\n$/, "")}`, stream)),
         done: (outcome) => void this.ended(attempt, outcome),
       },
     );
@@ -302,7 +315,8 @@ export class Scheduler {
     attempt.label = label;
     if (!launcher.remote) attempt.recordStart = this.track(this.recordStart(task, pid ?? -1));
     const retry = task.attempt > 0 && !task.recover ? ` (retry ${task.attempt})` : "";
-    this.s.say(`${this.prefix(task, label)} ${task.recover ? "Storing the caught error." : "Task is starting."}${retry}`);
+    this.s.progress?.started(task.step);
+    this.sayTask(task, `${this.prefix(task, label)} ${task.recover ? "Storing the caught error." : "Task is starting."}${retry}`);
     if (task.recover && plan.onFailure?.print) {
       const e = task.recover.error;
       this.showLine(attempt, "stderr", `@catchError caught ${e.name}: ${e.message}`);
@@ -337,8 +351,11 @@ export class Scheduler {
     // An attempt that ended before it started (a worker that could not start) still gets a record.
     if ((!launcher.remote || unrecorded === "attempt") && attempt.recordStart === undefined) attempt.recordStart = this.track(this.recordStart(task, -1));
     const error = outcome.ok ? undefined : attempt.timedOut ? timeoutError(task.step, plan.timeoutMs ?? 0) : outcome.error;
-    // A remote task that recorded its error also wrote it to its logs, which the console showed.
-    if (error && record && !(attempt.cancelled && this.stopping)) {
+    attempt.loud = !outcome.ok;
+    // A remote task that recorded its error also wrote it to its logs, which the console showed
+    // (unless one progress line stands for the step's tasks).
+    const shown = !record && !this.s.progress?.quiet(task.step);
+    if (error && !shown && !(attempt.cancelled && this.stopping)) {
       for (const line of formatTaskError(error)) this.showLine(attempt, "stderr", line);
     }
     await attempt.recordStart;
@@ -355,8 +372,9 @@ export class Scheduler {
     this.stats.push({ step: task.step, taskId: task.taskId, wallMs: performance.now() - attempt.startedAt, ...(outcome.timings ? { timings: outcome.timings } : {}) });
     // Only now may the run end: until the attempt is recorded, the task still counts as running.
     this.running.delete(task.taskId);
+    this.s.progress?.ended(task.step, outcome.ok);
     if (outcome.ok) {
-      this.s.say(`${this.prefix(task, attempt.label)} Task finished successfully.`);
+      this.sayTask(task, `${this.prefix(task, attempt.label)} Task finished successfully.`);
       if (!this.stopping) this.route(task, outcome.artifacts, outcome.transition);
     } else if (!this.stopping) {
       this.afterFailure(attempt, error!);

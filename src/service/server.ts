@@ -14,7 +14,7 @@ import pg from "pg";
 import { redactUrl } from "../config/index.js";
 import { MetaflowError } from "../errors.js";
 import { AttemptStore } from "./attempts.js";
-import { authenticator, TokenStore } from "./auth.js";
+import { authenticator, TokenStore, type Auth } from "./auth.js";
 import { isUnavailable } from "./db.js";
 import { match, routes, type Reply } from "./routes.js";
 import { migrate } from "./schema.js";
@@ -56,7 +56,8 @@ export interface ServiceOptions {
   readonly log?: (line: string) => void;
   /**
    * Serves another handler under a path prefix (the team UI under `/ui/`), given a metadata
-   * provider that reads this service's database. The handler does its own authentication.
+   * provider that reads this service's database and the service's own check of a bearer token
+   * (shared or per-user). The handler does its own authentication with it.
    * @default none
    */
   readonly mount?: ServiceMount;
@@ -65,7 +66,10 @@ export interface ServiceOptions {
 /** A handler served beside the API under `prefix` (which ends with `/`). */
 export interface ServiceMount {
   readonly prefix: string;
-  create(metadata: MetadataProvider): {
+  create(
+    metadata: MetadataProvider,
+    authenticate: (authorization: string | undefined) => Promise<Auth | undefined>,
+  ): {
     handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
     /** Ends long-lived responses (event streams) so the server can close. */
     close(): void;
@@ -196,7 +200,10 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
   const table = routes(store, new AttemptStore(pool));
   const authenticate = authenticator(opts.token, new TokenStore(pool));
   log(opts.token === undefined ? "auth: per-user tokens only (no shared token)" : "auth: the shared token and per-user tokens");
-  const mounted = opts.mount && { prefix: opts.mount.prefix, ...opts.mount.create(new StoreMetadata(store)) };
+  const mounted = opts.mount && {
+    prefix: opts.mount.prefix,
+    ...opts.mount.create(new StoreMetadata(store), authenticate),
+  };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const t0 = performance.now();

@@ -11,12 +11,14 @@ import { collectDefinitions } from "../decorators/make.js";
 import { artifactRef, ContentStore } from "../datastore/cas.js";
 import { openSerializerScope } from "../datastore/serializers.js";
 import type { ArtifactRef } from "../datastore/types.js";
+import type { StepEnd } from "../decorators/contract.js";
 import { StepRuntimeError } from "../errors.js";
 import { setCurrentTask } from "../flow/current.js";
 import { attachTaskHooks, type ForeachFrame, type RecordedTransition } from "../flow/flowspec.js";
 import type { SplitFrame, TakenTransition } from "../metadata/types.js";
 import { ArtifactLoader, ArtifactSlots } from "./artifacts.js";
-import { hookLayers, makeStepTask, runWithHooks } from "./hooks.js";
+import { EndHooks, hookLayers, makeStepTask, runWithHooks } from "./hooks.js";
+import { stepGraph } from "./run-plan.js";
 import { makeInputs, mergeArtifacts } from "./inputs.js";
 import type { TaskSpec, TaskTimings } from "./protocol.js";
 import { compileBundle, createSandbox, TaskExitSignal, type Sandbox } from "./sandbox.js";
@@ -102,6 +104,7 @@ export async function executeTask(
   });
   const loader = new ArtifactLoader(store, (v) => sandbox.adopt(v));
   let setupEnd = t0;
+  const ends = new EndHooks();
   const timings = (stepMs: number, persistMs: number, bytesWritten: number): TaskTimings => ({
     setupMs: setupEnd - t0,
     stepMs,
@@ -150,19 +153,21 @@ export async function executeTask(
       if (spec.recover.storeIn !== undefined) flow[spec.recover.storeIn] = { ...spec.recover.error };
       recorded = spec.recover.next;
     } else {
-      const task = makeStepTask(
-        { flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt, flowDecorators: spec.flowDecorators },
-        flow,
-        write,
-      );
-      await runWithHooks(layers, task, () => callStep(flow, spec, inputs, (fail) => (failAsync = fail)));
+      const info = { flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt, flowDecorators: spec.flowDecorators };
+      // Hooks may draw the flow (a card's graph); the step runs without it if the plan cannot be read.
+      const graph = layers.length === 0 ? [] : await stepGraph(store, spec.runPlan).catch((err: unknown) => (write("stderr", `Cannot read the flow's graph for decorators: ${(err as Error).message}\n`), []));
+      const task = makeStepTask({ ...info, storage: store.backend, graph, parameterNames: spec.parameterNames }, flow, write, ends);
+      await runWithHooks(layers, task, () => callStep(flow, spec, inputs, (fail) => (failAsync = fail)), ends);
     }
     if (asyncError !== undefined) throw asyncError.error;
     // A step that caught the exit signal still asked to exit: that ends the task as a failure.
     if (sandbox.exitCode !== undefined) throw new TaskExitSignal(sandbox.exitCode);
     const stepEnd = performance.now();
-    return await finish(spec, flow, slots, store, sandbox, recorded, (persistMs, bytes) => timings(stepEnd - setupEnd, persistMs, bytes));
+    const result = await finish(spec, flow, slots, store, sandbox, recorded, (persistMs, bytes) => timings(stepEnd - setupEnd, persistMs, bytes));
+    await runEndHooks(ends, spec, write, { status: "completed", artifacts: result.artifacts.map((a) => ({ name: a.name, type: a.type, size: a.size })) });
+    return result;
   } catch (err) {
+    await runEndHooks(ends, spec, write, { status: "failed", artifacts: [], error: err }).catch(() => undefined);
     const cause = err instanceof TaskExitSignal || sandbox.exitCode === undefined ? err : new TaskExitSignal(sandbox.exitCode);
     throw new ExecutionFailure(cause, timings(performance.now() - setupEnd, 0, 0));
   } finally {
@@ -170,6 +175,12 @@ export async function executeTask(
     closeSerializers();
     sandbox.dispose();
   }
+}
+
+/** Runs the decorators' `onEnd` hooks once (a hook that fails a completed task does not run again for its failure). */
+async function runEndHooks(ends: EndHooks, spec: TaskSpec, write: (stream: "stdout" | "stderr", text: string) => void, end: StepEnd): Promise<void> {
+  if (ends.empty) return;
+  await ends.run(end, spec.step, (line) => write("stderr", `${line}\n`));
 }
 
 /** Calls the step method; an error thrown by the step's timers or stray promises fails it too. */

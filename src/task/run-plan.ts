@@ -3,7 +3,7 @@
  * task of a run (or of a deployment) — the code package, each step's shape and decorators, the
  * parameters. Stored content-addressed, so `metaflow task` on another machine needs only its hash.
  */
-import type { DecoratorSpec } from "../decorators/contract.js";
+import type { DecoratorSpec, StepShape } from "../decorators/contract.js";
 import type { ContentStore } from "../datastore/cas.js";
 import { DatastoreError } from "../errors.js";
 import type { RecordedTransition } from "../flow/flowspec.js";
@@ -68,4 +68,36 @@ export async function readRunPlan(store: ContentStore, hash: string): Promise<Ru
     throw new DatastoreError(`Object ${hash} is not a run plan this version of metaflow-ts can read`);
   }
   return plan;
+}
+
+const graphs = new Map<string, Promise<StepShape[]>>();
+
+/**
+ * The flow's steps and transitions from the run plan `hash` (read once per process): what in-task
+ * hooks see as `task.graph`. Empty when the task has no run plan.
+ */
+export function stepGraph(store: ContentStore, hash: string | undefined): Promise<StepShape[]> {
+  if (hash === undefined) return Promise.resolve([]);
+  let graph = graphs.get(hash);
+  if (!graph) {
+    graph = readRunPlan(store, hash).then((plan) => Object.entries(plan.steps).map(([name, s]) => shapeOf(name, s)));
+    // A failed read is not kept: the next task tries again.
+    void graph.catch(() => graphs.delete(hash));
+    graphs.set(hash, graph);
+  }
+  return graph;
+}
+
+function shapeOf(name: string, step: StepPlan): StepShape {
+  const t = step.next;
+  if (step.isEnd || t === undefined) return { name, kind: "end", next: [] };
+  switch (t.kind) {
+    case "linear":
+    case "foreach":
+      return { name, kind: t.kind, next: [t.to] };
+    case "branch":
+      return { name, kind: "branch", next: [...t.to] };
+    case "switch":
+      return { name, kind: "switch", next: [...new Set(Object.values(t.cases))] };
+  }
 }

@@ -9,6 +9,7 @@ import { pickCard } from "../client/cards.js";
 import type { ClientOptions } from "../client/context.js";
 import { Metaflow, Run, Task } from "../client/objects.js";
 import { parsePathspec } from "../client/pathspec.js";
+import type { UiCaller } from "./auth.js";
 import { RunIndex, summarize, type RunFilter } from "./run-index.js";
 import { RunViews } from "./run-view.js";
 import { artifactPreview, sendArtifact, streamLogs, taskView } from "./task-view.js";
@@ -22,12 +23,15 @@ export class UiApi {
   private readonly index: RunIndex;
   private readonly views = new RunViews();
 
-  constructor(private readonly client: ClientOptions) {
+  constructor(
+    private readonly client: ClientOptions,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {
     this.index = new RunIndex(client);
   }
 
   /** Handles `segments` (the path after the base); returns false when the path is not the API's. */
-  async handle(req: http.IncomingMessage, res: http.ServerResponse, segments: readonly string[], query: URLSearchParams, signal: AbortSignal): Promise<boolean> {
+  async handle(req: http.IncomingMessage, res: http.ServerResponse, segments: readonly string[], query: URLSearchParams, signal: AbortSignal, caller?: UiCaller): Promise<boolean> {
     const [area, ...rest] = segments;
     const method = req.method ?? "GET";
     if (area === "cards" && rest.length === 5) {
@@ -51,7 +55,7 @@ export class UiApi {
       sendJson(res, 200, await this.views.view(run));
     } else if (kind === "runs" && args.length === 3 && args[2] === "tags") {
       if (method !== "POST") throw new UiHttpError(405, "method-not-allowed", "Edit tags with POST");
-      sendJson(res, 200, await this.editTags(req, args[0]!, args[1]!));
+      sendJson(res, 200, await this.editTags(req, args[0]!, args[1]!, caller));
     } else if (kind === "tasks" && args.length >= 4) {
       onlyGet(method);
       await this.task(req, res, args, query, signal);
@@ -73,7 +77,7 @@ export class UiApi {
     };
   }
 
-  private async editTags(req: http.IncomingMessage, flow: string, runId: string): Promise<unknown> {
+  private async editTags(req: http.IncomingMessage, flow: string, runId: string, caller: UiCaller | undefined): Promise<unknown> {
     const body = await readJsonObject(req);
     const list = (field: "add" | "remove"): string[] => {
       const v = body[field] ?? [];
@@ -81,7 +85,10 @@ export class UiApi {
       return v as string[];
     };
     const run = await Run.get(parsePathspec(`${flow}/${runId}`, "run").join("/"), this.client);
-    await run.replaceTags(list("remove"), list("add"));
+    const [remove, add] = [list("remove"), list("add")];
+    await run.replaceTags(remove, add);
+    // The tag API records no author: the service's log says who changed what.
+    if (caller) this.log(`UI: tags of ${flow}/${runId} edited by ${caller.user === undefined ? "the shared token" : `user ${caller.user}`}: +${JSON.stringify(add)} -${JSON.stringify(remove)}`);
     const summary = summarize(await run.refresh());
     this.index.update(summary);
     return summary;

@@ -18,7 +18,7 @@ import { namespace } from "../client/namespace.js";
 import { MetaflowError, UsageError } from "../errors.js";
 import { SystemTagError } from "../metadata/tags.js";
 import { UiApi } from "./api.js";
-import { Authenticator } from "./auth.js";
+import { Authenticator, sharedTokenOnly, type UiAuthenticate, type UiCaller } from "./auth.js";
 import { BASE_HEADERS, pathSegments, sendBody, sendJson, UiHttpError } from "./http.js";
 
 /** How to serve the UI. */
@@ -27,7 +27,12 @@ export interface UiHandlerOptions {
   readonly client?: ClientOptions;
   /** The path the UI lives under, ending in `/`. @default "/" */
   readonly basePath?: string;
-  /** Require this token (the team UI). @default none: no sign-in (a local UI) */
+  /**
+   * Require sign-in with a token this function accepts (the team UI: the service's shared and
+   * per-user tokens). @default none: no sign-in (a local UI)
+   */
+  readonly authenticate?: UiAuthenticate;
+  /** Require sign-in with this one shared token (when `authenticate` is not given). @default none */
   readonly token?: string;
   /**
    * Host names the UI answers to, against DNS rebinding; undefined accepts any (a server bound to
@@ -47,11 +52,13 @@ export interface UiHandler {
 
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-function shell(basePath: string, team: boolean): string {
+function shell(basePath: string, caller: UiCaller | undefined): string {
+  const team = caller !== undefined;
   return (
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Metaflow</title>` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<meta name="mf-base" content="${escapeHtml(basePath)}"><meta name="mf-mode" content="${team ? "team" : "local"}">` +
+    (caller?.user === undefined ? "" : `<meta name="mf-user" content="${escapeHtml(caller.user)}">`) +
     `<link rel="icon" href="data:,"><link rel="stylesheet" href="${escapeHtml(basePath)}app.css"></head>` +
     `<body><div id="app"></div><script src="${escapeHtml(basePath)}app.js"></script></body></html>`
   );
@@ -106,15 +113,21 @@ async function route(c: UiContext, req: http.IncomingMessage, res: http.ServerRe
     else auth.loginPage(res, 200);
     return;
   }
-  if (auth && !auth.isAuthenticated(req)) {
+  if (auth && segments[0] === "logout" && segments.length === 1) {
+    if (method !== "POST") throw new UiHttpError(405, "method-not-allowed", "Sign out with POST");
+    auth.logout(req, res);
+    return;
+  }
+  const caller = auth ? await auth.caller(req) : undefined;
+  if (auth && !caller) {
     if (segments.length === 0 && method === "GET") {
       res.writeHead(303, { ...BASE_HEADERS, location: `${basePath}login` }).end();
       return;
     }
-    throw new UiHttpError(401, "unauthorized", "Sign in with the service's token (or send Authorization: Bearer <token>)");
+    throw new UiHttpError(401, "unauthorized", "Sign in with your token for the metadata service (or send Authorization: Bearer <token>)");
   }
   if (segments.length === 0) {
-    sendBody(res, 200, "text/html; charset=utf-8", shell(basePath, auth !== undefined), { "content-security-policy": PAGE_CSP });
+    sendBody(res, 200, "text/html; charset=utf-8", shell(basePath, caller), { "content-security-policy": PAGE_CSP });
     return;
   }
   if (segments.length === 1 && (segments[0] === "app.js" || segments[0] === "app.css")) {
@@ -122,7 +135,11 @@ async function route(c: UiContext, req: http.IncomingMessage, res: http.ServerRe
     sendBody(res, 200, segments[0].endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8", asset.text, { "cache-control": "no-cache" });
     return;
   }
-  if (!(await c.api.handle(req, res, segments, url.searchParams, c.streams.signal))) throw new UiHttpError(404, "no-such-page", "No such page");
+  if (!(await c.api.handle(req, res, segments, url.searchParams, c.streams.signal, caller))) throw new UiHttpError(404, "no-such-page", "No such page");
+}
+
+function authenticateOf(options: UiHandlerOptions): UiAuthenticate | undefined {
+  return options.authenticate ?? (options.token === undefined ? undefined : sharedTokenOnly(options.token));
 }
 
 /**
@@ -132,10 +149,11 @@ async function route(c: UiContext, req: http.IncomingMessage, res: http.ServerRe
 export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
   const basePath = options.basePath ?? "/";
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const authenticate = authenticateOf(options);
   const c: UiContext = {
     basePath,
-    api: new UiApi(options.client ?? {}),
-    auth: options.token === undefined ? undefined : new Authenticator(options.token, basePath),
+    api: new UiApi(options.client ?? {}, log),
+    auth: authenticate && new Authenticator(authenticate, basePath),
     allowed: options.allowedHosts?.map((h) => h.toLowerCase()),
     streams: new AbortController(),
   };

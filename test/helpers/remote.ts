@@ -125,6 +125,3 @@ export async function startRemoteStack(options: RemoteStackOptions = {}): Promis
   };
   return stack;
 }
-
-/** @deprecated Kept while branches that predate the single harness merge; use `Project` from ./project.js. */
-export { Project as Workdir, collect as outcome, type CliResult as CliOutcome } from "./project.js";

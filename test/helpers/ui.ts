@@ -1,14 +1,10 @@
 /**
- * Test helpers for cards and the UI: `metaflow ui` as a real child process, Debian's Chromium
- * driven by playwright-core, and cards stored for a task the way the `@card` decorator will.
+ * Test helpers for cards and the UI: `metaflow ui` (or `metaflow service --ui`) as a real child
+ * process, and Debian's Chromium driven by playwright-core.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { CardSpec } from "../../src/cards/index.js";
-import { startTaskCards, type TaskOutcome } from "../../src/cards/task-cards.js";
-import { CardStore } from "../../src/datastore/cards.js";
-import { LocalStorage } from "../../src/datastore/local.js";
 import { CLI } from "./project.js";
 
 /** A running `metaflow ui` (or `metaflow service --ui`). */
@@ -66,27 +62,3 @@ export const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--
 
 /** Where tests keep screenshots (git-ignored). */
 export const SCREENSHOTS = path.resolve("test-output", "screenshots");
-
-/** The task a card is stored for. */
-export interface CardTarget {
-  readonly root: string;
-  readonly flow: string;
-  readonly runId: string;
-  readonly step: string;
-  readonly taskId: string;
-  readonly attempt?: number;
-}
-
-/**
- * The cards of one task, saving into the datastore exactly as the `@card` decorator's hook will
- * (`startTaskCards`). Call `finish()` for the final pages.
- */
-export function cardsFor(t: CardTarget, specs: readonly CardSpec[], log: (line: string) => void = () => undefined) {
-  const storage = new LocalStorage(t.root);
-  const cards = startTaskCards(specs, { flow: t.flow, runId: t.runId, step: t.step, taskId: t.taskId, attempt: t.attempt ?? 0 }, storage, log);
-  return {
-    set: cards.set,
-    store: new CardStore(storage),
-    finish: (outcome: Partial<TaskOutcome> = {}) => cards.finish({ status: "completed", ...outcome }),
-  };
-}

@@ -17,24 +17,52 @@ export interface ArrowLike {
   get(index: number): { toJSON?(): Record<string, unknown> } | Record<string, unknown> | null;
 }
 
+/** True for a value shaped like an Apache Arrow table (duck-typed: the flow bundles its own apache-arrow). */
+export function isArrowLike(v: unknown): v is ArrowLike {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const t = v as Partial<ArrowLike>;
+  return typeof t.numRows === "number" && typeof t.get === "function" && Array.isArray(t.schema?.fields);
+}
+
+/** The first `maxRows` rows of an Arrow table as cells, with its column names. */
+function arrowRows(table: ArrowLike, maxRows: number): { names: string[]; rows: unknown[][] } {
+  const names = table.schema.fields.map((f) => f.name);
+  const rows: unknown[][] = [];
+  for (let i = 0; i < Math.min(table.numRows, maxRows); i++) {
+    const row = table.get(i) as ({ toJSON?(): Record<string, unknown> } & Record<string, unknown>) | null;
+    const obj = row && typeof row.toJSON === "function" ? row.toJSON() : (row ?? {});
+    rows.push(names.map((n) => obj[n]));
+  }
+  return { names, rows };
+}
+
 /**
  * A table. Cells may hold components (`new Markdown(...)`, `new ProgressBar(...)`, `Image`...),
- * which render inside the cell; any other value is shown as text.
+ * which render inside the cell; any other value is shown as text. Given an Apache Arrow table,
+ * it shows its first `maxRows` rows under the column names.
  * @example report.append(new Table([[1, 0.9], [2, 0.93]], { headers: ["epoch", "auc"] }));
  */
 export class Table extends CardComponent {
   private readonly rows: unknown[][];
   private readonly headers: readonly unknown[] | undefined;
   private readonly maxRows: number;
-  constructor(rows: readonly (readonly unknown[])[] = [], options: TableOptions = {}) {
+  private hiddenRows = 0;
+  constructor(rows: readonly (readonly unknown[])[] | ArrowLike = [], options: TableOptions = {}) {
     super();
-    if (!Array.isArray(rows)) throw new TypeError(`Table expects an array of rows, got ${typeof rows}`);
+    this.maxRows = options.maxRows ?? 1000;
+    if (isArrowLike(rows)) {
+      const arrow = arrowRows(rows, this.maxRows);
+      this.rows = arrow.rows;
+      this.headers = options.headers ?? arrow.names;
+      this.hiddenRows = Math.max(0, rows.numRows - arrow.rows.length);
+      return;
+    }
+    if (!Array.isArray(rows)) throw new TypeError(`Table expects an array of rows or an Arrow table, got ${typeof rows}`);
     this.rows = rows.map((r, i) => {
       if (!Array.isArray(r)) throw new TypeError(`Table row ${i} must be an array of cells, got ${typeof r}`);
       return [...(r as unknown[])];
     });
     this.headers = options.headers;
-    this.maxRows = options.maxRows ?? 1000;
   }
 
   /** A table of objects: one column per key (in first-seen order), one row per object. */
@@ -47,22 +75,11 @@ export class Table extends CardComponent {
     );
   }
 
-  /** A table of the first `maxRows` rows of an Apache Arrow table. */
+  /** A table of the first `maxRows` rows of an Apache Arrow table (the same as `new Table(arrowTable)`). */
   static fromArrow(table: ArrowLike, options: Omit<TableOptions, "headers"> = {}): Table {
-    const names = table.schema.fields.map((f) => f.name);
-    const maxRows = options.maxRows ?? 1000;
-    const rows: unknown[][] = [];
-    for (let i = 0; i < Math.min(table.numRows, maxRows); i++) {
-      const row = table.get(i) as ({ toJSON?(): Record<string, unknown> } & Record<string, unknown>) | null;
-      const obj = row && typeof row.toJSON === "function" ? row.toJSON() : (row ?? {});
-      rows.push(names.map((n) => obj[n]));
-    }
-    const t = new Table(rows, { ...options, headers: names });
-    t.hiddenRows = Math.max(0, table.numRows - rows.length);
-    return t;
+    if (!isArrowLike(table)) throw new TypeError("Table.fromArrow expects an Apache Arrow Table (numRows, schema.fields, get(i))");
+    return new Table(table, options);
   }
-
-  private hiddenRows = 0;
 
   /** Adds a row (for a live card; call `refresh()` after). */
   addRow(row: readonly unknown[]): void {

@@ -1,8 +1,8 @@
 /** The `blank` card: only what the step appends. */
-import { registerCardType } from "../registry.js";
+import { defineCardType } from "../card-type.js";
 
-/** Registered as `@card({ type: "blank" })`. */
-export const blankCard = registerCardType({
+/** `@card({ type: "blank" })`. */
+export const blankCard = defineCardType({
   type: "blank",
   help: "an empty card that shows only the components the step appends",
   render: (_data, components) => components,

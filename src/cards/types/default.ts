@@ -2,12 +2,9 @@
 import { Table } from "../components/table.js";
 import { KeyValue, Section } from "../components/layout.js";
 import { GraphDiagram } from "../graph-svg.js";
-import { describeType, previewValue } from "../preview.js";
-import { registerCardType, type CardData } from "../registry.js";
+import { describeType, PREVIEW_LIMIT, previewValue } from "../preview.js";
+import { defineCardType, type CardData } from "../card-type.js";
 import { Markdown } from "../components/text.js";
-
-/** Artifacts bigger than this (bytes) are listed without a preview. @default 1 MiB */
-const PREVIEW_LIMIT = 1024 * 1024;
 
 function formatBytes(n: number | undefined): string {
   if (n === undefined) return "";
@@ -30,8 +27,8 @@ function taskFacts(data: CardData): KeyValue {
   return new KeyValue(entries);
 }
 
-/** Registered as `@card()` or `@card({ type: "default" })`. */
-export const defaultCard = registerCardType({
+/** `@card()` or `@card({ type: "default" })`. */
+export const defaultCard = defineCardType({
   type: "default",
   help: "task facts, parameters, artifacts with type and a preview, and the flow's graph with this step marked",
   render(data, components) {

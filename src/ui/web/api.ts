@@ -4,6 +4,8 @@
 export const BASE = document.querySelector<HTMLMetaElement>("meta[name='mf-base']")?.content ?? "/";
 /** `team` behind the service's token, `local` for `metaflow ui`. */
 export const MODE = document.querySelector<HTMLMetaElement>("meta[name='mf-mode']")?.content ?? "local";
+/** The signed-in user of the team UI (undefined with the shared token or locally). */
+export const USER = document.querySelector<HTMLMetaElement>("meta[name='mf-user']")?.content;
 
 export type Status = "running" | "completed" | "failed";
 

@@ -1,6 +1,6 @@
 /** The web UI's entry point: a hash router over the flows, runs, run and task pages. */
 import { render } from "preact";
-import { MODE } from "./api.js";
+import { BASE, MODE, USER } from "./api.js";
 import { useHashRoute } from "./hooks.js";
 import { Problem } from "./parts.js";
 import { RunPage } from "./run.js";
@@ -38,6 +38,12 @@ function App() {
           Metaflow
         </a>
         <span class="muted">{MODE === "team" ? "team UI" : "local datastore"}</span>
+        {MODE === "team" && (
+          <form class="signout" method="post" action={`${BASE}logout`}>
+            <span class="muted" data-testid="signed-in">{USER ? `signed in as ${USER}` : "signed in with the shared token"}</span>{" "}
+            <button type="submit">Sign out</button>
+          </form>
+        )}
       </header>
       <Route route={route} />
     </>
