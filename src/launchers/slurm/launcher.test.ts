@@ -349,7 +349,12 @@ void describe("the launcher's settings and the @slurm plan", () => {
       "cli",
     );
     const plan = defaultPlan();
-    def.plan!(options, plan, { step: "train", fromCli: true, flow: { name: "F", decorators: [] } });
+    def.plan!(options, plan, {
+      step: "train",
+      fromCli: true,
+      flow: { name: "F", decorators: [] },
+      decorators: [],
+    });
     assert.deepEqual(plan.launcher, {
       kind: "slurm",
       options: { partition: "gpu", time: "02:00:00", extraArgs: ["--exclusive"] },
