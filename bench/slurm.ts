@@ -1,11 +1,13 @@
 /**
  * `npm run bench`, Slurm: the floor a runtime's job array is measured against — a plain
  * `sbatch --array=0-99 --wrap true` on the one-node test cluster, from submission until every
- * element has ended — and the same array submitted and followed through the Slurm layer.
+ * element has ended — and the same array submitted and followed through the Slurm layer; then
+ * flows with a foreach on Slurm through `metaflow run` (bench/slurm-runs.ts).
  */
 import { SlurmCli, SlurmPoller, submitArray, submitJob } from "../src/launchers/slurm/index.js";
 import { slurmAvailability, startSlurm, type TestSlurm } from "../test/helpers/slurm.js";
 import type { BenchRow } from "./remote.js";
+import { benchSlurmRuns } from "./slurm-runs.js";
 
 const ELEMENTS = 100;
 const ROUNDS = 3;
@@ -118,6 +120,7 @@ export async function benchSlurm(report: (row: BenchRow) => void): Promise<void>
       unit: "s",
       note: `${(viaLayer / floor).toFixed(2)}× the floor; polls every 250 ms`,
     });
+    benchSlurmRuns(cluster, floor / ELEMENTS, report);
   } finally {
     await cluster.stop();
   }

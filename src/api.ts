@@ -51,6 +51,8 @@ export { project } from "./decorators/project.js";
 export type { ProjectOptions, ProjectInfo } from "./decorators/project.js";
 export { schedule } from "./decorators/schedule.js";
 export type { ScheduleOptions } from "./decorators/schedule.js";
+export { slurm } from "./decorators/slurm.js";
+export type { SlurmOptions } from "./decorators/slurm.js";
 export { card } from "./cards/decorator.js";
 export { stepDecorator, flowDecorator } from "./decorators/make.js";
 export type { StepDecoratorFactory, FlowDecoratorFactory } from "./decorators/make.js";

@@ -13,6 +13,7 @@ import { resumeCommand, runCommand } from "./run.js";
 import { runsCommand } from "./runs.js";
 import { serviceCommand } from "./service.js";
 import { showCommand } from "./show.js";
+import { slurmCommand } from "./slurm.js";
 import { stepFunctionsCommand } from "./step-functions.js";
 import { tagCommand } from "./tag.js";
 import { taskCommand } from "./task.js";
@@ -58,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
     program.addCommand(stepFunctionsCommand());
     program.addCommand(cardCommand());
     program.addCommand(uiCommand());
+    program.addCommand(slurmCommand());
     for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });
     if (argv.length === 0) {
       program.outputHelp();

@@ -1,7 +1,6 @@
 /** `CodePackage`: the exact code a run ran, as stored in the content store when it started. */
 import type { CodeManifest } from "../datastore/code-package.js";
 import { DatastoreError } from "../errors.js";
-import { buildGraph } from "../graph/parse.js";
 import type { FlowGraph } from "../graph/types.js";
 import type { ClientContext } from "./context.js";
 
@@ -48,6 +47,8 @@ export class CodePackage {
 
   /** The flow's graph, derived from the stored flow source as `metaflow show` derives it. */
   async graph(): Promise<FlowGraph> {
+    // The parser (@babel/parser) loads only here: every task and client process imports this module.
+    const { buildGraph } = await import("../graph/parse.js");
     return buildGraph(this.flowFile, await this.flowSource(), { className: this.className });
   }
 }

@@ -10,5 +10,13 @@ export {
   parseSlurmConstraint,
   parseSbatchArgs,
 } from "./slurm.js";
-export { ConfigError } from "./errors.js";
+export {
+  parseSlurmOptions,
+  withSlurmDefaults,
+  SLURM_OPTION_FIELDS,
+  type SlurmOptions,
+  type ParsedSlurmOptions,
+  type ResolvedSlurmOptions,
+} from "./slurm-options.js";
+export { ConfigError, SlurmOptionError } from "./errors.js";
 export { Secret, maskSecret, redactUrl } from "./secret.js";

@@ -25,6 +25,14 @@ export interface SlurmSettings {
   readonly pollIntervalSeconds: Setting<number>;
   /** `METAFLOW_SLURM_STUCK_TIMEOUT`: seconds a job may stay PENDING for a reason only an admin or a new request can fix (a down partition, a request no node can meet) before it fails. @default 60 */
   readonly stuckTimeoutSeconds: Setting<number>;
+  /** `METAFLOW_SLURM_COMMAND`: how a compute node starts metaflow-ts, the words before `task` (no quoting: paths without spaces). @default `node <this package>/bin/metaflow.js` */
+  readonly command: Setting<readonly string[] | undefined>;
+  /** `METAFLOW_SLURM_OUTPUT_DIR`: a directory shared with the compute nodes for each job's raw output (what the task printed, slurmstepd's verdicts). @default `slurm/` in a local datastore's `tmp/`; none with S3 */
+  readonly outputDir: Setting<string | undefined>;
+  /** `METAFLOW_SLURM_DATASTORE_CHECK`: `auto` checks that the compute nodes can reach the datastore unless every node is this machine, `strict` checks always, `off` trusts the set-up. @default "auto" */
+  readonly datastoreCheck: Setting<"auto" | "strict" | "off">;
+  /** `METAFLOW_SLURM_ARRAYS`: `false` submits each task of a foreach as a job of its own instead of one job array. @default true */
+  readonly arrays: Setting<boolean>;
 }
 
 /** Names of the Slurm settings, for the config file's list of known keys. */
@@ -38,6 +46,10 @@ export const SLURM_SETTING_KEYS: readonly string[] = [
   "METAFLOW_SLURM_SETUP",
   "METAFLOW_SLURM_POLL_INTERVAL",
   "METAFLOW_SLURM_STUCK_TIMEOUT",
+  "METAFLOW_SLURM_COMMAND",
+  "METAFLOW_SLURM_OUTPUT_DIR",
+  "METAFLOW_SLURM_DATASTORE_CHECK",
+  "METAFLOW_SLURM_ARRAYS",
 ];
 
 /** How `loadConfig` resolves one setting: environment over file over `fallback`, parsed by `parse`. */
@@ -61,6 +73,10 @@ export function resolveSlurmSettings(resolve: Resolve): SlurmSettings {
     setup: optional("METAFLOW_SLURM_SETUP", (v) => v),
     pollIntervalSeconds: resolve("METAFLOW_SLURM_POLL_INTERVAL", secondsBetween(0.1, 600), 2),
     stuckTimeoutSeconds: resolve("METAFLOW_SLURM_STUCK_TIMEOUT", secondsBetween(0, 86_400), 60),
+    command: optional("METAFLOW_SLURM_COMMAND", parseCommandWords),
+    outputDir: optional("METAFLOW_SLURM_OUTPUT_DIR", parseAbsolutePath),
+    datastoreCheck: resolve("METAFLOW_SLURM_DATASTORE_CHECK", parseCheckMode, "auto"),
+    arrays: resolve("METAFLOW_SLURM_ARRAYS", parseBoolean, true),
   };
 }
 
@@ -219,6 +235,40 @@ function secondsBetween(min: number, max: number): (raw: string) => number {
     }
     return n;
   };
+}
+
+function parseCommandWords(raw: string): readonly string[] {
+  const words = raw
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== "");
+  if (words.length === 0 || words.some((w) => /["'`$\\;|&<>]/.test(w)))
+    throw new Error(
+      `must be the words that start metaflow-ts on a compute node, separated by spaces and without quotes or shell characters, e.g. "node /shared/metaflow-ts/bin/metaflow.js" or "metaflow", got ${JSON.stringify(raw)}.`,
+    );
+  return words;
+}
+
+function parseAbsolutePath(raw: string): string {
+  const v = raw.trim();
+  if (!v.startsWith("/") || v.includes("\0") || /[%\s]/.test(v))
+    throw new Error(
+      `must be an absolute directory path without spaces or '%' that the compute nodes share, got ${JSON.stringify(raw)}.`,
+    );
+  return v.replace(/\/+$/, "") || "/";
+}
+
+function parseCheckMode(raw: string): "auto" | "strict" | "off" {
+  const v = raw.trim().toLowerCase();
+  if (v === "auto" || v === "strict" || v === "off") return v;
+  throw new Error(`must be auto, strict or off, got ${JSON.stringify(raw)}.`);
+}
+
+function parseBoolean(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (["true", "1", "yes", "on"].includes(v)) return true;
+  if (["false", "0", "no", "off"].includes(v)) return false;
+  throw new Error(`must be true or false, got ${JSON.stringify(raw)}.`);
 }
 
 function throwing<T>(p: Parsed<T>): T {

@@ -6,7 +6,7 @@ import { promises as fs } from "node:fs";
 import { openBackends, type Backends } from "../backends.js";
 import { currentUser, VERSION } from "../config.js";
 import { UsageError, type PlainError } from "../errors.js";
-import { discardPrewarmed, launcherFactory, launcherKinds, prewarmLaunchers } from "../launchers/builtins.js";
+import { discardPrewarmed, launcherFactory, launcherKinds, preflightLaunchers, prewarmLaunchers } from "../launchers/builtins.js";
 import { validateTag } from "../metadata/tags.js";
 import type { StepNode } from "../graph/types.js";
 import type { RunRecord } from "../metadata/types.js";
@@ -159,6 +159,8 @@ async function execute({ flow, setups, parameters, runTags }: Prepared, options:
   const say = (line: string, stream: "stdout" | "stderr" = "stdout") => options.output(stream, line);
   const user = currentUser(options.env);
   const nodes = new Map(flow.graph.steps.map((s) => [s.name, s]));
+  // Launchers check what they need (a cluster, a datastore its nodes reach) before anything is recorded.
+  await preflightLaunchers([...setups].map(([step, { plan }]) => ({ step, plan })), { backends, maxWorkers: options.maxWorkers });
   let origin: Origin | undefined;
   if (options.resume) origin = await loadOrigin(backends.metadata, flow.className, user, options.resume, nodes);
   const originRecord: RunRecord | undefined = origin?.record;

@@ -298,7 +298,7 @@ export class Scheduler {
     this.sayTask(task, `${this.prefix(task, label)} ${task.recover ? "Storing the caught error." : "Task is starting."}${retry}`);
     if (task.recover && plan.onFailure?.print) {
       const e = task.recover.error;
-      attempt.logs?.line("stderr", `@catchError caught ${e.name}: ${e.message}`);
+      this.showLine(attempt, "stderr", `@catchError caught ${e.name}: ${e.message}`);
     }
     if (plan.timeoutMs !== undefined && !task.recover) {
       attempt.timer = setTimeout(() => {
@@ -318,16 +318,22 @@ export class Scheduler {
     if (attempt.timer) clearTimeout(attempt.timer);
     const { task, launcher } = attempt;
     const plan = this.s.setups.get(task.step)!.plan;
+    // A remote task records its own attempt, unless its launcher says it could not (a job that died).
+    const unrecorded = outcome.ok ? undefined : outcome.unrecorded;
+    const record = !launcher.remote || unrecorded !== undefined;
     // An attempt that ended before it started (a worker that could not start) still gets a record.
-    if (!launcher.remote && attempt.recordStart === undefined) attempt.recordStart = this.track(this.recordStart(task, -1));
+    if ((!launcher.remote || unrecorded === "attempt") && attempt.recordStart === undefined) attempt.recordStart = this.track(this.recordStart(task, -1));
     const error = outcome.ok ? undefined : attempt.timedOut ? timeoutError(task.step, plan.timeoutMs ?? 0) : outcome.error;
     attempt.loud = !outcome.ok;
-    if (error && !(attempt.cancelled && this.stopping)) {
+    // A remote task that recorded its error also wrote it to its logs, which the console showed
+    // (unless one progress line stands for the step's tasks).
+    const shown = !record && !this.s.progress?.quiet(task.step);
+    if (error && !shown && !(attempt.cancelled && this.stopping)) {
       for (const line of formatTaskError(error)) this.showLine(attempt, "stderr", line);
     }
     await attempt.recordStart;
     await attempt.logs?.close();
-    if (!launcher.remote) {
+    if (record) {
       await this.track(this.s.backends.metadata.endAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, attemptEnd(task.attempt, outcome, error)));
     }
     this.stats.push({ step: task.step, taskId: task.taskId, wallMs: performance.now() - attempt.startedAt, ...(outcome.timings ? { timings: outcome.timings } : {}) });

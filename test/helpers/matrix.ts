@@ -24,17 +24,17 @@ const COVER: Readonly<Record<string, readonly string[]>> = {
 const INSPECT = { depth: 4, maxArrayLength: 20, maxStringLength: 400, breakLength: 100, colors: false } as const;
 
 /** Per step, one record per task of artifact name → rendered value, sorted so order does not matter. */
-type Observed = Record<string, Array<Record<string, string>>>;
+export type Observed = Record<string, Array<Record<string, string>>>;
 
 function normalise(tasks: ReadonlyArray<Readonly<Record<string, unknown>>>, render: (v: unknown) => string): string[] {
   return tasks.map((t) => JSON.stringify(Object.entries(t).map(([k, v]) => [k, render(v)]))).sort();
 }
 
-function expected(g: GraphFixture): Record<string, string[]> {
+export function expected(g: GraphFixture): Record<string, string[]> {
   return Object.fromEntries(Object.entries(g.expect).map(([step, tasks]) => [step, normalise(tasks, (v) => inspect(v, INSPECT))]));
 }
 
-function observed(o: Observed): Record<string, string[]> {
+export function observed(o: Observed): Record<string, string[]> {
   return Object.fromEntries(Object.entries(o).map(([step, tasks]) => [step, normalise(tasks, (v) => v as string)]));
 }
 
@@ -44,7 +44,7 @@ function wanted(g: GraphFixture): Record<string, string[]> {
 }
 
 /** The `dump` checker: `metaflow dump Flow/run/step --include ...` for each step, parsed. */
-async function viaDump(project: Project, env: Record<string, string>, g: GraphFixture, runId: string): Promise<Observed> {
+export async function viaDump(project: Project, env: Record<string, string>, g: GraphFixture, runId: string): Promise<Observed> {
   const out: Observed = {};
   for (const [step, names] of Object.entries(wanted(g))) {
     const r = await project.cli(["dump", `${g.flow}/${runId}/${step}`, "--include", names.join(",")], { env });

@@ -312,3 +312,39 @@ function readTail(file: string): string {
     return "(none)";
   }
 }
+
+/** An `sbatch` on PATH that records each call's arguments before running the real one. */
+export interface SbatchRecorder {
+  /** `PATH` with the recording `sbatch` first (the rest of `process.env.PATH` after it). */
+  readonly env: { readonly PATH: string };
+  /** The submissions so far (calls with `--job-name`, not `sbatch --version`), as argument lists. */
+  submissions(): string[][];
+}
+
+/** Puts a recording `sbatch` wrapper in `dir`; counting its calls is how tests see one sbatch per array. */
+export function recordSbatch(dir: string, realSbatch: string): SbatchRecorder {
+  const bin = path.join(dir, "recording-bin");
+  const log = path.join(dir, "sbatch-calls.log");
+  fs.mkdirSync(bin, { recursive: true });
+  // One line per call: the arguments joined by a unit separator (the comment holds spaces).
+  fs.writeFileSync(
+    path.join(bin, "sbatch"),
+    `#!/bin/sh\n(IFS="$(printf '\\037')"; printf '%s\\n' "$*") >> '${log}'\nexec '${realSbatch}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  return {
+    env: { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}` },
+    submissions: () => {
+      let text = "";
+      try {
+        text = fs.readFileSync(log, "utf8");
+      } catch {
+        return [];
+      }
+      return text
+        .split("\n")
+        .filter((l) => l.includes("--job-name="))
+        .map((l) => l.split("\x1f"));
+    },
+  };
+}

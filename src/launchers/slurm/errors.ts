@@ -4,21 +4,12 @@
  */
 import { MetaflowError } from "../../errors.js";
 
+export { SlurmOptionError } from "../../config/errors.js";
+
 /** The Slurm commands are not installed, or cannot reach a cluster. */
 export class SlurmUnavailableError extends MetaflowError {
   constructor(message: string) {
     super("slurm-unavailable", "Slurm is not available", message);
-  }
-}
-
-/** An `@slurm` option or a `METAFLOW_SLURM_*` value is malformed; `field` names it. */
-export class SlurmOptionError extends MetaflowError {
-  constructor(
-    /** The option, e.g. `partition`. */
-    readonly field: string,
-    message: string,
-  ) {
-    super("slurm-option", `Bad @slurm option '${field}'`, message);
   }
 }
 
@@ -168,6 +159,20 @@ export class SlurmJobLostError extends SlurmJobError {
       jobId,
       "UNKNOWN",
       `Slurm job ${jobId} is no longer known to slurmctld (it ended more than MinJobAge ago) and the cluster keeps no accounting (sacct) to ask. The attempt's own record says whether the task succeeded.`,
+    );
+  }
+}
+
+/** Tasks on the compute nodes could not reach the run's datastore or metadata as configured. */
+export class SlurmDatastoreError extends MetaflowError {
+  constructor(
+    /** Each problem, with what to configure. */
+    readonly problems: readonly string[],
+  ) {
+    super(
+      "slurm-datastore",
+      "The Slurm compute nodes cannot reach this run's datastore",
+      `Nothing was submitted: ${problems.join("\n")}`,
     );
   }
 }

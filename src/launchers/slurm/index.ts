@@ -32,7 +32,7 @@ export {
   type SlurmOptions,
   type ParsedSlurmOptions,
   type ResolvedSlurmOptions,
-} from "./options.js";
+} from "../../config/slurm-options.js";
 export {
   ARRAY_INDEX,
   JOB_NAME_PREFIX,

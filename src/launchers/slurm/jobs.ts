@@ -66,7 +66,8 @@ export async function listJobs(cli: SlurmCli, options: ListOptions = {}): Promis
     ) as string[];
     // The comment is last and may itself hold '|': keep the rest of the line.
     const comment = f.slice(9).join("|").trim();
-    const labels = name?.startsWith(JOB_NAME_PREFIX) ? parseLabels(name, comment) : undefined;
+    const parsed = name?.startsWith(JOB_NAME_PREFIX) ? parseLabels(name, comment) : undefined;
+    const labels = parsed && elementLabels(parsed, id ?? "");
     if (!labels || !id || !state) continue;
     if (options.runId !== undefined && labels.runId !== options.runId) continue;
     if (options.flow !== undefined && labels.flow !== options.flow) continue;
@@ -110,4 +111,12 @@ export async function killJobs(
   // Cancelling the array job stops every element, the pending rest included.
   await cancelJobs(cli, [...new Set(jobs.map((j) => j.jobId))]);
   return jobs;
+}
+
+/** An array element's labels name its own task (from the array's `tasks=` comment); others as they are. */
+function elementLabels(labels: JobLabels, id: string): JobLabels {
+  const index = /^\d+_(\d+)$/.exec(id)?.[1];
+  const { taskIds, ...rest } = labels;
+  const taskId = index === undefined ? undefined : taskIds?.[Number(index)];
+  return taskId === undefined ? labels : { ...rest, taskId };
 }

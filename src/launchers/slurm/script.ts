@@ -2,13 +2,27 @@
  * What one `sbatch` call sends: the job script (environment, setup, the command) and the flags
  * (labels that mark the run, resources, the `@slurm` options). Pure functions.
  */
-import type { ResolvedSlurmOptions } from "./options.js";
+import type { ResolvedSlurmOptions } from "../../config/slurm-options.js";
 
 /** Stands, in a job array's command, for the element's index (`$SLURM_ARRAY_TASK_ID`). */
 export const ARRAY_INDEX = Object.freeze({ slurmArrayIndex: true as const });
 
-/** One word of a job's command: a literal string, or the array element's index. */
-export type CommandWord = string | typeof ARRAY_INDEX;
+/** A word the job's shell expands: `$SLURM_*` variables in fixed text, e.g. `slurm job ${SLURM_JOB_ID}`. */
+export interface ExpandedWord {
+  readonly expand: string;
+}
+
+/** A command word the job's shell expands (only `${NAME}` variables; everything else is literal). */
+export function expandedWord(text: string): ExpandedWord {
+  if (!/^(?:[A-Za-z0-9 _.:/-]|\$\{[A-Za-z_][A-Za-z0-9_]*\})*$/.test(text))
+    throw new Error(
+      `an expanded job word may hold letters, digits, ' _.:/-' and \${NAME} variables, got ${JSON.stringify(text)}`,
+    );
+  return { expand: text };
+}
+
+/** One word of a job's command: a literal string, the array element's index, or an expanded word. */
+export type CommandWord = string | typeof ARRAY_INDEX | ExpandedWord;
 
 /** What marks a job as Metaflow.ts's, so it can be found and killed later by run id. */
 export interface JobLabels {
@@ -20,6 +34,8 @@ export interface JobLabels {
   readonly taskId?: string;
   /** The attempt number, for a single job. */
   readonly attempt?: number;
+  /** The task id of each element, by index, for a job array. */
+  readonly taskIds?: readonly string[];
 }
 
 /** The resources one task asks for (from `@resources`). */
@@ -55,6 +71,8 @@ export interface ArraySpec extends JobSpec {
   readonly size: number;
   /** @default no limit beyond the cluster's */
   readonly maxConcurrent?: number;
+  /** Words added to the command of each element, by index (one list per element). @default none */
+  readonly elementArgs?: ReadonlyArray<readonly string[]>;
 }
 
 /** The prefix of every Metaflow.ts job name. */
@@ -87,7 +105,34 @@ export function jobComment(labels: JobLabels): string {
   ];
   if (labels.taskId !== undefined) words.push(`task=${labels.taskId}`);
   if (labels.attempt !== undefined) words.push(`attempt=${labels.attempt}`);
+  if (labels.taskIds !== undefined) words.push(`tasks=${compressIds(labels.taskIds)}`);
   return words.join(" ");
+}
+
+/** `2,3,4,5,9` as `2-5,9`: an array's task ids are mostly consecutive. */
+function compressIds(ids: readonly string[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ids.length;) {
+    let j = i;
+    while (j + 1 < ids.length && /^\d+$/.test(ids[j]!) && Number(ids[j + 1]) === Number(ids[j]) + 1)
+      j++;
+    parts.push(j > i ? `${ids[i]}-${ids[j]}` : ids[i]!);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
+/** The ids `compressIds` wrote; undefined when the text is not such a list. */
+function expandIds(text: string): string[] | undefined {
+  const ids: string[] = [];
+  for (const part of text.split(",")) {
+    const m = /^(\d+)-(\d+)$/.exec(part);
+    if (m && Number(m[2]) >= Number(m[1]) && Number(m[2]) - Number(m[1]) < 100_000) {
+      for (let n = Number(m[1]); n <= Number(m[2]); n++) ids.push(String(n));
+    } else if (/^[A-Za-z0-9_-]+$/.test(part)) ids.push(part);
+    else return undefined;
+  }
+  return ids;
 }
 
 /** Reads labels back from a job name (and its comment, for the task and attempt); undefined when not Metaflow.ts's. */
@@ -99,12 +144,14 @@ export function parseLabels(name: string, comment: string | undefined): JobLabel
   const fromComment = (key: string) => new RegExp(`(?:^| )${key}=(\\S+)`).exec(comment ?? "")?.[1];
   const taskId = fromComment("task");
   const attempt = fromComment("attempt");
+  const taskIds = expandIds(fromComment("tasks") ?? "");
   return {
     flow,
     runId,
     step,
     ...(taskId === undefined ? {} : { taskId }),
     ...(attempt === undefined ? {} : { attempt: Number(attempt) }),
+    ...(taskIds === undefined || taskIds.length === 0 ? {} : { taskIds }),
   };
 }
 
@@ -157,10 +204,33 @@ export function jobScript(spec: JobSpec): string {
     lines.push("set -e", setup, "set +e");
   }
   if (spec.command.length === 0) throw new Error("a Slurm job needs a command");
-  lines.push(
-    `exec ${spec.command.map((w) => (typeof w === "string" ? shellQuote(w) : '"$SLURM_ARRAY_TASK_ID"')).join(" ")}`,
-  );
+  const perElement = "elementArgs" in spec ? (spec as ArraySpec).elementArgs : undefined;
+  if (perElement !== undefined) lines.push(...elementCases(perElement, (spec as ArraySpec).size));
+  const words = spec.command.map(renderWord);
+  if (perElement !== undefined) words.push('"$@"');
+  lines.push(`exec ${words.join(" ")}`);
   return `${lines.join("\n")}\n`;
+}
+
+function renderWord(w: CommandWord): string {
+  if (typeof w === "string") return shellQuote(w);
+  if ("expand" in w) return `"${expandedWord(w.expand).expand}"`;
+  return '"$SLURM_ARRAY_TASK_ID"';
+}
+
+/** A `case` that sets each element's own arguments as the positional parameters. */
+function elementCases(perElement: ReadonlyArray<readonly string[]>, size: number): string[] {
+  if (perElement.length !== size)
+    throw new Error(
+      `a job array of ${size} elements needs ${size} argument lists, got ${perElement.length}`,
+    );
+  const lines = ['case "$SLURM_ARRAY_TASK_ID" in'];
+  perElement.forEach((args, i) => lines.push(`${i}) set -- ${args.map(shellQuote).join(" ")} ;;`));
+  lines.push(
+    '*) echo "metaflow-ts: this job array has no element $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
+    "esac",
+  );
+  return lines;
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * The `@slurm` options: validated once (from code or from `--with slurm:k=v`), then completed with
- * the `METAFLOW_SLURM_*` defaults. Pure functions: no Slurm command runs here.
+ * the `METAFLOW_SLURM_*` defaults. Pure functions: no Slurm command runs here, so the `@slurm`
+ * decorator (in decorators/) and the Slurm launcher share them.
  */
+import { SlurmOptionError } from "./errors.js";
 import {
   parseSbatchArgs,
   parseSlurmConstraint,
@@ -11,8 +13,7 @@ import {
   type Parsed,
   type SlurmSettings,
   type SlurmTime,
-} from "../../config/index.js";
-import { SlurmOptionError } from "./errors.js";
+} from "./slurm.js";
 
 /** Options of `@slurm`, as a user writes them. */
 export interface SlurmOptions {
