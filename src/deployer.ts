@@ -249,7 +249,14 @@ export class TriggeredRun<F = unknown> {
     const backends = openBackends({ env: this.options.env ?? process.env });
     try {
       const doc = await backends.storage.get(key);
-      return doc ? (JSON.parse(doc.toString("utf8")) as TaskOutputDocument).runId : undefined;
+      if (!doc) return undefined;
+      try {
+        return (JSON.parse(doc.toString("utf8")) as TaskOutputDocument).runId;
+      } catch {
+        // A store that shows a put while it is being written (s3rver does; S3 does not) can
+        // hand back a partial document: read it as not there yet and poll again.
+        return undefined;
+      }
     } finally {
       backends.close();
     }

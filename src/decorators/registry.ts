@@ -11,14 +11,19 @@ function definitionOf(v: unknown): DecoratorDefinition<any> | undefined {
   return typeof d === "object" && d !== null && typeof (d as { name?: unknown }).name === "string" ? (d as DecoratorDefinition<any>) : undefined;
 }
 
-/** The decorators a library exports, by name. */
+const scanned = new WeakMap<object, ReadonlyMap<string, DecoratorDefinition<any>>>();
+
+/** The decorators a library exports, by name (read once per library object). */
 export function libraryDefinitions(library: Readonly<Record<string, unknown>>): Map<string, DecoratorDefinition<any>> {
+  const known = scanned.get(library);
+  if (known) return new Map(known);
   const out = new Map<string, DecoratorDefinition<any>>();
   for (const v of Object.values(library)) {
     const d = definitionOf(v);
     if (d) out.set(d.name, d);
   }
-  return out;
+  scanned.set(library, out);
+  return new Map(out);
 }
 
 /** The library's decorators plus the flow module's own; a flow's decorator may not take a built-in's name. */

@@ -49,7 +49,7 @@ async function writeJsonOnce(file: string, value: unknown, what: string): Promis
       throw new RecordConflictError(what, `${what} is already recorded in ${file} with other content; ended attempts and runs are immutable.`);
     }
   } finally {
-    await fs.rm(tmp, { force: true });
+    await fs.unlink(tmp).catch(() => undefined);
   }
 }
 
@@ -165,7 +165,7 @@ async function claimKey(keyFile: string, runId: string, runDir: string): Promise
     await fs.rm(runDir, { recursive: true, force: true });
     return (await fs.readFile(keyFile, "utf8")).trim();
   } finally {
-    await fs.rm(tmp, { force: true });
+    await fs.unlink(tmp).catch(() => undefined);
   }
 }
 

@@ -153,11 +153,16 @@ export async function executeTask(
       if (spec.recover.storeIn !== undefined) flow[spec.recover.storeIn] = { ...spec.recover.error };
       recorded = spec.recover.next;
     } else {
-      const info = { flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt, flowDecorators: spec.flowDecorators };
-      // Hooks may draw the flow (a card's graph); the step runs without it if the plan cannot be read.
-      const graph = layers.length === 0 ? [] : await stepGraph(store, spec.runPlan).catch((err: unknown) => (write("stderr", `Cannot read the flow's graph for decorators: ${(err as Error).message}\n`), []));
-      const task = makeStepTask({ ...info, storage: store.backend, graph, parameterNames: spec.parameterNames }, flow, write, ends);
-      await runWithHooks(layers, task, () => callStep(flow, spec, inputs, (fail) => (failAsync = fail)), ends);
+      const step = () => callStep(flow, spec, inputs, (fail) => (failAsync = fail));
+      if (layers.length === 0) {
+        await step();
+      } else {
+        const info = { flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt, flowDecorators: spec.flowDecorators };
+        // Hooks may draw the flow (a card's graph); the step runs without it if the plan cannot be read.
+        const graph = await stepGraph(store, spec.runPlan).catch((err: unknown) => (write("stderr", `Cannot read the flow's graph for decorators: ${(err as Error).message}\n`), []));
+        const task = makeStepTask({ ...info, storage: store.backend, graph, parameterNames: spec.parameterNames }, flow, write, ends);
+        await runWithHooks(layers, task, step, ends);
+      }
     }
     if (asyncError !== undefined) throw asyncError.error;
     // A step that caught the exit signal still asked to exit: that ends the task as a failure.
