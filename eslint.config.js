@@ -70,4 +70,9 @@ export default tseslint.config(
     files: ["src/cli/**/*.ts"],
     rules: { "import-x/no-restricted-paths": ["error", { zones: zones.filter((z) => !z.target.startsWith("./src/cli") && z.target !== "./src") }] },
   },
+  {
+    // Browser code (the web UI, the card chart runtime) is type-checked with the DOM library.
+    files: ["src/ui/web/**/*.ts", "src/ui/web/**/*.tsx", "src/cards/web/**/*.ts"],
+    languageOptions: { parserOptions: { projectService: false, project: "./tsconfig.web.json", tsconfigRootDir: import.meta.dirname } },
+  },
 );

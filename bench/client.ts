@@ -33,40 +33,39 @@ async function populate(root: string): Promise<{ bigTask: string }> {
   };
   const code = (await store.put([Buffer.from(JSON.stringify({ flowFile: "bench.ts", className: FLOW, bundle: "", sourceMap: "", files: {} }))])).hash;
   const user = currentUser();
-  for (let i = 0; i < RUNS; i += 50) {
+  // Records are written once (ended runs and attempts are immutable), so each run is written as it ends.
+  const writeRun = async (n: number, extra: { big?: ArtifactRef; failed?: boolean } = {}): Promise<string> => {
+    const runId = await metadata.newRun({
+      flow: FLOW,
+      user,
+      createdAt: Date.now(),
+      parameters: { n },
+      parameterRefs: [],
+      systemTags: [`user:${user}`, "metaflow_version:bench"],
+      tags: n % 3 === 0 ? ["tagged", `run-${n}`] : [`run-${n}`],
+      codePackage: code,
+      flowFile: "bench.ts",
+      className: FLOW,
+    });
+    const artifacts = [await toRef("score", n / RUNS), await toRef("label", `run ${n}`)];
+    for (const [step, taskId] of [["start", "1"], ["end", "2"]] as const) {
+      await metadata.startAttempt(FLOW, runId, step, taskId, { attempt: 0, startedAt: Date.now(), pid: process.pid, parents: [], frames: [] });
+      const transition: TakenTransition = step === "end" ? { kind: "end" } : { kind: "linear", to: "end" };
+      const refs = step === "start" && extra.big ? [...artifacts, extra.big] : artifacts;
+      await metadata.endAttempt(FLOW, runId, step, taskId, { attempt: 0, finishedAt: Date.now(), status: "completed", artifacts: refs, transition });
+    }
+    await metadata.finishRun(FLOW, runId, extra.failed ? { status: "failed", finishedAt: Date.now(), failedStep: "end" } : { status: "completed", finishedAt: Date.now() });
+    return runId;
+  };
+  for (let i = 0; i < RUNS - 2; i += 50) {
     // Fifty runs at a time: enough parallel file writes to be quick, few enough to keep ids in order.
-    await Promise.all(
-      Array.from({ length: Math.min(50, RUNS - i) }, async (_, k) => {
-        const n = i + k;
-        const runId = await metadata.newRun({
-          flow: FLOW,
-          user,
-          createdAt: Date.now(),
-          parameters: { n },
-          parameterRefs: [],
-          systemTags: [`user:${user}`, "metaflow_version:bench"],
-          tags: n % 3 === 0 ? ["tagged", `run-${n}`] : [`run-${n}`],
-          codePackage: code,
-          flowFile: "bench.ts",
-          className: FLOW,
-        });
-        const artifacts = [await toRef("score", n / RUNS), await toRef("label", `run ${n}`)];
-        for (const [step, taskId] of [["start", "1"], ["end", "2"]] as const) {
-          await metadata.startAttempt(FLOW, runId, step, taskId, { attempt: 0, startedAt: Date.now(), pid: process.pid, parents: [], frames: [] });
-          const transition: TakenTransition = step === "end" ? { kind: "end" } : { kind: "linear", to: "end" };
-          await metadata.endAttempt(FLOW, runId, step, taskId, { attempt: 0, finishedAt: Date.now(), status: "completed", artifacts, transition });
-        }
-        await metadata.finishRun(FLOW, runId, { status: "completed", finishedAt: Date.now() });
-      }),
-    );
+    await Promise.all(Array.from({ length: Math.min(50, RUNS - 2 - i) }, (_, k) => writeRun(i + k)));
   }
-  const runs = await metadata.listRuns(FLOW);
-  // The newest run failed, so latestSuccessfulRun has to look past it.
-  await metadata.finishRun(FLOW, runs[0]!, { status: "failed", finishedAt: Date.now(), failedStep: "end" });
-  const bigRun = runs[1]!;
   const big = Buffer.alloc(BIG_BYTES);
   for (let off = 0; off < BIG_BYTES; off += 4) big.writeUInt32LE((off * 2654435761) >>> 0, off);
-  await metadata.endAttempt(FLOW, bigRun, "start", "1", { attempt: 0, finishedAt: Date.now(), status: "completed", artifacts: [await toRef("big", big)], transition: { kind: "linear", to: "end" } });
+  const bigRun = await writeRun(RUNS - 2, { big: await toRef("big", big) });
+  // The newest run failed, so latestSuccessfulRun has to look past it.
+  await writeRun(RUNS - 1, { failed: true });
   return { bigTask: `${FLOW}/${bigRun}/start/1` };
 }
 

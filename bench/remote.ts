@@ -5,7 +5,8 @@
  */
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { remoteAvailability, startRemoteStack, Workdir, type RemoteStack } from "../test/helpers/remote.js";
+import { remoteAvailability, startRemoteStack, type RemoteStack } from "../test/helpers/remote.js";
+import { Project } from "../test/helpers/project.js";
 
 const FLOW = path.join(path.dirname(fileURLToPath(import.meta.url)), "flows", "foreach.ts");
 /** Measured rounds; each figure is the median. */
@@ -27,7 +28,7 @@ function median(xs: readonly number[]): number {
 }
 
 /** Wall time in ms of one `metaflow run foreach.ts --n 100` in `work` with `env`. */
-async function foreach100(work: Workdir, env: Record<string, string>): Promise<number> {
+async function foreach100(work: Project, env: Record<string, string>): Promise<number> {
   const t0 = performance.now();
   const r = await work.cli(["run", FLOW, "--n", "100"], { env, timeoutMs: 300_000 });
   const ms = performance.now() - t0;
@@ -56,7 +57,7 @@ export async function benchRemote(report: (row: BenchRow) => void): Promise<void
     report({ name, value: NaN, unit: "s", note: `not measured: ${(err as Error).message.split("\n")[0]}` });
     return;
   }
-  const work = new Workdir("mf-bench-remote-");
+  const work = new Project({ prefix: "mf-bench-remote-" });
   try {
     const cacheDir = path.join(work.dir, "s3cache");
     const setups = {

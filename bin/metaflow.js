@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import "../dist/cli.js";
+// `metaflow task` (what cluster jobs run for every attempt) loads only what a task needs.
+if (process.argv[2] === "task") await import("../dist/task-cli.js");
+else await import("../dist/cli.js");

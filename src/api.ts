@@ -45,6 +45,15 @@ export { catchError } from "./decorators/catch-error.js";
 export type { CatchErrorOptions } from "./decorators/catch-error.js";
 export { timeout } from "./decorators/timeout.js";
 export type { TimeoutOptions } from "./decorators/timeout.js";
+export { batch } from "./decorators/batch.js";
+export type { BatchOptions } from "./decorators/batch.js";
+export { project } from "./decorators/project.js";
+export type { ProjectOptions, ProjectInfo } from "./decorators/project.js";
+export { schedule } from "./decorators/schedule.js";
+export type { ScheduleOptions } from "./decorators/schedule.js";
+export { slurm } from "./decorators/slurm.js";
+export type { SlurmOptions } from "./decorators/slurm.js";
+export { card } from "./cards/decorator.js";
 export { stepDecorator, flowDecorator } from "./decorators/make.js";
 export type { StepDecoratorFactory, FlowDecoratorFactory } from "./decorators/make.js";
 export type {
@@ -58,6 +67,11 @@ export type {
   PlanContext,
   FlowInfo,
   StepTask,
+  RunTagContext,
+  StepShape,
+  StepEnd,
+  StoredArtifact,
+  TaskStorage,
 } from "./decorators/contract.js";
 
 export {
@@ -68,13 +82,48 @@ export {
   ParameterError,
   ArtifactSerializationError,
   DatastoreError,
+  MetadataCorruptError,
+  RecordConflictError,
   StepRuntimeError,
   RunFailedError,
   DecoratorError,
 } from "./errors.js";
 export type { GraphProblem, PlainError } from "./errors.js";
 
+export {
+  Markdown,
+  Table,
+  Image,
+  VegaChart,
+  ProgressBar,
+  Artifact,
+  ErrorComponent,
+  ErrorComponent as Error,
+  CardComponent,
+  CardCollector,
+  CardSet,
+  createCardSet,
+  renderCard,
+  registerCardType,
+  defineCardType,
+} from "./cards/index.js";
+export type {
+  CardOptions,
+  CardSpec,
+  CardData,
+  CardTypeDefinition,
+  TableOptions,
+  ImageOptions,
+  ProgressBarOptions,
+  ArtifactOptions,
+  ArrowLike,
+} from "./cards/index.js";
+
 export * from "./client/index.js";
+
+export { registerSerializer, SerializerError } from "./datastore/serializers.js";
+export type { Serializer, EncodedValue, ValueDescription, StoredDescription } from "./datastore/serializers.js";
+export { useArrow } from "./datastore/arrow.js";
 
 export { S3, S3Object, S3Error, S3NotFoundError } from "./s3/index.js";
 export type { S3Options, S3Data, S3PutItem, S3ListEntry, S3GetOptions } from "./s3/index.js";

@@ -4,7 +4,7 @@
  */
 import * as os from "node:os";
 import * as path from "node:path";
-import { loadConfig, type MetaflowConfig } from "./config/index.js";
+import { emitConfigWarnings, loadConfig, type MetaflowConfig } from "./config/index.js";
 import { ContentStore } from "./datastore/cas.js";
 import { findDatastoreRoot, LocalStorage } from "./datastore/local.js";
 import { closeStorage, openStorage } from "./datastore/open.js";
@@ -47,6 +47,7 @@ export interface OpenBackendsOptions {
 export function openBackends(options: OpenBackendsOptions = {}): Backends {
   const env = options.env ?? process.env;
   const config = loadConfig(env as NodeJS.ProcessEnv);
+  emitConfigWarnings(config);
   const cwd = options.cwd ?? process.cwd();
   const storage: StorageBackend = options.datastoreRoot
     ? new LocalStorage(path.resolve(options.datastoreRoot))

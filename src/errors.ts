@@ -91,6 +91,36 @@ export class DatastoreError extends MetaflowError {
   }
 }
 
+/** A metadata record (a run's `_run.json`, an attempt's `attempt-0.end.json`, ...) is truncated or malformed. */
+export class MetadataCorruptError extends MetaflowError {
+  constructor(
+    /** The file (or record) that cannot be read. */
+    readonly file: string,
+    /** The run, step or task it belongs to, e.g. `TrainFlow/1712345678901`. */
+    readonly pathspec: string,
+    /** What is wrong with it, e.g. `is truncated or not valid JSON (Unexpected end of JSON input)`. */
+    readonly reason: string,
+  ) {
+    super(
+      "metadata-corrupt",
+      `Unreadable metadata file ${file}`,
+      `${file} (of ${pathspec}) ${reason}. Listings skip ${pathspec} and show the rest; ` +
+        `restore the file from a backup, or move it aside if the record is lost for good.`,
+    );
+  }
+}
+
+/** A record that is immutable once written (an ended attempt, a run's end) was to be rewritten with other content. */
+export class RecordConflictError extends MetaflowError {
+  constructor(
+    /** What was to be rewritten, e.g. `the end of attempt 0 of TrainFlow/12/start/1`. */
+    readonly record: string,
+    message: string,
+  ) {
+    super("record-conflict", `Cannot rewrite ${record}`, message);
+  }
+}
+
 /** A step's code failed at run time in a way Metaflow detects (bad foreach, too many splits, ...). */
 export class StepRuntimeError extends MetaflowError {
   constructor(code: string, headline: string, message?: string) {
@@ -150,12 +180,12 @@ export function toPlainError(err: unknown): PlainError {
   return { name: "Error", message: `A non-error value was thrown: ${describeThrown(err)}` };
 }
 
+/** How a thrown non-error reads in a message: its contents (`{ code: 42 }`), never `[object Object]`. */
 function describeThrown(v: unknown): string {
   try {
     if (typeof v === "string") return JSON.stringify(v);
-    // A plain object says what it holds (`{ code: 42 }`), not `[object Object]`.
-    if (typeof v === "object" && v !== null) return inspect(v, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 500 });
-    return String(v);
+    const text = inspect(v, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 200 });
+    return text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
   } catch {
     return Object.prototype.toString.call(v);
   }

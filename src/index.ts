@@ -20,3 +20,6 @@ export * from "./api.js";
 export { Runner, ExecutingRun, RunnerFailedError } from "./runner.js";
 export type { RunnerOptions, RunnerLogLine } from "./runner.js";
 export type { ResumeOptions, RunOptions, RunSummary } from "./runtime/run.js";
+export { Deployer, StepFunctionsDeployer, DeployedFlow, TriggeredRun, DeployedRunError } from "./deployer.js";
+export type { DeployerOptions, StepFunctionsOptions } from "./deployer.js";
+export type { AwsTarget } from "./deploy/step-functions/aws.js";

@@ -11,7 +11,7 @@ import type { ResumeOptions, RunOptions, RunSummary } from "./runtime/run.js";
 /** Options of a `Runner`: those of `metaflow run`, as typed fields (defaults as in `RunOptions`). */
 export interface RunnerOptions extends Pick<
   RunOptions,
-  "tags" | "maxWorkers" | "maxNumSplits" | "with" | "isolation" | "datastoreRoot" | "env"
+  "tags" | "maxWorkers" | "maxNumSplits" | "with" | "isolation" | "datastoreRoot" | "env" | "branch" | "production"
 > {
   /** Also print the run's console lines, as `metaflow run` does. @default false */
   readonly echo?: boolean;

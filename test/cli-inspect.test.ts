@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CLIENT_FLOW, finished, makeProject, waitFor, type Project } from "./helpers/client-project.js";
+import { CLIENT_FLOW } from "./fixtures/client-flow.js";
+import { collect, Project, waitFor } from "./helpers/project.js";
 
 const ALICE = { METAFLOW_USER: "alice" };
 let project: Project;
@@ -14,7 +15,7 @@ let okRun: string;
 let failedRun: string;
 let bobRun: string;
 
-const cli = (args: string[], env: Record<string, string> = ALICE) => project.cli(args, env);
+const cli = (args: string[], env: Record<string, string> = ALICE) => project.cli(args, { env });
 
 function runIdOf(stdout: string): string {
   const m = /run-id (\d+)/.exec(stdout);
@@ -23,14 +24,14 @@ function runIdOf(stdout: string): string {
 }
 
 before(async () => {
-  project = await makeProject();
-  await project.write("flow.ts", CLIENT_FLOW);
+  project = new Project();
+  project.write("flow.ts", CLIENT_FLOW);
   okRun = runIdOf((await cli(["run", "flow.ts", "--tag", "exp-1"])).stdout);
   failedRun = runIdOf((await cli(["run", "flow.ts", "--fail", "true"])).stdout);
   bobRun = runIdOf((await cli(["run", "flow.ts", "--n", "1"], { METAFLOW_USER: "bob" })).stdout);
 });
 
-after(() => project.remove());
+after(() => project.cleanup());
 
 void describe("metaflow logs", () => {
   void it("prints a task's stdout and stderr, or one of them", async () => {
@@ -60,7 +61,7 @@ void describe("metaflow logs", () => {
 
   void it("follows a running task until it ends", async () => {
     const gate = path.join(project.dir, "gate-logs");
-    const run = finished(project.spawnCli(["run", "flow.ts", "--n", "1", "--gate", gate], ALICE));
+    const run = collect(project.spawn(["run", "flow.ts", "--n", "1", "--gate", gate], ALICE));
     const runId = await waitFor("the run id", async () => {
       const r = await cli(["runs", "ClientTestFlow", "--json"]);
       const running = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { pathspec: string; status: string }).find((x) => x.status === "running");
@@ -68,7 +69,7 @@ void describe("metaflow logs", () => {
     });
     const squareLog = path.join(project.root, "flows/ClientTestFlow", runId, "square");
     await waitFor("the square task", async () => ((await fs.readdir(squareLog)).length > 0 ? true : undefined));
-    const follower = finished(project.spawnCli(["logs", `ClientTestFlow/${runId}/square`, "--stdout"], ALICE));
+    const follower = collect(project.spawn(["logs", `ClientTestFlow/${runId}/square`, "--stdout"], ALICE));
     await new Promise((r) => setTimeout(r, 500));
     await fs.writeFile(gate, "");
     const out = await follower;

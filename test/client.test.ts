@@ -25,7 +25,8 @@ import {
   getNamespace,
   namespace,
 } from "../src/index.js";
-import { CLIENT_FLOW, DIST_INDEX, finished, makeProject, waitFor, type Project } from "./helpers/client-project.js";
+import { CLIENT_FLOW } from "./fixtures/client-flow.js";
+import { collect as collectOutput, DIST_INDEX, Project, waitFor } from "./helpers/project.js";
 
 const ALICE = { METAFLOW_USER: "alice" };
 const BOB = { METAFLOW_USER: "bob" };
@@ -50,23 +51,23 @@ function runIdOf(stdout: string): string {
 
 before(async () => {
   process.env.METAFLOW_USER = "alice";
-  project = await makeProject();
+  project = new Project();
   opts = { datastoreRoot: project.root };
-  await project.write("flow.ts", CLIENT_FLOW);
-  const ok = await project.cli(["run", "flow.ts", "--n", "3", "--tag", "exp-1", "--tag", "shared"], ALICE);
+  project.write("flow.ts", CLIENT_FLOW);
+  const ok = await project.cli(["run", "flow.ts", "--n", "3", "--tag", "exp-1", "--tag", "shared"], { env: ALICE });
   assert.equal(ok.code, 0, ok.stderr);
   okRun = runIdOf(ok.stdout);
-  const bad = await project.cli(["run", "flow.ts", "--fail", "true", "--tag", "shared"], ALICE);
+  const bad = await project.cli(["run", "flow.ts", "--fail", "true", "--tag", "shared"], { env: ALICE });
   assert.equal(bad.code, 1);
   failedRun = runIdOf(bad.stdout);
-  const bob = await project.cli(["run", "flow.ts", "--n", "2", "--tag", "shared"], BOB);
+  const bob = await project.cli(["run", "flow.ts", "--n", "2", "--tag", "shared"], { env: BOB });
   assert.equal(bob.code, 0, bob.stderr);
   bobRun = runIdOf(bob.stdout);
 });
 
 after(async () => {
   defaultNamespace();
-  await project.remove();
+  project.cleanup();
 });
 
 void describe("reading a successful run", () => {
@@ -259,8 +260,8 @@ void describe("namespaces", () => {
 void describe("a run that is still running", () => {
   void it("shows partial data, finished false, and follows a task's log until it ends", async () => {
     const gate = path.join(project.dir, "gate-open");
-    const child = project.spawnCli(["run", "flow.ts", "--n", "2", "--gate", gate], ALICE);
-    const done = finished(child);
+    const child = project.spawn(["run", "flow.ts", "--n", "2", "--gate", gate], ALICE);
+    const done = collectOutput(child);
     const runId = await waitFor("a square task", async () => {
       for await (const r of new Flow("ClientTestFlow", opts).runs()) {
         if (!r.finished && (await r.step("square").catch(() => undefined))) return r.id;
@@ -320,17 +321,17 @@ void describe("tags", () => {
   });
 
   void it("loses nothing when several processes edit one run's tags at once", async () => {
-    const script = await project.write(
+    const script = project.path(project.write(
       "tagger.mjs",
       `import { Run } from ${JSON.stringify(DIST_INDEX)};
        const [pathspec, root, who] = process.argv.slice(2);
        const run = await Run.get(pathspec, { datastoreRoot: root });
        for (let i = 0; i < 15; i++) await run.addTag(who + "-" + i);
        await run.removeTag(who + "-0");`,
-    );
+    ));
     const { spawn } = await import("node:child_process");
     const writers = ["p1", "p2", "p3", "p4", "p5", "p6"].map((who) =>
-      finished(spawn(process.execPath, [script, `ClientTestFlow/${okRun}`, project.root, who], { env: { ...process.env, ...ALICE } })),
+      collectOutput(spawn(process.execPath, [script, `ClientTestFlow/${okRun}`, project.root, who], { env: { ...process.env, ...ALICE } })),
     );
     for (const r of await Promise.all(writers)) assert.equal(r.code, 0, r.stderr);
     const tags = (await Run.get(`ClientTestFlow/${okRun}`, opts)).userTags;

@@ -82,3 +82,14 @@ void test("show prints steps, transitions and doc comments; check accepts every 
     assert.equal(check.code, 0, `${f}: ${check.stderr}`);
   }
 });
+
+void test("examples/cards.ts stores a default card and a report per foreach task", async () => {
+  const r = await run(["examples/cards.ts", "--epochs", "2"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /best rate 0.1 \(loss 0.333\)/);
+  const [runId] = await metadata.listRuns("CardsExampleFlow");
+  const cards = (step: string, taskId: string) => fs.readdirSync(path.join(root, "flows", "CardsExampleFlow", runId!, step, taskId, "cards", "attempt-0"));
+  const [start] = await metadata.listTasks("CardsExampleFlow", runId!, "start");
+  assert.deepEqual(cards("start", start!), ["0.default.final.html"]);
+  for (const taskId of await metadata.listTasks("CardsExampleFlow", runId!, "train")) assert.deepEqual(cards("train", taskId), ["0.blank.report.final.html"]);
+});

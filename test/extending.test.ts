@@ -5,6 +5,7 @@
  * thrown by a user decorator reported with its name.
  */
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import { after, test } from "node:test";
 import { Project, REPO } from "./helpers/project.js";
 
@@ -212,4 +213,73 @@ void test("examples/decorators.ts runs as documented", async () => {
   const r = await project.cli(["run", `${REPO}/examples/decorators.ts`]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /team recsys \(env recsys\); train took \d+\.\d{3} s/);
+});
+
+void test("what an in-task hook sees: the graph, parameters, a per-task slot shared by a repeatable decorator, the datastore, and onEnd after the artifacts are stored", async () => {
+  project.write(
+    "audit.ts",
+    `import { FlowSpec, Parameter, step, stepDecorator } from "metaflow-ts";
+export const audit = stepDecorator<{ tag: string }>({
+  name: "audit",
+  repeatable: true,
+  async runStep(task, next, o) {
+    const log = task.slot("audit", () => {
+      const entries: string[] = [];
+      task.onEnd(async (end) => {
+        const text = JSON.stringify({ entries, end: { status: end.status, artifacts: end.artifacts }, graph: task.graph, parameters: task.parameterNames.map((n) => [n, task.get(n)]) });
+        await task.storage.put(\`flows/\${task.flowName}/\${task.runId}/\${task.stepName}/\${task.taskId}/audit-\${task.retryCount}.json\`, Buffer.from(text));
+      });
+      return entries;
+    });
+    log.push(o.tag);
+    await next();
+  },
+});
+export const late = stepDecorator({ name: "late", runStep: async (task, next) => { task.onEnd(() => { throw new Error("too late to complain"); }); await next(); } });
+export default class AuditFlow extends FlowSpec {
+  alpha = Parameter("alpha", { default: 3 });
+  fail = Parameter("fail", { default: false });
+  declare score: number;
+  @audit({ tag: "outer" }) @audit({ tag: "inner" }) @step start() {
+    if (this.fail) throw new Error("the step failed");
+    this.score = this.alpha * 2;
+    this.next(this.end);
+  }
+  @late @step end() {}
+}`,
+  );
+  const r = await project.cli(["run", "audit.ts"]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /DecoratorError: @late failed in its onEnd hook in step 'end': too late to complain/);
+  const runId = await project.latestRun("AuditFlow");
+  const read = (attemptFile: string) => JSON.parse(fs.readFileSync(`${project.root}/flows/AuditFlow/${runId}/start/1/${attemptFile}`, "utf8"));
+  const audit = read("audit-0.json");
+  assert.deepEqual(audit.entries, ["outer", "inner"]);
+  assert.equal(audit.end.status, "completed");
+  assert.deepEqual(audit.end.artifacts.find((a: { name: string }) => a.name === "score"), { name: "score", type: "number", size: 4 });
+  assert.deepEqual(audit.graph, [
+    { name: "start", kind: "linear", next: ["end"] },
+    { name: "end", kind: "end", next: [] },
+  ]);
+  assert.deepEqual(audit.parameters, [["alpha", 3], ["fail", false]]);
+
+  const failed = await project.cli(["run", "audit.ts", "--fail", "true"]);
+  assert.equal(failed.code, 1);
+  assert.match(failed.stderr, /Error: the step failed/);
+  const second = await project.latestRun("AuditFlow");
+  const end = JSON.parse(fs.readFileSync(`${project.root}/flows/AuditFlow/${second}/start/1/audit-0.json`, "utf8")).end;
+  assert.deepEqual(end, { status: "failed", artifacts: [] });
+
+  // Decorators that are not repeatable are still refused twice on a step.
+  project.write(
+    "twice.ts",
+    `import { FlowSpec, step, retry } from "metaflow-ts";
+export default class TwiceFlow extends FlowSpec {
+  @retry({ times: 1 }) @retry({ times: 2 }) @step start() { this.next(this.end); }
+  @step end() {}
+}`,
+  );
+  const twice = await project.cli(["run", "twice.ts"]);
+  assert.equal(twice.code, 1);
+  assert.match(twice.stderr, /@retry is applied twice to step 'start'/);
 });

@@ -11,7 +11,8 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ServiceMetadata } from "../src/metadata/service.js";
 import { openBackends, type Backends } from "../src/backends.js";
-import { remoteAvailability, outcome, startRemoteStack, Workdir, type CliOutcome, type RemoteStack } from "./helpers/remote.js";
+import { remoteAvailability, startRemoteStack, type RemoteStack } from "./helpers/remote.js";
+import { collect, Project, type CliResult } from "./helpers/project.js";
 
 const availability = remoteAvailability();
 const skip = availability.s3 ?? availability.postgres;
@@ -55,12 +56,12 @@ interface LiveRun {
   output(): string;
   /** How many tasks printed "Task finished successfully" so far. */
   finished(): number;
-  readonly done: Promise<CliOutcome>;
+  readonly done: Promise<CliResult>;
 }
 
 void describe("S3 + metadata service under failures and load", { skip }, () => {
   let stack: RemoteStack;
-  const projects: Workdir[] = [];
+  const projects: Project[] = [];
   const opened: Backends[] = [];
 
   before(async () => {
@@ -74,8 +75,8 @@ void describe("S3 + metadata service under failures and load", { skip }, () => {
   });
 
   /** A project ("machine") with its own home, cache and user, pointed at the shared service and bucket. */
-  function machine(user = "tester"): { project: Workdir; env: Record<string, string>; backends: Backends } {
-    const project = new Workdir();
+  function machine(user = "tester"): { project: Project; env: Record<string, string>; backends: Backends } {
+    const project = new Project();
     projects.push(project);
     project.write("sleepy.ts", FLOW);
     project.write("hang.ts", HANG);
@@ -91,7 +92,7 @@ void describe("S3 + metadata service under failures and load", { skip }, () => {
     return { project, env, backends };
   }
 
-  function startRun(project: Workdir, args: string[], env: Record<string, string>): LiveRun {
+  function startRun(project: Project, args: string[], env: Record<string, string>): LiveRun {
     const child = project.spawn(["run", ...args], env);
     let seen = "";
     child.stdout.on("data", (d: string | Buffer) => (seen += d.toString()));
@@ -100,7 +101,7 @@ void describe("S3 + metadata service under failures and load", { skip }, () => {
       child,
       output: () => seen,
       finished: () => (seen.match(/Task finished successfully/g) ?? []).length,
-      done: outcome(child),
+      done: collect(child),
     };
   }
 
@@ -112,7 +113,7 @@ void describe("S3 + metadata service under failures and load", { skip }, () => {
     }
   }
 
-  function runIdOf(r: CliOutcome): string {
+  function runIdOf(r: CliResult): string {
     const m = /Done! SleepyFlow\/(\d+):/.exec(r.stdout);
     assert.ok(m, `no "Done!" line:\n${r.stdout}\n${r.stderr}`);
     return m[1]!;

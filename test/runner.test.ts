@@ -7,7 +7,8 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ExecutingRun, ParameterError, Run, Runner, RunnerFailedError, RunFailedError, defaultNamespace } from "../src/index.js";
-import { CLIENT_FLOW, makeProject, waitFor, type Project } from "./helpers/client-project.js";
+import { CLIENT_FLOW } from "./fixtures/client-flow.js";
+import { Project, waitFor } from "./helpers/project.js";
 
 // Only the type of the flow is needed; the class itself lives in the project's flow file.
 interface ClientTestFlow {
@@ -21,12 +22,12 @@ let project: Project;
 let flowFile: string;
 
 before(async () => {
-  project = await makeProject();
-  flowFile = await project.write("flow.ts", CLIENT_FLOW);
+  project = new Project();
+  flowFile = project.path(project.write("flow.ts", CLIENT_FLOW));
   defaultNamespace();
 });
 
-after(() => project.remove());
+after(() => project.cleanup());
 
 void describe("Runner.run", () => {
   void it("resolves to the finished Run, tagged, with typed artifacts", async () => {
@@ -61,7 +62,8 @@ void describe("Runner.run", () => {
 void describe("Runner.resume", () => {
   void it("resumes a failed run, reusing the tasks that finished, and resolves to the new Run", async () => {
     const marker = path.join(project.dir, "broken");
-    const file = await project.write(
+    const file = project.path(
+      project.write(
       "flaky.ts",
       `import * as fs from "node:fs";
        import { FlowSpec, step } from "metaflow-ts";
@@ -75,6 +77,7 @@ void describe("Runner.resume", () => {
          }
          @step end() {}
        }`,
+      ),
     );
     await fs.writeFile(marker, "");
     const runner = new Runner<{ x: number }>(file, { datastoreRoot: project.root });

@@ -8,7 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { openBackends, type Backends } from "../src/backends.js";
-import { outcome, remoteAvailability, startRemoteStack, Workdir, type RemoteStack } from "./helpers/remote.js";
+import { collect, Project } from "./helpers/project.js";
+import { remoteAvailability, startRemoteStack, type RemoteStack } from "./helpers/remote.js";
 
 const availability = remoteAvailability();
 const skip = availability.s3 ?? availability.postgres;
@@ -30,7 +31,7 @@ export default class OutageFlow extends FlowSpec {
 
 void describe("the metadata service stopped mid-run", { skip }, () => {
   let stack: RemoteStack;
-  const project = new Workdir();
+  const project = new Project();
   let backends: Backends | undefined;
 
   before(async () => {
@@ -52,7 +53,7 @@ void describe("the metadata service stopped mid-run", { skip }, () => {
       GATE: gate,
     };
     const child = project.spawn(["run", "outage.ts"], env);
-    const done = outcome(child);
+    const done = collect(child);
     let seen = "";
     child.stdout.on("data", (d: Buffer) => (seen += d.toString()));
     for (let i = 0; !/\/wait\/\d+ .*waiting/.test(seen); i++) {

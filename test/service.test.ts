@@ -492,9 +492,9 @@ void describe(
       ];
       try {
         const applied = await Promise.all(pools.map((p) => migrate(p)));
-        assert.deepEqual(applied.flat(), [1], "exactly one instance applied migration 1");
-        const { rows } = await pools[0]!.query("SELECT version FROM schema_migrations");
-        assert.deepEqual(rows, [{ version: 1 }]);
+        assert.deepEqual(applied.flat(), [1, 2], "exactly one instance applied each migration");
+        const { rows } = await pools[0]!.query("SELECT version FROM schema_migrations ORDER BY version");
+        assert.deepEqual(rows, [{ version: 1 }, { version: 2 }]);
         assert.deepEqual(await migrate(pools[1]!), []);
       } finally {
         await Promise.all(pools.map((p) => p.end()));

@@ -12,49 +12,13 @@ import { after, before, describe, test } from "node:test";
 import { LocalMetadata } from "../src/metadata/local.js";
 import { ServiceMetadata } from "../src/metadata/service.js";
 import { openBackends, type Backends } from "../src/backends.js";
-import { remoteAvailability, startRemoteStack, Workdir, type RemoteStack } from "./helpers/remote.js";
+import { SetupServers } from "./helpers/setups.js";
+import { Project } from "./helpers/project.js";
 
-const availability = remoteAvailability();
-let stack: RemoteStack | undefined;
-
-before(async () => {
-  if (!availability.s3) stack = await startRemoteStack({ service: !availability.postgres });
-});
-after(async () => {
-  await stack?.stop();
-});
-
-interface Setup {
-  readonly name: string;
-  readonly skip?: string;
-  /** Environment of every `metaflow` process of the setup, for a project directory. */
-  env(project: Workdir): Record<string, string>;
-  readonly metadata: "local" | "service";
-  readonly remote: boolean;
-}
-
-const setups: Setup[] = [
-  {
-    name: "local storage + local metadata",
-    remote: false,
-    metadata: "local",
-    env: (p) => ({ METAFLOW_HOME: path.join(p.dir, "no-config"), METAFLOW_DEFAULT_DATASTORE: "local", METAFLOW_DEFAULT_METADATA: "local" }),
-  },
-  {
-    name: "S3 + local metadata",
-    ...(availability.s3 ? { skip: availability.s3 } : {}),
-    remote: true,
-    metadata: "local",
-    env: (p) => stack!.env({ prefix: `s3local-${path.basename(p.dir)}`, cacheDir: path.join(p.dir, "s3cache"), metadata: "local" }),
-  },
-  {
-    name: "S3 + metadata service",
-    ...(availability.s3 || availability.postgres ? { skip: availability.s3 ?? availability.postgres } : {}),
-    remote: true,
-    metadata: "service",
-    env: (p) => stack!.env({ prefix: `s3svc-${path.basename(p.dir)}`, cacheDir: path.join(p.dir, "s3cache"), metadata: "service" }),
-  },
-];
+const servers = new SetupServers();
+before(() => servers.start());
+after(() => servers.stop());
+const setups = servers.setups();
 
 const HEADER = `import * as fs from "node:fs";\nimport { createHash } from "node:crypto";\nimport { FlowSpec, step, Parameter, current, type Inputs } from "metaflow-ts";\n`;
 
@@ -172,12 +136,12 @@ class Results {
 
 for (const setup of setups) {
   void describe(setup.name, { skip: setup.skip }, () => {
-    let project: Workdir;
+    let project: Project;
     let env: Record<string, string>;
     let results: Results;
 
     before(() => {
-      project = new Workdir();
+      project = new Project();
       for (const [file, text] of Object.entries(FLOWS)) project.write(file, text);
       env = setup.env(project);
       // A reader with a cache of its own, so every artifact is really read from the datastore.
@@ -242,6 +206,21 @@ for (const setup of setups) {
       assert.equal(logs.code, 0, logs.stderr);
       assert.match(logs.stdout, /starting/);
       assert.doesNotMatch(logs.stdout, /to stderr/);
+    });
+
+    void test("cards are stored in the setup's datastore and read back by metaflow card", async () => {
+      const r = await run(["run", "hello.ts", "--with", "card"]);
+      assert.equal(r.code, 0, r.stderr);
+      const runId = await results.latestRun("HelloFlow");
+      const [endId] = await results.taskIds("HelloFlow", runId, "end");
+      const list = await run(["card", "list", `HelloFlow/${runId}/end/${endId}`]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.equal(list.stdout, "-\tdefault\tattempt 0\tfinal\n");
+      const page = await run(["card", "get", `HelloFlow/${runId}/end/${endId}`]);
+      assert.match(page.stdout, /<td><span class="mf-text">message<\/span><\/td><td><span class="mf-text">string<\/span><\/td>/);
+      const key = `flows/HelloFlow/${runId}/end/${endId}/cards/attempt-0/0.default.final.html`;
+      assert.ok(await results.b.storage.exists(key), `no ${key} in ${results.b.storage.root}`);
+      if (setup.remote) assert.equal(fs.existsSync(path.join(project.root, key)), false, "the card was written locally");
     });
 
     void test("branch and join with mergeArtifacts", async () => {

@@ -3,8 +3,8 @@
  * state handed to a fake `metaflow task` that records what it was asked to run and does what the
  * design says a task does: record its transition (as the metadata would), write its output
  * document where the state machine reads it, and, for a join, find its parents by walking the
- * recorded transitions. The real handler (a `metaflow task` process against s3rver and the
- * metadata service) replaces the fake once the entrypoint exists.
+ * recorded transitions. Fast and exact about what each state asks; the real thing — each job a
+ * `metaflow task` process against s3rver and the metadata service — is test/step-functions.test.ts.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -85,7 +85,7 @@ class FakeDeployment {
       attempt: c.attempt,
       runId,
       job,
-      ...(c.parent ? { parent: `${c.parent.step}/${c.parent.taskId}` } : {}),
+      ...(c.parents[0] ? { parent: `${c.parents[0].step}/${c.parents[0].taskId}` } : {}),
       ...(c.joinOf ? { joinOf: `${c.joinOf.step}/${c.joinOf.taskId}` } : {}),
       ...(c.splitIndex !== undefined ? { splitIndex: c.splitIndex } : {}),
       ...(c.caught !== undefined ? { caught: c.caught } : {}),

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { Flow, FlowSpec, Runner, step, type Run, type Task } from "../src/index.js";
+import { current, Flow, FlowSpec, Markdown, ProgressBar, Runner, step, Table, type CardSet, type Run, type Task } from "../src/index.js";
 
 class TrainFlow extends FlowSpec {
   declare score: number;
@@ -56,8 +56,22 @@ export async function typedHandles(): Promise<void> {
   void [a, b];
 }
 
+// `current.card` is typed by the @card decorator's augmentation of CurrentExtensions.
+export function typedCards(): void {
+  exact<CardSet, typeof current.card>(true);
+  const report = current.card.get("report");
+  report.append(new Markdown("# Training")).extend([new ProgressBar({ max: 10 }), new Table([[1, 0.9]], { headers: ["epoch", "auc"] })]);
+  report.refresh();
+  current.card.clear().refresh();
+  // @ts-expect-error get() takes an id string
+  current.card.get(1);
+  // @ts-expect-error a card has no such method
+  current.card.publish();
+}
+
 void it("Flow.of names the flow after its class, without I/O", () => {
   assert.equal(Flow.of(TrainFlow).name, "TrainFlow");
   assert.equal(typeof typedReads, "function");
   assert.equal(typeof typedHandles, "function");
+  assert.equal(typeof typedCards, "function");
 });

@@ -6,6 +6,7 @@ export default class BigBufferFlow extends FlowSpec {
   seed = Parameter("seed", { default: 1 });
   declare blob: Buffer;
   declare checksum: number;
+  declare peakRssMb: number;
 
   @step start() {
     this.blob = Buffer.alloc(this.mb * 1024 * 1024);
@@ -17,6 +18,8 @@ export default class BigBufferFlow extends FlowSpec {
 
   @step read() {
     this.checksum = this.blob.length + this.blob[this.blob.length - 1]!;
+    // The host's peak so far: it ran the start step too (the benchmark runs one worker).
+    this.peakRssMb = process.resourceUsage().maxRSS / 1024;
     this.next(this.end);
   }
 

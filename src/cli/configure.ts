@@ -16,6 +16,7 @@ export function configureCommand(): Command {
     .option("--json", "print the settings as JSON")
     .action((opts: { json?: boolean }) => {
       process.stdout.write(formatConfigShow(opts.json ?? false));
+      for (const w of loadConfig().warnings) process.stderr.write(`Warning: ${w}\n`);
     });
   return configure;
 }

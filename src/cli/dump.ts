@@ -4,6 +4,7 @@ import { inspect } from "node:util";
 import type { DataArtifact } from "../client/artifact.js";
 import { ArtifactNotFoundError, NotFinishedError } from "../client/errors.js";
 import { Run, Task } from "../client/objects.js";
+import { DatastoreError } from "../errors.js";
 import { parsePathspec } from "../client/pathspec.js";
 import { addNamespaceOptions, applyNamespace, exitOnClosedPipe, formatBytes, wholeNumber, type NamespaceFlags } from "./client-options.js";
 
@@ -31,6 +32,7 @@ export function dumpCommand(): Command {
     const include = flags.include?.split(",").map((s) => s.trim()).filter(Boolean);
     const [flow, runId, stepName, taskId] = parsePathspec(pathspec, "step", "task") as [string, string, string, string | undefined];
     const tasks: Task[] = [];
+    const unreadable: string[] = [];
     if (taskId !== undefined) {
       tasks.push(await Task.get(pathspec));
     } else {
@@ -57,10 +59,21 @@ export function dumpCommand(): Command {
       }
       const hidden = include || flags.private ? 0 : artifacts.filter((a) => a.isPrivate).length;
       if (hidden > 0) artifacts = artifacts.filter((a) => !a.isPrivate);
-      for (const a of artifacts) out.push(await describe(a, maxSize, maxLines));
+      for (const a of artifacts) {
+        try {
+          out.push(await describe(a, maxSize, maxLines));
+        } catch (err) {
+          // One missing or corrupt object must not hide the others: name it and go on.
+          if (!(err instanceof DatastoreError)) throw err;
+          out.push(`  ${a.name}: ${a.type}, ${formatBytes(a.size)} (cannot be read; see below)`);
+          unreadable.push(`Artifact '${a.name}' of ${task.pathspec} cannot be read: ${err.message}`);
+        }
+      }
       if (hidden > 0) out.push(`  ${hidden} private artifact${hidden === 1 ? "" : "s"} hidden; --private shows them`);
       process.stdout.write(`${out.join("\n")}\n`);
     }
+    for (const line of unreadable) process.stderr.write(`${line}\n`);
+    if (unreadable.length > 0) process.exitCode = 1;
   });
 }
 
@@ -74,9 +87,13 @@ async function storedArtifacts(task: Task): Promise<DataArtifact[] | undefined> 
   }
 }
 
-/** One artifact: its value when small, else its type, size and hash (the value is not loaded). */
+/**
+ * One artifact: its value when small, else its type, size and hash; a value a serializer stored is
+ * described by what the serializer recorded (an Arrow table: rows and columns), never loaded.
+ */
 async function describe(a: DataArtifact, maxSize: number, maxLines: number): Promise<string> {
   const head = `  ${a.name}: ${a.type}, ${formatBytes(a.size)}`;
+  if (a.serializer !== undefined) return `${head}, serializer ${a.serializer}${summaryText(a.summary)}`;
   if (a.size > maxSize) return `${head} (sha256 ${a.hash.slice(0, 12)}…; not loaded, over --max-value-size)`;
   const text = inspect(await a.data(), {
     depth: 4,
@@ -88,4 +105,14 @@ async function describe(a: DataArtifact, maxSize: number, maxLines: number): Pro
   let lines = text.split("\n");
   if (lines.length > maxLines) lines = [...lines.slice(0, maxLines), `... (${lines.length - maxLines} more lines)`];
   return lines.length === 1 ? `${head} = ${lines[0]}` : `${head} =\n${lines.map((l) => `    ${l}`).join("\n")}`;
+}
+
+/** A serializer's summary on one line per entry, e.g. `rows: 3` and `columns: a: Float64, b: Utf8`. */
+function summaryText(summary: Readonly<Record<string, unknown>> | undefined): string {
+  if (summary === undefined) return "";
+  const lines = Object.entries(summary).map(([k, v]) => {
+    const text = Array.isArray(v) ? v.map(String).join(", ") : typeof v === "string" ? v : JSON.stringify(v);
+    return `    ${k}: ${text}`;
+  });
+  return lines.length === 0 ? "" : `\n${lines.join("\n")}`;
 }

@@ -8,6 +8,17 @@ export const EXIT_FAILURE = 1;
 /** Exit code after Ctrl-C / SIGTERM. */
 export const EXIT_INTERRUPTED = 130;
 
+/**
+ * Prints process warnings (the client's `MetaflowWarning`s: a run skipped because its metadata is
+ * unreadable, ...) as one `Warning: ...` line on stderr instead of Node's `(node:pid)` format.
+ */
+export function printWarnings(): void {
+  process.removeAllListeners("warning");
+  process.on("warning", (w: Error) => {
+    process.stderr.write(`${w.name === "MetaflowWarning" ? "Warning" : w.name}: ${w.message}\n`);
+  });
+}
+
 /** Prints an error the way every command does and returns the exit code to use. */
 export function reportError(err: unknown): number {
   if (err instanceof GraphError) {

@@ -19,6 +19,8 @@ export function addRunOptions(cmd: Command): Command {
     .option("--max-num-splits <n>", "most tasks one foreach may create", "100")
     .option("--with <decorator>", "add a decorator to every step, e.g. retry or timeout:seconds=60 (repeatable)", collect, [])
     .option("--run-id-file <file>", "write the run id to this file as soon as it is known")
+    .option("--branch <name>", "a @project flow: run on the test branch test.<name>")
+    .option("--production", "a @project flow: run on the prod branch")
     .addOption(new Option("--isolation <mode>", "context: a fresh context per task in shared hosts; process: a process per task").choices(["context", "process"]).default("context"));
 }
 
@@ -28,6 +30,15 @@ function parameterOption(p: ParameterSpec): Option {
     .join(" ");
   const o = new Option(p.type === "boolean" ? `--${p.name} [value]` : `--${p.name} <value>`, help);
   return o;
+}
+
+/** A parameter's option, unless its flag or its attribute is taken by an option of the command. */
+function checkClash(cmd: Command, option: Option, name: string, flowFile: string): Option {
+  const taken = cmd.options.find((o) => o.long === option.long || o.attributeName() === option.attributeName());
+  if (taken) {
+    throw new library.FlowLoadError(`Parameter name '${name}' clashes with the 'metaflow ${cmd.name()}' option ${taken.long}: rename the parameter`, flowFile);
+  }
+  return option;
 }
 
 function toInt(flag: string, v: string): number {
@@ -62,7 +73,7 @@ async function withFlow(cmd: Command, flowFile: string | undefined, mode: "resum
   // Start a worker host while the flow is bundled and checked.
   prewarmLaunchers();
   const flow = await loadFlow(flowFile, library as unknown as Record<string, unknown>);
-  for (const p of flow.parameters) cmd.addOption(parameterOption(p));
+  for (const p of flow.parameters) cmd.addOption(checkClash(cmd, parameterOption(p), p.name, flowFile));
   cmd.action(async (_file: string, ...rest: unknown[]) => {
     const opts = (mode === "resume" ? rest[1] : rest[0]) as Record<string, unknown>;
     const resumeStep = mode === "resume" ? (rest[0] as string | undefined) : undefined;
@@ -91,6 +102,8 @@ async function withFlow(cmd: Command, flowFile: string | undefined, mode: "resum
         with: opts.with as string[],
         isolation: opts.isolation as "context" | "process",
         ...(opts.runIdFile ? { runIdFile: opts.runIdFile as string } : {}),
+        ...(opts.branch !== undefined ? { branch: opts.branch as string } : {}),
+        ...(opts.production ? { production: true } : {}),
         signal: controller.signal,
         ...(mode === "resume"
           ? {

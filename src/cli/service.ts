@@ -2,6 +2,9 @@
 import { Command } from "commander";
 import * as fs from "node:fs";
 import { UsageError } from "../errors.js";
+import type { MetadataProvider } from "../metadata/types.js";
+import type { Auth } from "../service/auth.js";
+import { databaseUrlOf, tokenCommand } from "./service-token.js";
 
 function positiveNumber(flag: string, value: string): number {
   const n = Number(value);
@@ -10,8 +13,11 @@ function positiveNumber(flag: string, value: string): number {
   return n;
 }
 
-/** Reads the token from `--token-file` or `METAFLOW_SERVICE_AUTH_TOKEN`; never from a flag, which `ps` would show. */
-function readToken(file: string | undefined): string {
+/**
+ * Reads the shared token from `--token-file` or `METAFLOW_SERVICE_AUTH_TOKEN` (never from a flag,
+ * which `ps` would show); undefined when neither is set: then only per-user tokens are accepted.
+ */
+function readToken(file: string | undefined): string | undefined {
   let token: string | undefined;
   if (file) {
     try {
@@ -19,13 +25,11 @@ function readToken(file: string | undefined): string {
     } catch (err) {
       throw new UsageError(`--token-file ${file} cannot be read: ${(err as Error).message}`);
     }
+    if (!token) throw new UsageError(`--token-file ${file} is empty; put the token in it, e.g. openssl rand -hex 32 > ${file}`);
   } else {
     token = process.env.METAFLOW_SERVICE_AUTH_TOKEN?.trim();
   }
-  if (!token)
-    throw new UsageError(
-      "The service needs a token: set METAFLOW_SERVICE_AUTH_TOKEN or pass --token-file FILE",
-    );
+  if (!token) return undefined;
   if (token.length < 16)
     throw new UsageError(
       `The service token must be at least 16 characters (got ${token.length}); generate one with: openssl rand -hex 32`,
@@ -33,10 +37,10 @@ function readToken(file: string | undefined): string {
   return token;
 }
 
-/** Builds the `service` command. */
+/** Builds the `service` command (and `service token ...`). */
 export function serviceCommand(): Command {
-  return new Command("service")
-    .description("run the metadata service (HTTP, backed by PostgreSQL)")
+  const service = new Command("service")
+    .description("run the metadata service (HTTP, backed by PostgreSQL); 'service token' manages per-user tokens")
     .option("--port <port>", "port to listen on (0 picks a free one)", "8080")
     .option("--host <host>", "address to listen on; 0.0.0.0 serves other machines", "127.0.0.1")
     .option(
@@ -45,8 +49,9 @@ export function serviceCommand(): Command {
     )
     .option(
       "--token-file <file>",
-      "file holding the bearer token (default: $METAFLOW_SERVICE_AUTH_TOKEN)",
+      "file holding the shared bearer token (default: $METAFLOW_SERVICE_AUTH_TOKEN; without one, only per-user tokens are accepted)",
     )
+    .option("--ui", "also serve the web UI under /ui/; people sign in with their token (reads the configured datastore)")
     .option(
       "--heartbeat-timeout <seconds>",
       "a run silent for this long without an end shows as failed",
@@ -59,25 +64,26 @@ export function serviceCommand(): Command {
         databaseUrl?: string;
         tokenFile?: string;
         heartbeatTimeout: string;
+        ui?: boolean;
       }) => {
-        const databaseUrl = opts.databaseUrl ?? process.env.METAFLOW_SERVICE_DATABASE_URL;
-        if (!databaseUrl)
-          throw new UsageError(
-            "The service needs a database: pass --database-url or set METAFLOW_SERVICE_DATABASE_URL",
-          );
+        const databaseUrl = databaseUrlOf(opts.databaseUrl);
         const port = positiveNumber("--port", opts.port);
         if (!Number.isInteger(port) || port > 65535)
           throw new UsageError(`--port must be an integer from 0 to 65535, got ${opts.port}`);
         // Loaded here so other commands do not pay for the PostgreSQL driver.
         const { startMetadataService } = await import("../service/server.js");
-        const service = await startMetadataService({
+        const token = readToken(opts.tokenFile);
+        const mount = opts.ui ? await uiMount() : undefined;
+        const running = await startMetadataService({
           databaseUrl,
-          token: readToken(opts.tokenFile),
+          ...(token === undefined ? {} : { token }),
+          ...(mount ? { mount: mount.mount } : {}),
           port,
           host: opts.host,
           heartbeatTimeoutMs: positiveNumber("--heartbeat-timeout", opts.heartbeatTimeout) * 1000,
         });
-        process.stdout.write(`Metadata service listening on ${service.url}\n`);
+        process.stdout.write(`Metadata service listening on ${running.url}\n`);
+        if (mount) process.stdout.write(`Metaflow UI on ${running.url}/ui/ (${mount.storage.root})\n`);
         await new Promise<void>((resolve) => {
           const stop = (signal: string) => {
             process.stderr.write(`${signal}: stopping the metadata service\n`);
@@ -90,7 +96,35 @@ export function serviceCommand(): Command {
           process.on("SIGINT", onInt);
           process.on("SIGTERM", onTerm);
         });
-        await service.close();
+        await running.close();
+        mount?.close();
       },
     );
+  // `service token create --database-url X`: the flag belongs to the subcommand that is named before it.
+  service.enablePositionalOptions().addCommand(tokenCommand());
+  return service;
+}
+
+/** The team UI mounted under /ui/: the configured datastore, the service's own database, its tokens (shared and per-user). */
+async function uiMount() {
+  const { createUiHandler } = await import("../ui/server.js");
+  const { openStorage, closeStorage } = await import("../datastore/open.js");
+  const { loadConfig } = await import("../config/index.js");
+  const storage = openStorage(loadConfig(process.env));
+  return {
+    storage,
+    close: () => closeStorage(storage),
+    mount: {
+      prefix: "/ui/",
+      create: (metadata: MetadataProvider, authenticate: (authorization: string | undefined) => Promise<Auth | undefined>) =>
+        createUiHandler({
+          client: { backends: { metadata, storage } },
+          basePath: "/ui/",
+          authenticate: async (authorization) => {
+            const auth = await authenticate(authorization);
+            return auth && { user: auth.kind === "user" ? auth.user : undefined };
+          },
+        }),
+    },
+  };
 }

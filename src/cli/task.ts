@@ -1,50 +1,59 @@
 /**
  * `metaflow task` (internal): runs one attempt of one task from the datastore — what every remote
- * backend launches (a Slurm job, an AWS Batch job of a Step Functions execution).
+ * backend launches (a Slurm job, an AWS Batch job of a Step Functions execution). Its flags are
+ * the table in src/task/command.ts.
  */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import * as library from "../index.js";
-import { UsageError } from "../errors.js";
-import { runRemoteTask } from "../task/remote.js";
+import {
+  isRunFailed,
+  runFailedFromFlags,
+  TASK_FLAGS,
+  taskCommandFromFlags,
+  type FlagSource,
+} from "../task/command.js";
+import { runFailedCommand, runTaskCommand } from "../task/entrypoint.js";
 import { EXIT_FAILURE } from "./output.js";
 
-function whole(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} expects a whole number ≥ 0, got ${JSON.stringify(v)}`);
-  return Number(v);
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+/** Commander's options as the flag table reads them. */
+function flagSource(cmd: Command): FlagSource {
+  const opts = cmd.opts<Record<string, unknown>>();
+  const key = (flag: string) => new Option(flag).attributeName();
+  return {
+    value: (flag) => {
+      const v = opts[key(flag)];
+      return typeof v === "string" ? v : undefined;
+    },
+    list: (flag) => (Array.isArray(opts[key(flag)]) ? (opts[key(flag)] as string[]) : []),
+    has: (flag) => opts[key(flag)] !== undefined,
+  };
 }
 
 /** Builds the `task` command. */
 export function taskCommand(): Command {
-  return new Command("task")
-    .description("(internal) run one attempt of one task from the datastore, as remote backends do")
-    .requiredOption("--plan <hash>", "hash of the run plan stored by the run")
-    .requiredOption("--run-id <id>", "the run")
-    .requiredOption("--step <name>", "the step")
-    .requiredOption("--task-id <id>", "the task id")
-    .option("--attempt <n>", "the attempt number, 0 for the first", "0")
-    .option("--parents <list>", "parent tasks as step/taskId, comma-separated (none for start)", "")
-    .option("--split-index <n>", "this task's element when its parent did a foreach")
-    .option("--recover", "every earlier attempt failed: store the error as the step's @catchError says and go on")
-    .option("--label <text>", "where the task runs, for the console prefix (e.g. 'slurm job 12_3')")
-    .action(async (opts: Record<string, string | boolean | undefined>) => {
-      const splitIndex = whole("--split-index", opts.splitIndex as string | undefined);
-      const result = await runRemoteTask(
-        {
-          plan: opts.plan as string,
-          runId: opts.runId as string,
-          step: opts.step as string,
-          taskId: opts.taskId as string,
-          attempt: whole("--attempt", opts.attempt as string) ?? 0,
-          parents: String(opts.parents ?? "").split(",").map((p) => p.trim()).filter(Boolean),
-          ...(splitIndex !== undefined ? { splitIndex } : {}),
-          ...(opts.recover ? { recover: true } : {}),
-          ...(opts.label ? { label: opts.label as string } : {}),
-        },
-        library as unknown as Record<string, unknown>,
-      );
-      if (!result.ok) process.exitCode = EXIT_FAILURE;
-      // A socket or handle the step left open must not keep a cluster job alive once it is recorded.
-      setTimeout(() => process.exit(), 2000).unref();
-    });
+  const cmd = new Command("task").description(
+    "(internal) run one attempt of one task from the datastore, as remote backends do",
+  );
+  for (const f of TASK_FLAGS) {
+    if (f.kind === "boolean") cmd.option(f.flag, f.help);
+    else if (f.kind === "list")
+      cmd.option(`${f.flag} <${f.arg ?? "value"}>`, `${f.help} (repeatable)`, collect, []);
+    else cmd.option(`${f.flag} <${f.arg ?? "value"}>`, f.help);
+  }
+  return cmd.action(async (_opts: unknown, self: Command) => {
+    const flags = flagSource(self);
+    if (isRunFailed(flags)) {
+      process.stdout.write(`${await runFailedCommand(runFailedFromFlags(flags))}\n`);
+      return;
+    }
+    const result = await runTaskCommand(
+      taskCommandFromFlags(flags),
+      library as unknown as Record<string, unknown>,
+    );
+    if (!result.ok) process.exitCode = EXIT_FAILURE;
+    // A socket or handle the step left open must not keep a cluster job alive once it is recorded.
+    setTimeout(() => process.exit(), 2000).unref();
+  });
 }

@@ -15,6 +15,10 @@ export class DataArtifact<T = unknown> {
   readonly type: string;
   /** How the bytes are encoded in the content store. */
   readonly encoding: Encoding;
+  /** The registered serializer that stored the value (`arrow`, or a user's), which `data()` needs; undefined for plain data. */
+  readonly serializer: string | undefined;
+  /** What the serializer recorded about the value (Arrow: `{ rows, columns }`), read without loading it. */
+  readonly summary: Readonly<Record<string, unknown>> | undefined;
   /** `Flow/run/step/task/name`. */
   readonly pathspec: string;
   /** `Flow/run/step/task` of the task that holds it. */
@@ -39,6 +43,8 @@ export class DataArtifact<T = unknown> {
     this.size = ref.size;
     this.type = ref.type;
     this.encoding = ref.encoding;
+    this.serializer = ref.serializer;
+    this.summary = ref.summary;
     this.taskPathspec = taskPathspec;
     this.pathspec = `${taskPathspec}/${ref.name}`;
     this.attempt = origin.attempt;
@@ -54,7 +60,10 @@ export class DataArtifact<T = unknown> {
     return isPrivateName(this.name);
   }
 
-  /** Loads and returns the value (verified against its hash). */
+  /**
+   * Loads and returns the value (verified against its hash); a value stored by a serializer needs
+   * that serializer registered in this process (a SerializerError names it otherwise).
+   */
   async data(): Promise<T> {
     try {
       return (await this.ctx.store.getValue(this.ref)) as T;
@@ -65,13 +74,26 @@ export class DataArtifact<T = unknown> {
   }
 
   /** The metadata as plain data (no value). */
-  toJSON(): { name: string; hash: string; size: number; type: string; encoding: Encoding; pathspec: string; attempt: number; fromFailedAttempt: boolean } {
+  toJSON(): {
+    name: string;
+    hash: string;
+    size: number;
+    type: string;
+    encoding: Encoding;
+    serializer?: string;
+    summary?: Readonly<Record<string, unknown>>;
+    pathspec: string;
+    attempt: number;
+    fromFailedAttempt: boolean;
+  } {
     return {
       name: this.name,
       hash: this.hash,
       size: this.size,
       type: this.type,
       encoding: this.encoding,
+      ...(this.serializer === undefined ? {} : { serializer: this.serializer }),
+      ...(this.summary === undefined ? {} : { summary: this.summary }),
       pathspec: this.pathspec,
       attempt: this.attempt,
       fromFailedAttempt: this.fromFailedAttempt,

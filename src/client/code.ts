@@ -1,6 +1,7 @@
 /** `CodePackage`: the exact code a run ran, as stored in the content store when it started. */
 import type { CodeManifest } from "../datastore/code-package.js";
 import { DatastoreError } from "../errors.js";
+import type { FlowGraph } from "../graph/types.js";
 import type { ClientContext } from "./context.js";
 
 /** The stored code of a run: its source files (by path), the flow file and the bundle the tasks ran. */
@@ -42,5 +43,12 @@ export class CodePackage {
   /** The bundled JavaScript the tasks executed. */
   async bundle(): Promise<string> {
     return (await this.ctx.store.get(this.manifest.bundle)).toString("utf8");
+  }
+
+  /** The flow's graph, derived from the stored flow source as `metaflow show` derives it. */
+  async graph(): Promise<FlowGraph> {
+    // The parser (@babel/parser) loads only here: every task and client process imports this module.
+    const { buildGraph } = await import("../graph/parse.js");
+    return buildGraph(this.flowFile, await this.flowSource(), { className: this.className });
   }
 }

@@ -2,6 +2,7 @@
 export { Metaflow, Flow, Run, Step, Task } from "./objects.js";
 export type { AttemptInfo, DataName, DataValue, RunStatus } from "./objects.js";
 export { DataArtifact } from "./artifact.js";
+export { Card, CardNotFoundError, pickCard } from "./cards.js";
 export { CodePackage } from "./code.js";
 export type { ClientOptions } from "./context.js";
 export type { LogLine, LogOptions } from "./logs.js";

@@ -5,7 +5,7 @@
  * are plain properties.
  */
 import type { ArtifactRef } from "../datastore/types.js";
-import type { PlainError } from "../errors.js";
+import { MetadataCorruptError, type PlainError } from "../errors.js";
 import type { ArtifactNames, FlowSpec } from "../flow/flowspec.js";
 import type { AttemptEnd, AttemptStart, RunEnd, RunRecord, SplitFrame, TaskRecord } from "../metadata/types.js";
 import type { TagChange } from "../metadata/tags.js";
@@ -14,10 +14,12 @@ import { compareIds } from "../metadata/local.js";
 import { DataArtifact, isPrivateName, type ArtifactOrigin } from "./artifact.js";
 import { CodePackage } from "./code.js";
 import { clientContext, type ClientContext, type ClientOptions } from "./context.js";
+import { taskCards, type Card } from "./cards.js";
 import { ArtifactNotFoundError, NamespaceMismatchError, NotFinishedError, ObjectNotFoundError } from "./errors.js";
 import { followLogs, readLogs, streamLogs, type LogLine, type LogOptions } from "./logs.js";
 import { getNamespace } from "./namespace.js";
 import { parsePathspec } from "./pathspec.js";
+import { warnUnreadable } from "./warnings.js";
 
 /** Names `data()` accepts: the flow's artifact names when the flow class is known, else any string. */
 export type DataName<F> = unknown extends F ? string : ArtifactNames<F>;
@@ -52,7 +54,17 @@ async function loadRunData(ctx: ClientContext, flow: string, runId: string): Pro
 }
 
 function flowNotFound(ctx: ClientContext, flow: string, flows: readonly string[]): ObjectNotFoundError {
-  return new ObjectNotFoundError("flow", flow, `no run of it is stored in ${ctx.root}${flows.length ? `; flows there: ${flows.join(", ")}` : " (the datastore is empty)"}`);
+  const known = flows.length ? `; flows there: ${flows.join(", ")}` : "";
+  const local = ctx.localMetadataOverRemote;
+  if (local !== undefined) {
+    // Artifacts are shared through the bucket, but run records are files on the machine that made them.
+    return new ObjectNotFoundError(
+      "flow",
+      flow,
+      `no run of it is recorded in the local metadata at ${local}${known}. The datastore is ${ctx.root}, but metadata is local (METAFLOW_DEFAULT_METADATA=local), so runs made on other machines or in other directories are not visible here. To share runs, use the metadata service: set METAFLOW_DEFAULT_METADATA=service and METAFLOW_SERVICE_URL (see docs/admin.md)`,
+    );
+  }
+  return new ObjectNotFoundError("flow", flow, `no run of it is stored in ${ctx.root}${known || " (the datastore is empty)"}`);
 }
 
 function inNamespace(tags: readonly string[], ns: string | null): boolean {
@@ -134,8 +146,8 @@ export class Flow<F = unknown> {
     for (let i = 0; i < ids.length; i += LIST_BATCH) {
       const batch = await Promise.all(
         ids.slice(i, i + LIST_BATCH).map(async (id) => {
-          const [record, end] = await Promise.all([this.ctx.metadata.getRun(this.name, id), this.ctx.metadata.getRunEnd(this.name, id)]);
-          return record ? { record, end } : undefined;
+          const loaded = await Promise.all([this.ctx.metadata.getRun(this.name, id), this.ctx.metadata.getRunEnd(this.name, id)]).catch(skipUnreadable);
+          return loaded?.[0] ? { record: loaded[0], end: loaded[1] } : undefined;
         }),
       );
       for (const data of batch) {
@@ -146,6 +158,14 @@ export class Flow<F = unknown> {
         yield new Run<F>(LOADER, this.ctx, data.record, data.end);
       }
     }
+  }
+
+  /**
+   * Ids of every run of this flow, newest first, without reading the runs (so in any namespace):
+   * cheap, for paging through many runs with `run(id)`.
+   */
+  async runIds(): Promise<string[]> {
+    return this.ctx.metadata.listRuns(this.name);
   }
 
   /** The newest run in the current namespace, finished or not; throws when there is none. */
@@ -416,7 +436,7 @@ export class Step<F = unknown> {
   /** The step's tasks that have started, in the order they were created. */
   async *tasks(): AsyncGenerator<Task<F>> {
     for (const id of this.taskIds) {
-      const task = await readTask<F>(this.ctx, this, id);
+      const task = await readTask<F>(this.ctx, this, id).catch(skipUnreadable);
       if (task) yield task;
     }
   }
@@ -426,6 +446,13 @@ export class Step<F = unknown> {
     for await (const task of this.tasks()) return task;
     return loadTask<F>(this.ctx, this, this.taskIds[0]!);
   }
+}
+
+/** In a listing, an object whose metadata cannot be read is reported and left out; other errors propagate. */
+function skipUnreadable(err: unknown): undefined {
+  if (!(err instanceof MetadataCorruptError)) throw err;
+  warnUnreadable(err);
+  return undefined;
 }
 
 /** Reads a task; undefined while its directory exists but its first attempt is not recorded yet. */
@@ -674,6 +701,11 @@ export class Task<F = unknown> {
   /** The log lines so far, then new ones as they are written, until the task ends. */
   followLogs(options: LogOptions = {}): AsyncGenerator<LogLine> {
     return followLogs(this.ctx, this.target(), options);
+  }
+
+  /** The task's cards (of its newest attempt that made any): `{ id, type, html() }`. */
+  async cards(): Promise<Card[]> {
+    return taskCards(this.ctx, this.target(), this.pathspec);
   }
 
   private target() {

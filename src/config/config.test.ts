@@ -239,6 +239,40 @@ void describe("loadConfig", () => {
     );
   });
 
+  void test("credentials inside URLs are masked: ?password= and user:password@", () => {
+    const c = loadConfig(
+      {
+        METAFLOW_SERVICE_DATABASE_URL: "postgres://svc@db.internal/metaflow?sslmode=require&password=hunter2-secret",
+        METAFLOW_SERVICE_URL: "https://ann:pw-secret@svc.example/?token=tok-secret",
+        METAFLOW_S3_ENDPOINT_URL: "http://minio.internal:9000/?X-Amz-Signature=sig-secret",
+      },
+      home(),
+    );
+    assert.equal(c.serviceDatabaseUrl.value, "postgres://svc@db.internal/metaflow?sslmode=require&password=hunter2-secret");
+    const printed = JSON.stringify(describeConfig(c));
+    assert.doesNotMatch(printed, /secret/);
+    assert.match(printed, /password=\*\*\*/);
+    assert.match(printed, /sslmode=require/);
+    assert.match(printed, /ann:\*\*\*@svc\.example/);
+  });
+
+  void test("warns when the service token sits in a config file other users can read", () => {
+    const h = home({ "config.json": { METAFLOW_SERVICE_AUTH_TOKEN: TOKEN } });
+    const file = path.join(h, ".metaflowconfig", "config.json");
+    fs.chmodSync(file, 0o644);
+    const warned = loadConfig({}, h).warnings;
+    assert.equal(warned.length, 1);
+    assert.ok(warned[0]!.includes(file), warned[0]);
+    assert.match(warned[0]!, /METAFLOW_SERVICE_AUTH_TOKEN.*readable by other users.*chmod 600/);
+    fs.chmodSync(file, 0o600);
+    assert.deepEqual(loadConfig({}, h).warnings, []);
+    fs.chmodSync(file, 0o644);
+    assert.deepEqual(loadConfig({ METAFLOW_SERVICE_AUTH_TOKEN: "from-env-0123456789" }, h).warnings, [], "the token in the file is not used");
+    const open = home({ "config.json": { METAFLOW_DEFAULT_DATASTORE: "local" } });
+    fs.chmodSync(path.join(open, ".metaflowconfig", "config.json"), 0o644);
+    assert.deepEqual(loadConfig({}, open).warnings, [], "a file without secrets may be shared");
+  });
+
   void test("parseS3Url normalizes and rejects bad paths", () => {
     assert.equal(parseS3Url("s3://my-bucket"), "s3://my-bucket");
     assert.equal(parseS3Url("s3://my-bucket/a/b/"), "s3://my-bucket/a/b");
@@ -283,6 +317,23 @@ void describe("metaflow configure show", () => {
       new RegExp(`Config file: ${path.join(h, ".metaflowconfig", "config.json")}`),
     );
     assert.doesNotMatch(r.stdout + r.stderr, /SECRET/);
+  });
+
+  void test("masks a database password given as ?password= and warns about a readable token file", () => {
+    const h = home({ "config.json": { METAFLOW_SERVICE_AUTH_TOKEN: TOKEN } });
+    fs.chmodSync(path.join(h, ".metaflowconfig", "config.json"), 0o644);
+    const r = cli({ HOME: h, METAFLOW_SERVICE_DATABASE_URL: "postgres://svc@db/metaflow?password=hunter2-SECRET" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /SECRET/);
+    assert.match(r.stdout, /METAFLOW_SERVICE_DATABASE_URL\s+postgres:\/\/svc@db\/metaflow\?password=\*\*\*/);
+    assert.match(r.stderr, /^Warning: .*config\.json.*readable by other users/m);
+    // Every command that opens the backends says it too, once.
+    const runs = spawnSync(process.execPath, [path.join(repo, "bin/metaflow.js"), "runs", "NoSuchFlow"], {
+      cwd: h,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "", HOME: h },
+    });
+    assert.equal(runs.stderr.match(/^Warning: .*readable by other users/gm)?.length, 1, runs.stderr);
   });
 
   void test("exits non-zero with the key and file for a bad config file", () => {

@@ -12,3 +12,14 @@ export class ConfigError extends MetaflowError {
     super("config", `Bad configuration: ${key} (${where})`, message);
   }
 }
+
+/** An `@slurm` option or a `METAFLOW_SLURM_*` value is malformed; `field` names it. */
+export class SlurmOptionError extends MetaflowError {
+  constructor(
+    /** The option, e.g. `partition`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super("slurm-option", `Bad @slurm option '${field}'`, message);
+  }
+}

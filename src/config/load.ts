@@ -5,8 +5,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { DEPLOY_SETTING_KEYS, resolveDeploySettings, type DeploySettings } from "./deploy.js";
 import { ConfigError } from "./errors.js";
-import { Secret } from "./secret.js";
+import { Secret, hasUrlCredentials, redactUrl } from "./secret.js";
+import { resolveSlurmSettings, SLURM_SETTING_KEYS, type SlurmSettings } from "./slurm.js";
 
 /** Where a setting's value came from, lowest precedence first. */
 export type SettingSource = "default" | "file" | "env";
@@ -46,6 +48,8 @@ export interface MetaflowConfig {
   readonly profile: string | undefined;
   /** The config file that was looked for. */
   readonly configFile: string;
+  /** `METAFLOW_BATCH_*`, `METAFLOW_SFN_*` and IAM roles: where `step-functions create` deploys. */
+  readonly deploy: DeploySettings;
   /** Whether that file exists (a missing default file is fine; a missing named profile is an error). */
   readonly configFileFound: boolean;
   /** `METAFLOW_DEFAULT_DATASTORE`: `local` or `s3`. @default "local" */
@@ -80,10 +84,17 @@ export interface MetaflowConfig {
   readonly heartbeatTimeout: Setting<number>;
   /** `METAFLOW_SERVICE_RETRY_TIMEOUT`: seconds one metadata-service call is retried (service down, 5xx) before the run stops. @default 60 */
   readonly serviceRetryTimeout: Setting<number>;
+  /** `METAFLOW_SLURM_*`: defaults for `@slurm` steps and how their jobs are followed. */
+  readonly slurm: SlurmSettings;
+  /** `METAFLOW_SERVICE_DATABASE_URL`: the PostgreSQL URL `metaflow service` uses (shown with its password masked). */
+  readonly serviceDatabaseUrl: Setting<string | undefined>;
+  /** Problems worth telling the user that do not stop anything, e.g. a token in a file others can read. */
+  readonly warnings: readonly string[];
 }
 
 /** Names of the settings a config file may hold; anything else in the file is rejected. */
 export const CONFIG_FILE_KEYS: readonly string[] = [
+  ...DEPLOY_SETTING_KEYS,
   "METAFLOW_DEFAULT_DATASTORE",
   "METAFLOW_DATASTORE_SYSROOT_LOCAL",
   "METAFLOW_DATASTORE_SYSROOT_S3",
@@ -101,6 +112,8 @@ export const CONFIG_FILE_KEYS: readonly string[] = [
   "METAFLOW_USER",
   "METAFLOW_HEARTBEAT_TIMEOUT",
   "METAFLOW_SERVICE_RETRY_TIMEOUT",
+  ...SLURM_SETTING_KEYS,
+  "METAFLOW_SERVICE_DATABASE_URL",
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -172,9 +185,15 @@ export function loadConfig(env: Env = process.env, home: string = os.homedir()):
   );
   const user = resolveUser(lookup("METAFLOW_USER"), env);
   const token = lookup("METAFLOW_SERVICE_AUTH_TOKEN", ["METAFLOW_SERVICE_AUTH_KEY"]);
+  const databaseUrl = resolve<string | undefined>("METAFLOW_SERVICE_DATABASE_URL", parsePostgresUrl, undefined);
+  const secretsFromFile = [
+    ...(token?.source === "file" ? [token.key] : []),
+    ...(databaseUrl.source === "file" && hasUrlCredentials(databaseUrl.value ?? "") ? [databaseUrl.key] : []),
+  ];
 
   return {
     profile,
+    deploy: resolveDeploySettings(resolve),
     configFile,
     configFileFound: file.found,
     datastore: resolve("METAFLOW_DEFAULT_DATASTORE", oneOf(["local", "s3"] as const), "local"),
@@ -216,7 +235,39 @@ export function loadConfig(env: Env = process.env, home: string = os.homedir()):
     user,
     heartbeatTimeout: resolve("METAFLOW_HEARTBEAT_TIMEOUT", intBetween(1, 86_400), 60),
     serviceRetryTimeout: resolve("METAFLOW_SERVICE_RETRY_TIMEOUT", intBetween(1, 3600), 60),
+    slurm: resolveSlurmSettings(resolve),
+    serviceDatabaseUrl: databaseUrl,
+    warnings: secretsFromFile.length > 0 ? readableByOthers(configFile, secretsFromFile) : [],
   };
+}
+
+const emitted = new Set<string>();
+
+/**
+ * Emits each of `config.warnings` once per process as a `MetaflowWarning` (the CLI prints it as
+ * `Warning: ...`); called where settings are put to use, not by every reader of the config.
+ */
+export function emitConfigWarnings(config: MetaflowConfig): void {
+  for (const w of config.warnings) {
+    if (emitted.has(w)) continue;
+    emitted.add(w);
+    process.emitWarning(w, { type: "MetaflowWarning", code: "METAFLOW_CONFIG" });
+  }
+}
+
+/** A warning when `file`, which holds the secrets `keys`, can be read by other local users. */
+function readableByOthers(file: string, keys: readonly string[]): string[] {
+  let mode: number;
+  try {
+    mode = fs.statSync(file).mode & 0o777;
+  } catch {
+    return [];
+  }
+  // Windows has no POSIX modes to judge.
+  if (process.platform === "win32" || (mode & 0o044) === 0) return [];
+  return [
+    `${file} holds ${keys.join(" and ")} but is readable by other users (mode ${mode.toString(8).padStart(4, "0")}); anyone on this machine can use it. Make it private: chmod 600 ${file}`,
+  ];
 }
 
 /** The settings in display order, each with its value rendered for people (secrets masked). */
@@ -234,12 +285,15 @@ export function describeConfig(
     config.s3RetryCount,
     config.s3WorkerCount,
     config.s3CacheDir,
+    ...Object.values(config.deploy),
     config.metadata,
     config.serviceUrl,
     config.serviceToken,
+    config.serviceDatabaseUrl,
     config.user,
     config.heartbeatTimeout,
     config.serviceRetryTimeout,
+    ...Object.values(config.slurm),
   ];
   return settings.map((s) => ({
     key: s.key,
@@ -256,6 +310,9 @@ function renderValue(setting: Setting<unknown>): string {
     return "(not set)";
   }
   if (v instanceof Secret) return v.masked;
+  if (Array.isArray(v)) return v.length === 0 ? "(not set)" : v.join(" ");
+  // URLs may carry credentials (`user:password@`, `?password=`).
+  if (typeof v === "string" && setting.key.endsWith("_URL")) return redactUrl(v);
   if (typeof v === "object" && v !== null && "kind" in v) {
     const c = v as S3Credentials;
     if (c.kind === "env") return `access key ${c.accessKeyId.slice(0, 4)}**** from the environment`;
@@ -464,6 +521,20 @@ function parsePath(raw: string): string {
   const v = raw.trim();
   if (v.includes("\0")) throw new Error("must be a file system path.");
   return path.resolve(v.startsWith("~/") ? path.join(os.homedir(), v.slice(2)) : v);
+}
+
+function parsePostgresUrl(raw: string): string {
+  const v = raw.trim();
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
+    throw new Error(`must be a postgres:// URL, e.g. postgres://metaflow@db.internal:5432/metaflow, got ${JSON.stringify(redactUrl(v))}.`);
+  }
+  return v;
 }
 
 function parseRegion(raw: string): string {

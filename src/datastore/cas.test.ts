@@ -286,3 +286,26 @@ void test("benchLargeBuffer reports its figures", async () => {
   const r = await benchLargeBuffer(dir, 4);
   assert.ok(r.writeMs > 0 && r.readMs > 0 && r.mbPerSec > 0);
 });
+
+void test("big values: compressible ones are stored raw, and synchronous reads verify them on a helper thread", async () => {
+  const { store, storage } = newStore();
+  // 20 MiB of a repeating pattern: deflate would shrink it, but at this size it costs more than it saves.
+  const big = Buffer.alloc(20 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i % 1000, i);
+  const { hash, storedBytes } = await store.put([big]);
+  assert.equal(storedBytes, big.length + HEADER);
+  const back = store.getSync(hash);
+  assert.ok(back.equals(big));
+  assert.equal(back.byteOffset, 0, "the payload is a buffer of its own, 8-aligned for typed-array views");
+
+  const file = storage.localPath(contentKey(hash));
+  const original = fs.readFileSync(file);
+  const flipped = Buffer.from(original);
+  flipped[HEADER + 12_345_678] = flipped[HEADER + 12_345_678]! ^ 1;
+  fs.writeFileSync(file, flipped);
+  assert.throws(() => store.getSync(hash), corruptError(hash, file));
+  fs.writeFileSync(file, original.subarray(0, original.length - 1));
+  assert.throws(() => store.getSync(hash), corruptError(hash, file));
+  fs.rmSync(file);
+  assert.throws(() => store.getSync(hash), (err: unknown) => err instanceof DatastoreError && /is not in the datastore/.test((err as Error).message));
+});

@@ -1,26 +1,21 @@
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { DatastoreError } from "../errors.js";
-import { deserializeValue, serializeValue } from "./serialize.js";
+import { decodeStored, prepareValue, type PreparedValue, type StoredLocator } from "./codec.js";
+import { SerializerError } from "./serializers.js";
+import { readLocalObject, readLocalObjectSync } from "./local-read.js";
+import {
+  FLAG_DEFLATE,
+  FLAG_RAW,
+  HEADER_SIZE,
+  header,
+  inflateOrCorrupt,
+  missingObject,
+  parseHeader,
+  verify,
+} from "./object-format.js";
 import type { ArtifactRef, StorageBackend } from "./types.js";
-
-/**
- * Stored object layout: 8-byte header, then the payload. Eight bytes keep the payload 8-aligned in
- * a buffer read from offset 0, so Float64Array/BigInt64Array views need no copy.
- *   0..3  magic "MFCA"
- *   4     format version
- *   5     payload flag: 0 raw, 1 deflate
- *   6..7  reserved, zero
- */
-const MAGIC = Buffer.from("MFCA", "latin1");
-const FORMAT_VERSION = 1;
-/** Bytes of the header before every object's payload. */
-export const HEADER_SIZE = 8;
-/** Header flag of a payload stored as it is. */
-export const FLAG_RAW = 0;
-const FLAG_DEFLATE = 1;
 
 /** Values smaller than this are stored raw: compression would save next to nothing. */
 export const COMPRESSION_MIN_BYTES = 4 * 1024;
@@ -30,11 +25,13 @@ const COMPRESSION_SAMPLE_BYTES = 64 * 1024;
 const COMPRESSION_MAX_RATIO = 0.85;
 /** Raw objects at least this big are written while being hashed, when the backend can stage writes. */
 const SPECULATIVE_WRITE_MIN_BYTES = 1024 * 1024;
-/** Raw objects are read in slices of this size so hashing one slice overlaps reading the next. */
-const READ_SLICE_BYTES = 8 * 1024 * 1024;
+/**
+ * Values bigger than this are stored raw: deflate runs at ~200 MB/s and inflate at ~250 MB/s, several
+ * times slower than writing and reading the raw bytes, so for them it costs more time than it saves.
+ */
+export const COMPRESSION_MAX_BYTES = 16 * 1024 * 1024;
 
 const deflate = promisify(zlib.deflate);
-const inflate = promisify(zlib.inflate);
 
 /** What `ContentStore.put` did with one object. */
 export interface PutResult {
@@ -51,8 +48,22 @@ export interface PutResult {
 /** What `ContentStore.putValue` stored: an `ArtifactRef` without the name, plus what `put` reports. */
 export type StoredValue = Omit<ArtifactRef, "name"> & PutResult;
 
-/** The parts of an `ArtifactRef` needed to load its value. */
-export type ValueLocator = Pick<ArtifactRef, "hash" | "encoding" | "typedArray">;
+/** The parts of an `ArtifactRef` needed to load its value (the name only makes errors clearer). */
+export type ValueLocator = StoredLocator;
+
+/** The artifact index entry for a value stored under `name`. */
+export function artifactRef(name: string, stored: StoredValue): ArtifactRef {
+  return {
+    name,
+    hash: stored.hash,
+    size: stored.size,
+    encoding: stored.encoding,
+    type: stored.type,
+    ...(stored.typedArray === undefined ? {} : { typedArray: stored.typedArray }),
+    ...(stored.serializer === undefined ? {} : { serializer: stored.serializer }),
+    ...(stored.summary === undefined ? {} : { summary: stored.summary }),
+  };
+}
 
 /** Key of the object with content hash `hash`: `data/<first 2 hex digits>/<hash>`. */
 export function contentKey(hash: string): string {
@@ -106,7 +117,15 @@ export class ContentStore {
     const key = contentKey(checkHash(hash));
     if (this.backend.localPath) {
       await this.backend.ensureLocal?.([key]);
-      return readLocalObject(this.backend.localPath(key), hash);
+      try {
+        return await readLocalObject(this.backend.localPath(key), hash);
+      } catch (err) {
+        // A cache's copy that fails its check is dropped and fetched again from the store it mirrors.
+        if (!this.backend.evict || !(err instanceof DatastoreError)) throw err;
+        await this.backend.evict(key);
+        await this.backend.ensureLocal?.([key]);
+        return readLocalObject(this.backend.localPath(key), hash);
+      }
     }
     const where = `${this.backend.root}/${key}`;
     const object = await this.backend.get(key);
@@ -138,17 +157,25 @@ export class ContentStore {
     return readLocalObjectSync(this.backend.localPath(key), hash);
   }
 
-  /** Serializes `value` and stores it; throws a plain Error (naming the path inside the value) if it cannot be stored. */
+  /**
+   * Serializes `value` and stores it; throws a SerializerError when a serializer fails, or a plain
+   * Error (naming the path inside the value) if it cannot be stored.
+   */
   async putValue(value: unknown): Promise<StoredValue> {
-    const serialized = serializeValue(value);
-    const stored = await this.put(serialized.chunks);
-    const ref: StoredValue = {
+    return this.putPrepared(await prepareValue(value));
+  }
+
+  /** Stores a value `prepareValue` made ready. */
+  async putPrepared(prepared: PreparedValue): Promise<StoredValue> {
+    const stored = await this.put(prepared.chunks());
+    return {
       ...stored,
-      encoding: serialized.encoding,
-      type: serialized.type,
-      ...(serialized.typedArray === undefined ? {} : { typedArray: serialized.typedArray }),
+      encoding: prepared.encoding,
+      type: prepared.type,
+      ...(prepared.typedArray === undefined ? {} : { typedArray: prepared.typedArray }),
+      ...(prepared.serializer === undefined ? {} : { serializer: prepared.serializer }),
+      ...(prepared.summary === undefined ? {} : { summary: prepared.summary }),
     };
-    return ref;
   }
 
   /** Loads and rebuilds the value of a stored artifact. */
@@ -174,11 +201,9 @@ export async function verifyStoredObject(object: Buffer, hash: string, where: st
 
 function decode(bytes: Buffer, ref: ValueLocator): unknown {
   try {
-    return deserializeValue(bytes, {
-      encoding: ref.encoding,
-      ...(ref.typedArray ? { typedArray: ref.typedArray } : {}),
-    });
+    return decodeStored(bytes, ref);
   } catch (err) {
+    if (err instanceof SerializerError) throw err;
     throw new DatastoreError(
       `Object ${ref.hash} (encoding ${ref.encoding}) passed its hash check but cannot be decoded: ${(err as Error).message}`,
     );
@@ -197,7 +222,7 @@ function rawPayload(chunks: readonly Buffer[], size: number): Payload {
 
 /** A cheap trial on the first 64 KiB avoids compressing what will not shrink. */
 function worthCompressing(chunks: readonly Buffer[], size: number): boolean {
-  if (size < COMPRESSION_MIN_BYTES) return false;
+  if (size < COMPRESSION_MIN_BYTES || size > COMPRESSION_MAX_BYTES) return false;
   const sample = leadingBytes(chunks, COMPRESSION_SAMPLE_BYTES);
   const trial = zlib.deflateSync(sample, { level: 1 });
   return trial.length < sample.length * COMPRESSION_MAX_RATIO;
@@ -225,170 +250,6 @@ function leadingBytes(chunks: readonly Buffer[], limit: number): Buffer {
   return Buffer.concat(parts, total);
 }
 
-function header(flag: number): Buffer {
-  const h = Buffer.alloc(HEADER_SIZE);
-  MAGIC.copy(h, 0);
-  h[4] = FORMAT_VERSION;
-  h[5] = flag;
-  return h;
-}
-
-/** Returns the payload flag, or throws a corrupt-object error for anything that is not our header. */
-export function parseHeader(head: Buffer, objectSize: number, hash: string, where: string): number {
-  if (objectSize < HEADER_SIZE || head.length < HEADER_SIZE) {
-    throw corruptObject(
-      hash,
-      where,
-      `it is only ${objectSize} bytes long, shorter than the ${HEADER_SIZE}-byte header`,
-    );
-  }
-  if (!head.subarray(0, 4).equals(MAGIC))
-    throw corruptObject(hash, where, "its header does not start with the store's magic bytes");
-  if (head[4] !== FORMAT_VERSION) {
-    throw corruptObject(
-      hash,
-      where,
-      `its format version is ${head[4]}, this version of Metaflow.ts reads version ${FORMAT_VERSION}`,
-    );
-  }
-  const flag = head[5];
-  if (flag !== FLAG_RAW && flag !== FLAG_DEFLATE)
-    throw corruptObject(hash, where, `its payload flag ${flag} is unknown`);
-  return flag;
-}
-
-async function inflateOrCorrupt(payload: Buffer, hash: string, where: string): Promise<Buffer> {
-  try {
-    return await inflate(payload);
-  } catch (err) {
-    throw corruptObject(
-      hash,
-      where,
-      `its compressed payload cannot be inflated (${(err as Error).message})`,
-    );
-  }
-}
-
-function inflateOrCorruptSync(payload: Buffer, hash: string, where: string): Buffer {
-  try {
-    return zlib.inflateSync(payload);
-  } catch (err) {
-    throw corruptObject(
-      hash,
-      where,
-      `its compressed payload cannot be inflated (${(err as Error).message})`,
-    );
-  }
-}
-
-function verify(data: Buffer, hash: string, where: string): void {
-  const actual = createHash("sha256").update(data).digest("hex");
-  if (actual !== hash) throw corruptObject(hash, where, `its content hashes to ${actual}`);
-}
-
-/**
- * Reads a local object so that a raw payload lands in its own exactly-sized allocation (typed arrays
- * then view it without a copy), hashing each slice while the next one is being read.
- */
-async function readLocalObject(file: string, hash: string): Promise<Buffer> {
-  let handle: fs.promises.FileHandle;
-  try {
-    handle = await fs.promises.open(file, "r");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
-    throw err;
-  }
-  try {
-    const objectSize = (await handle.stat()).size;
-    const head = Buffer.alloc(HEADER_SIZE);
-    await readFully(handle, head, 0);
-    const flag = parseHeader(head, objectSize, hash, file);
-    const payload = Buffer.allocUnsafeSlow(objectSize - HEADER_SIZE);
-    if (flag === FLAG_DEFLATE) {
-      await readFully(handle, payload, HEADER_SIZE);
-      const data = await inflateOrCorrupt(payload, hash, file);
-      verify(data, hash, file);
-      return data;
-    }
-    const hasher = createHash("sha256");
-    let pending = readFully(handle, payload.subarray(0, READ_SLICE_BYTES), HEADER_SIZE);
-    for (let offset = 0; offset < payload.length; offset += READ_SLICE_BYTES) {
-      await pending;
-      const next = offset + READ_SLICE_BYTES;
-      if (next < payload.length) {
-        pending = readFully(
-          handle,
-          payload.subarray(next, next + READ_SLICE_BYTES),
-          HEADER_SIZE + next,
-        );
-      }
-      hasher.update(payload.subarray(offset, next));
-    }
-    const actual = hasher.digest("hex");
-    if (actual !== hash) throw corruptObject(hash, file, `its content hashes to ${actual}`);
-    return payload;
-  } finally {
-    await handle.close();
-  }
-}
-
-function readLocalObjectSync(file: string, hash: string): Buffer {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
-    throw err;
-  }
-  try {
-    const objectSize = fs.fstatSync(fd).size;
-    const head = Buffer.alloc(HEADER_SIZE);
-    readFullySync(fd, head, 0);
-    const flag = parseHeader(head, objectSize, hash, file);
-    const payload = Buffer.allocUnsafeSlow(objectSize - HEADER_SIZE);
-    readFullySync(fd, payload, HEADER_SIZE);
-    const data = flag === FLAG_DEFLATE ? inflateOrCorruptSync(payload, hash, file) : payload;
-    verify(data, hash, file);
-    return data;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Fills `target` from `position`; a short file (a torn write) leaves the rest unfilled and is caught by the hash. */
-export async function readFully(
-  handle: fs.promises.FileHandle,
-  target: Buffer,
-  position: number,
-): Promise<void> {
-  let filled = 0;
-  while (filled < target.length) {
-    const { bytesRead } = await handle.read(
-      target,
-      filled,
-      target.length - filled,
-      position + filled,
-    );
-    if (bytesRead === 0) {
-      target.fill(0, filled);
-      return;
-    }
-    filled += bytesRead;
-  }
-}
-
-function readFullySync(fd: number, target: Buffer, position: number): void {
-  let filled = 0;
-  while (filled < target.length) {
-    const bytesRead = fs.readSync(fd, target, filled, target.length - filled, position + filled);
-    if (bytesRead === 0) {
-      target.fill(0, filled);
-      return;
-    }
-    filled += bytesRead;
-  }
-}
-
 function checkHash(hash: string): string {
   if (!/^[0-9a-f]{64}$/.test(hash)) {
     throw new DatastoreError(
@@ -398,20 +259,3 @@ function checkHash(hash: string): string {
   return hash;
 }
 
-/** How to store a lost object again: resume checks every object of a task it would clone. */
-const RECOVER =
-  "To store it again, resume the run that needs it (`metaflow resume FLOW_FILE --origin-run-id RUN_ID`, which a failed run prints): " +
-  "resume reruns every task whose stored objects are missing or corrupt instead of cloning it.";
-
-function missingObject(hash: string, where: string): DatastoreError {
-  return new DatastoreError(
-    `Object ${hash} is not in the datastore (looked for ${where}): the file was deleted, or the run that wrote it used another datastore. ${RECOVER}`,
-  );
-}
-
-/** The error for a stored object that does not hold what its hash says. */
-export function corruptObject(hash: string, where: string, detail: string): DatastoreError {
-  return new DatastoreError(
-    `Object ${hash} at ${where} is corrupt or was torn by an interrupted write: ${detail}. Delete ${where}, then resume. ${RECOVER}`,
-  );
-}

@@ -4,7 +4,9 @@
  */
 import * as fs from "node:fs";
 import { DatastoreError } from "../errors.js";
-import { contentKey, corruptObject, FLAG_RAW, HEADER_SIZE, parseHeader, readFully, type ContentStore } from "./cas.js";
+import { contentKey, type ContentStore } from "./cas.js";
+import { readFully } from "./local-read.js";
+import { corruptObject, FLAG_RAW, HEADER_SIZE, parseHeader } from "./object-format.js";
 
 /** What `checkObject` found. */
 export type ObjectCheck =

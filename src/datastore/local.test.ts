@@ -94,3 +94,17 @@ void test("findDatastoreRoot finds the nearest .metaflow, else proposes one in c
   fs.writeFileSync(path.join(nested, ".metaflow"), "");
   assert.equal(findDatastoreRoot(nested), path.join(top, "a", ".metaflow"));
 });
+
+void test("a big staged object (page cache filled in parallel) is written whole, or discarded without a trace", async () => {
+  const root = tempDir();
+  const storage = new LocalStorage(root);
+  // 40 MiB in uneven chunks, a distinct byte pattern per chunk so a misplaced slice would show.
+  const chunks = [7, 19, 14].map((mb, i) => Buffer.alloc(mb * 1024 * 1024 + i, i + 1));
+  const staged = storage.stage(chunks);
+  await staged.publish("data/ab/big");
+  const back = fs.readFileSync(storage.localPath("data/ab/big"));
+  assert.ok(back.equals(Buffer.concat(chunks)));
+  const dropped = storage.stage(chunks);
+  await dropped.discard();
+  assert.deepEqual(fs.readdirSync(root).filter((n) => n.startsWith(".tmp-")), []);
+});

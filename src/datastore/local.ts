@@ -29,15 +29,26 @@ export function findDatastoreRoot(cwd: string): string {
   return path.join(start, DATASTORE_DIR_NAME);
 }
 
+/** Options of a `LocalStorage`. */
+export interface LocalStorageOptions {
+  /** Create directories 0700 and files 0600, so other local users can neither list nor read them. @default false */
+  readonly private?: boolean;
+}
+
 /**
  * A `StorageBackend` over a local directory; many processes may read and write it at once, because
  * every write goes to a unique temp file in the target directory and is then renamed into place.
  */
 export class LocalStorage implements StorageBackend {
   readonly root: string;
+  /** Modes for new directories and files; the umask still applies. */
+  readonly #dirMode: number;
+  readonly #fileMode: number;
 
-  constructor(root: string) {
+  constructor(root: string, options: LocalStorageOptions = {}) {
     this.root = path.resolve(root);
+    this.#dirMode = options.private ? 0o700 : 0o777;
+    this.#fileMode = options.private ? 0o600 : 0o666;
   }
 
   /** The file that holds `key`; throws a DatastoreError for keys that would escape the root. */
@@ -54,10 +65,10 @@ export class LocalStorage implements StorageBackend {
     const target = this.localPath(key);
     if (options.ifAbsent && (await fileExists(target))) return;
     const dir = path.dirname(target);
-    await fs.promises.mkdir(dir, { recursive: true });
+    await fs.promises.mkdir(dir, { recursive: true, mode: this.#dirMode });
     const temp = path.join(dir, tempName(path.basename(target)));
     try {
-      const fd = await openFile(temp, "wx");
+      const fd = await openFile(temp, "wx", this.#fileMode);
       await writeAllAndClose(fd, Buffer.isBuffer(data) ? [data] : data);
       await publishFile(temp, target, options.ifAbsent ?? false);
     } finally {
@@ -70,9 +81,9 @@ export class LocalStorage implements StorageBackend {
   stage(data: readonly Buffer[]): StagedObject {
     // Synchronous open on purpose: the write must reach the thread pool before this call returns,
     // because the caller's next move is to hash on the main thread, which would hold back any callback.
-    fs.mkdirSync(this.root, { recursive: true });
+    fs.mkdirSync(this.root, { recursive: true, mode: this.#dirMode });
     const temp = path.join(this.root, tempName("staged"));
-    const written = writeAllAndClose(fs.openSync(temp, "wx"), data);
+    const written = writeAllAndClose(fs.openSync(temp, "wx", this.#fileMode), data);
     // The caller awaits `written` only later (in publish or discard); until then a failed write must
     // not count as an unhandled rejection.
     written.catch(() => undefined);
@@ -81,7 +92,7 @@ export class LocalStorage implements StorageBackend {
         try {
           const target = this.localPath(key);
           await written;
-          await fs.promises.mkdir(path.dirname(target), { recursive: true });
+          await fs.promises.mkdir(path.dirname(target), { recursive: true, mode: this.#dirMode });
           await publishFile(temp, target, options.ifAbsent ?? false);
         } finally {
           await fs.promises.rm(temp, { force: true });

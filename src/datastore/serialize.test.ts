@@ -202,7 +202,7 @@ void test("rejections name the path inside the value", () => {
     [{ model: { fit: () => 1 } }, "a function at .model.fit"],
     [
       { models: [1, 2, new Model()] },
-      /^an instance of class Model at \.models\[2\] \(store plain data: objects, arrays, Map, Set, Date, typed arrays\)$/,
+      /^an instance of class Model at \.models\[2\] \(store plain data: objects, arrays, Map, Set, Date, typed arrays; a value that needs a serializer, like an Arrow table or a class registered with registerSerializer, must be an artifact of its own, not part of another value\)$/,
     ],
     [{ k: Symbol("s") }, "a symbol at .k"],
     [{ p: Promise.resolve(1) }, "a Promise at .p (did you forget await?)"],

@@ -42,6 +42,14 @@ const ERROR_TYPES = new Set([
   "URIError",
 ]);
 const PLAIN_DATA_HINT = "store plain data: objects, arrays, Map, Set, Date, typed arrays";
+/** For a class instance: how to make the datastore store it. */
+const SERIALIZER_HINT =
+  `${PLAIN_DATA_HINT}; or register a serializer for the class in the flow module: ` +
+  `registerSerializer({ name, test, encode, decode }) from "metaflow-ts", see docs/data.md`;
+/** For a class instance inside plain data: serializers apply to whole artifacts. */
+const NESTED_HINT =
+  `${PLAIN_DATA_HINT}; a value that needs a serializer, like an Arrow table or a class registered with ` +
+  `registerSerializer, must be an artifact of its own, not part of another value`;
 
 /**
  * Turns an artifact value into bytes: Buffers and typed arrays as their raw bytes (zero-copy), anything
@@ -49,6 +57,16 @@ const PLAIN_DATA_HINT = "store plain data: objects, arrays, Map, Set, Date, type
  * part of the value that could not be rebuilt faithfully (a function, a class instance, a symbol...).
  */
 export function serializeValue(value: unknown, options: { validate?: boolean } = {}): SerializedValue {
+  const binary = serializeBinary(value);
+  if (binary) return binary;
+  // Callers re-serializing a value they loaded (to detect in-place changes) skip the walk: it was
+  // valid when stored, and the walk costs more than the serialization itself.
+  if (options.validate !== false) assertStorable(value);
+  return serializeV8(value);
+}
+
+/** Buffers and typed arrays as their raw bytes (zero-copy); undefined for any other value. */
+export function serializeBinary(value: unknown): SerializedValue | undefined {
   if (Buffer.isBuffer(value)) {
     return { encoding: "buffer", type: "Buffer", chunks: [value], size: value.length };
   }
@@ -59,9 +77,11 @@ export function serializeValue(value: unknown, options: { validate?: boolean } =
     const name = binaryTypeName(value);
     return { encoding: "typed", type: name, typedArray: name, chunks: [bytes], size: bytes.length };
   }
-  // Callers re-serializing a value they loaded (to detect in-place changes) skip the walk: it was
-  // valid when stored, and the walk costs more than the serialization itself.
-  if (options.validate !== false) assertStorable(value);
+  return undefined;
+}
+
+/** Anything structured clone can hold, via `v8.serialize`, without the storability walk. */
+export function serializeV8(value: unknown): SerializedValue {
   let bytes: Buffer;
   try {
     bytes = v8.serialize(value);
@@ -91,10 +111,8 @@ export function deserializeValue(
       return v8.deserialize(bytes);
     case "json":
       return JSON.parse(bytes.toString("utf8"));
-    case "arrow":
-      throw new Error(
-        "Arrow artifacts cannot be decoded by this datastore module; read them with an Arrow library.",
-      );
+    case "bytes":
+      throw new Error("these bytes were written by a serializer, but the artifact index names none");
     default:
       throw new Error(`unknown artifact encoding ${JSON.stringify(ref.encoding)}`);
   }
@@ -161,12 +179,16 @@ interface Problem {
 /** A step on the way from the artifact's root to a nested value, formatted only if an error needs it. */
 interface PathNode {
   readonly parent: PathNode | undefined;
-  readonly segment: string;
+  /** A ready segment (`.get("k")`), an array index, or (with `property`) a property name. */
+  readonly segment: string | number;
+  readonly property?: boolean;
 }
 
 function formatPath(node: PathNode | undefined): string {
   const segments: string[] = [];
-  for (let n = node; n; n = n.parent) segments.push(n.segment);
+  for (let n = node; n; n = n.parent) {
+    segments.push(typeof n.segment === "number" ? `[${n.segment}]` : n.property ? propertySegment(n.segment) : n.segment);
+  }
   return segments.reverse().join("");
 }
 
@@ -192,7 +214,7 @@ function keyLabel(key: unknown): string {
  * Walks the value (iteratively, so deep nesting cannot overflow the stack; cycle-safe; binary leaves
  * skipped) and throws on the first part that `v8.serialize` would reject or silently rebuild wrongly.
  */
-function assertStorable(root: unknown): void {
+export function assertStorable(root: unknown): void {
   const seen = new Set<object>();
   const stack: { value: unknown; path: PathNode | undefined }[] = [
     { value: root, path: undefined },
@@ -211,17 +233,21 @@ function assertStorable(root: unknown): void {
     if (seen.has(value)) continue;
     seen.add(value);
     if (types.isArrayBufferView(value) || types.isArrayBuffer(value)) continue;
-    const problem = unsupportedKind(value);
-    if (problem) fail(problem, path);
+    const plain = isKnownPlainObject(value);
+    if (!plain) {
+      const problem = unsupportedKind(value, path === undefined);
+      if (problem) fail(problem, path);
+    }
 
-    const child = (segment: string, v: unknown) => {
+    // Segments are formatted only if an error needs them: a big array of records costs no strings.
+    const child = (segment: string | number, v: unknown, property?: true) => {
       // Primitives other than symbols are always fine; skip pushing them to keep big arrays cheap.
       if (
         (typeof v === "object" && v !== null) ||
         typeof v === "function" ||
         typeof v === "symbol"
       ) {
-        stack.push({ value: v, path: { parent: path, segment } });
+        stack.push({ value: v, path: property ? { parent: path, segment, property } : { parent: path, segment } });
       }
     };
     if (types.isMap(value)) {
@@ -235,12 +261,12 @@ function assertStorable(root: unknown): void {
       let i = 0;
       for (const v of value as Set<unknown>) child(`.values()[${i++}]`, v);
     } else if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) child(`[${i}]`, value[i]);
+      for (let i = 0; i < value.length; i++) child(i, value[i]);
     }
     // Only plain objects carry properties worth checking: v8 ignores extra properties of errors,
     // boxed primitives, Maps, Sets and Dates, and listing an array's keys would cost a string per
     // element (v8.serialize itself rejects a function hidden in an array's extra properties).
-    if (!isPlainObject(value)) continue;
+    if (!plain && !isPlainObject(value)) continue;
     if (
       Object.getOwnPropertySymbols(value).some((s) =>
         Object.prototype.propertyIsEnumerable.call(value, s),
@@ -251,13 +277,29 @@ function assertStorable(root: unknown): void {
         path,
       );
     }
-    for (const key of Object.keys(value))
-      child(propertySegment(key), (value as Record<string, unknown>)[key]);
+    for (const key of Object.keys(value)) child(key, (value as Record<string, unknown>)[key], true);
   }
 }
 
+/** Prototypes (of any realm) whose plain objects passed every check; their like need only a quick look. */
+const plainPrototypes = new WeakSet<object>();
+
+/**
+ * Whether `value` is a plain object whose prototype was already found to be a builtin `Object`
+ * prototype; the first of each prototype is checked in full and then remembered here.
+ */
+function isKnownPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (typeof proto !== "object" || proto === null || types.isProxy(value)) return false;
+  if (plainPrototypes.has(proto)) return tag(value) === "Object";
+  if (tag(value) === "Object" && unsupportedKind(value, false) === undefined && isBuiltinPrototype(proto)) {
+    plainPrototypes.add(proto);
+  }
+  return false;
+}
+
 /** Why an object cannot be stored, with an optional hint; undefined when it can. Prototype checks work across realms. */
-function unsupportedKind(value: object): Problem | undefined {
+function unsupportedKind(value: object, atRoot: boolean): Problem | undefined {
   if (types.isProxy(value)) return { what: "a Proxy" };
   if (types.isPromise(value)) return { what: "a Promise", hint: "did you forget await?" };
   if (types.isWeakMap(value)) return { what: "a WeakMap" };
@@ -279,9 +321,9 @@ function unsupportedKind(value: object): Problem | undefined {
   const name = constructorName(proto);
   if (isBuiltinPrototype(proto) && name !== undefined && name === expectedConstructor(value))
     return undefined;
-  if (name !== undefined && name !== "")
-    return { what: `an instance of class ${name}`, hint: PLAIN_DATA_HINT };
-  return { what: "an object with a custom prototype", hint: PLAIN_DATA_HINT };
+  const hint = atRoot ? SERIALIZER_HINT : NESTED_HINT;
+  if (name !== undefined && name !== "") return { what: `an instance of class ${name}`, hint };
+  return { what: "an object with a custom prototype", hint };
 }
 
 /** The builtin constructor whose prototype an object of this internal kind must have to be rebuilt as is. */

@@ -14,7 +14,7 @@ export interface StorageBackend {
   ): Promise<void>;
   /** Reads the object under `key`, or `undefined` when there is none. */
   get(key: string): Promise<Buffer | undefined>;
-  /** Whether an object exists under `key`. */
+  /** Whether the store holds an object under `key` (a cache in front of a store answers for the store). */
   exists(key: string): Promise<boolean>;
   /** Names directly under `prefix/` (objects and sub-prefixes), without the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
@@ -27,6 +27,8 @@ export interface StorageBackend {
    * a remote store downloads the missing ones); throws a DatastoreError naming a key that does not exist.
    */
   ensureLocal?(keys: readonly string[]): Promise<void>;
+  /** Optional, with `ensureLocal`: drops a local copy found corrupt, so the next `ensureLocal` fetches it again. */
+  evict?(key: string): Promise<void>;
   /**
    * Optional: starts writing `data` to a private temporary object right away and returns a handle
    * that publishes it under a key chosen later; lets the content store hash while the bytes are
@@ -49,7 +51,7 @@ export type Encoding =
   | "typed" // a typed array or ArrayBuffer, raw bytes; `typedArray` names the constructor
   | "v8" // anything else structured-clone can hold, via v8.serialize
   | "json" // plain JSON (small primitives and plain data), readable by any language
-  | "arrow"; // an Apache Arrow table as Arrow IPC stream bytes
+  | "bytes"; // the bytes a registered serializer returned (`serializer` names it; `arrow`: an Arrow IPC stream)
 
 /** What the artifact index records about one stored artifact. */
 export interface ArtifactRef {
@@ -63,4 +65,11 @@ export interface ArtifactRef {
   readonly type: string;
   /** For `typed`: the typed-array constructor name (`Float64Array`, ..., or `ArrayBuffer`). */
   readonly typedArray?: string;
+  /**
+   * The registered serializer that wrote the value (`arrow`, or one of the user's), which readers
+   * need to rebuild it; absent for values stored with the built-in encodings alone.
+   */
+  readonly serializer?: string;
+  /** The serializer's summary of the value (Arrow: `{ rows, columns }`), readable without loading it. */
+  readonly summary?: Readonly<Record<string, unknown>>;
 }

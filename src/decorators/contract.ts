@@ -48,8 +48,11 @@ export interface ResourceRequest {
 export interface TaskPlan {
   /** Extra attempts after a failure. @default 0 */
   retries: number;
-  /** Wait before each retry, in milliseconds. @default 0 */
-  retryDelayMs: number;
+  /**
+   * Wait before each retry, in milliseconds, when one was asked for. @default undefined (a local
+   * retry starts at once; a production scheduler waits its own default, 2 minutes)
+   */
+  retryDelayMs: number | undefined;
   /** Stop an attempt after this many milliseconds. @default undefined (no limit) */
   timeoutMs: number | undefined;
   /** What each attempt needs. @default every field undefined */
@@ -69,7 +72,7 @@ export interface TaskPlan {
 export function defaultPlan(): TaskPlan {
   return {
     retries: 0,
-    retryDelayMs: 0,
+    retryDelayMs: undefined,
     timeoutMs: undefined,
     resources: { cpu: undefined, memoryMb: undefined, gpu: undefined },
     env: {},
@@ -92,6 +95,53 @@ export interface PlanContext {
   /** True when the decorator came from `--with` rather than the code. */
   readonly fromCli: boolean;
   readonly flow: FlowInfo;
+  /** Every step decorator that applies to the step, outermost first (to check one against the others). */
+  readonly decorators: readonly DecoratorSpec[];
+}
+
+/** A step of the flow's graph as in-task hooks see it. */
+export interface StepShape {
+  readonly name: string;
+  /** How the step goes on; `end` for the end step. */
+  readonly kind: "linear" | "branch" | "foreach" | "switch" | "end";
+  /** The steps it can go to, in order. */
+  readonly next: readonly string[];
+}
+
+/** An artifact the task stored: what the metadata records about it, without its value. */
+export interface StoredArtifact {
+  readonly name: string;
+  /** Human-readable type, e.g. `number`, `Map`, `Buffer`. */
+  readonly type: string;
+  /** Size of the serialized value in bytes. */
+  readonly size: number;
+}
+
+/** How a task ended, as an `onEnd` hook hears it. */
+export interface StepEnd {
+  /** `completed` once the artifacts are stored; `failed` when the step (or storing) threw. */
+  readonly status: "completed" | "failed";
+  /** What the task stored (empty when it failed). */
+  readonly artifacts: readonly StoredArtifact[];
+  /** The error when it failed. */
+  readonly error?: unknown;
+}
+
+/**
+ * The datastore the task writes to, as keys holding bytes (the same interface as the datastore's
+ * backends): for decorators that keep files beside the task's artifacts and logs.
+ */
+export interface TaskStorage {
+  /** Human-readable location, e.g. `/home/me/proj/.metaflow` or `s3://bucket/prefix`. */
+  readonly root: string;
+  /** Writes `data` under `key` atomically. */
+  put(key: string, data: Buffer | readonly Buffer[], options?: { ifAbsent?: boolean }): Promise<void>;
+  /** Reads the object under `key`, or `undefined` when there is none. */
+  get(key: string): Promise<Buffer | undefined>;
+  exists(key: string): Promise<boolean>;
+  /** Names directly under `prefix/`, sorted. */
+  list(prefix: string): Promise<string[]>;
+  delete(key: string): Promise<void>;
 }
 
 /** The running task as an in-task hook (`runStep`) sees it. */
@@ -116,6 +166,23 @@ export interface StepTask {
   setCurrent(key: string, value: unknown): void;
   /** Writes one line to the task's log (stderr by default). */
   log(line: string, stream?: "stdout" | "stderr"): void;
+  /** The datastore the task writes its artifacts to. */
+  readonly storage: TaskStorage;
+  /** The flow's steps and transitions, in the order of the flow's graph. */
+  readonly graph: readonly StepShape[];
+  /** Names of the run's parameters (read their values with `get`). */
+  readonly parameterNames: readonly string[];
+  /**
+   * A value shared by every hook of this task under `key`, made by `create` on first use: how
+   * several decorators of one name on a step (`@card` twice) share one object.
+   */
+  slot<T>(key: string, create: () => T): T;
+  /**
+   * Runs `hook` when the task ends: after its artifacts are stored (with their names, types and
+   * sizes), or after the step failed. Hooks run innermost first; an error a hook throws fails a
+   * completed task (as a `DecoratorError`) and is logged for a failed one.
+   */
+  onEnd(hook: (end: StepEnd) => Promise<void> | void): void;
 }
 
 /** What every decorator definition has. */
@@ -123,6 +190,11 @@ interface DefinitionBase<O extends object> {
   readonly name: string;
   /** One line for help texts and docs. @default "" */
   readonly help?: string;
+  /**
+   * The decorator may be written several times on one step (`@card` for several cards); each one
+   * gets its own `plan` and `runStep` call. @default false
+   */
+  readonly repeatable?: boolean;
   /**
    * Validates options given in code (typed values) or on the command line (`--with name:k=v`,
    * values as strings); throws an Error naming the field and the bad value. @default accepts any object
@@ -139,9 +211,26 @@ export interface StepDecoratorDefinition<O extends object = Record<string, unkno
   readonly kind?: "step";
 }
 
+/** A run (or a deployment's runs) as a flow decorator's `runTags` hook sees it. */
+export interface RunTagContext {
+  readonly flowName: string;
+  /** Who starts the run (or deploys the flow). */
+  readonly user: string;
+  /** `--branch B` of `metaflow run` or `step-functions create`. */
+  readonly branch: string | undefined;
+  /** `--production`. */
+  readonly production: boolean;
+}
+
 /** A flow decorator: a TC39 class decorator on the `FlowSpec` subclass (`@project(...)`). */
 export interface FlowDecoratorDefinition<O extends object = Record<string, unknown>> extends DefinitionBase<O> {
   readonly kind: "flow";
+  /**
+   * Parent side, once before a run starts (or a deployment is created): system tags its runs get,
+   * from the options and the run's branch choice. Throw to refuse the run. A flow with no
+   * decorator that has this hook refuses `--branch` and `--production`.
+   */
+  runTags?(options: O, run: RunTagContext): readonly string[];
 }
 
 /** Either kind of definition. */

@@ -22,7 +22,7 @@ export type AfterFailure =
  */
 export function afterFailure(plan: Pick<TaskPlan, "retries" | "retryDelayMs" | "onFailure">, attempt: number, recovering: boolean): AfterFailure {
   if (recovering) return { kind: "fail" };
-  if (attempt < plan.retries) return { kind: "retry", attempt: attempt + 1, delayMs: plan.retryDelayMs };
+  if (attempt < plan.retries) return { kind: "retry", attempt: attempt + 1, delayMs: plan.retryDelayMs ?? 0 };
   if (plan.onFailure) {
     return { kind: "recover", attempt: attempt + 1, storeIn: plan.onFailure.storeIn, print: plan.onFailure.print };
   }

@@ -54,9 +54,10 @@ function checkDefinition(def: DecoratorDefinition<any>, what: string): void {
   if (typeof def !== "object" || def === null || typeof def.name !== "string" || !NAME.test(def.name)) {
     throw new TypeError(`${what}: name must be an identifier such as "timed", got ${JSON.stringify((def as { name?: unknown })?.name)}`);
   }
-  for (const hook of ["parse", "plan", "runStep"] as const) {
-    if (def[hook] !== undefined && typeof def[hook] !== "function") {
-      throw new TypeError(`${what} '${def.name}': ${hook} must be a function, got ${typeof def[hook]}`);
+  for (const hook of ["parse", "plan", "runStep", "runTags"] as const) {
+    const fn = (def as Partial<Record<typeof hook, unknown>>)[hook];
+    if (fn !== undefined && typeof fn !== "function") {
+      throw new TypeError(`${what} '${def.name}': ${hook} must be a function, got ${typeof fn}`);
     }
   }
   collecting?.set(def.name, def);
@@ -89,14 +90,14 @@ export function stepDecorator<I extends object = Record<string, unknown>, O exte
   const apply = (raw: unknown) => (_target: unknown, context: ClassMethodDecoratorContext | ClassDecoratorContext | DecoratorContext) => {
     if (context.kind === "class") {
       const options = parseIn(def, raw, `class ${String(context.name)}`);
-      attachClassDecorator(context, { name: def.name, options }, "step-default");
+      attachClassDecorator(context, { name: def.name, options }, "step-default", def.repeatable === true);
       return;
     }
     if (context.kind !== "method" || context.static || context.private) {
       throw new TypeError(`@${def.name} goes on a step method or on the flow class, not on a ${context.static ? "static " : ""}${context.kind}`);
     }
     const options = parseIn(def, raw, `step '${String(context.name)}'`);
-    attachDecorator(context, { name: def.name, options });
+    attachDecorator(context, { name: def.name, options }, def.repeatable === true);
   };
   const factory = (first?: unknown, context?: unknown): any => {
     // `@retry` without parentheses is applied to the method (or class) directly.

@@ -44,6 +44,6 @@ export const retry = stepDecorator<RetryOptions, ParsedRetry>({
   plan(options, plan) {
     plan.retries = options.times;
     // The default two minutes suit a remote compute backend; a local retry starts at once.
-    plan.retryDelayMs = options.waitSet ? Math.round(options.minutesBetweenRetries * 60_000) : 0;
+    plan.retryDelayMs = options.waitSet ? Math.round(options.minutesBetweenRetries * 60_000) : undefined;
   },
 });

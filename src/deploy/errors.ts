@@ -8,22 +8,8 @@ export class DeployError extends MetaflowError {
   }
 }
 
-/** A `@schedule` expression or option is not valid; `reason` names the bad field. */
-export class ScheduleError extends MetaflowError {
-  constructor(
-    readonly input: string,
-    readonly reason: string,
-  ) {
-    super("schedule", `Bad @schedule ${input}`, `@schedule ${input}: ${reason}`);
-  }
-}
-
-/** A `@project` name, a branch or a deployment name is not valid. */
-export class ProjectNameError extends MetaflowError {
-  constructor(message: string) {
-    super("project-name", "Bad project or branch name", message);
-  }
-}
+export { ScheduleError } from "../decorators/schedule.js";
+export { ProjectNameError } from "../decorators/project.js";
 
 /** Someone tried to deploy over a production deployment without its production token. */
 export class ProductionTokenError extends MetaflowError {

@@ -12,104 +12,21 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ProductionTokenError, ProjectNameError } from "./errors.js";
+import { ProjectNameError, type ProjectInfo } from "../decorators/project.js";
+import { ProductionTokenError } from "./errors.js";
 
-/** Options of `@project`. */
-export interface ProjectOptions {
-  /** Project name: lowercase letters, digits and `_`, starting with a letter, at most 40 characters. */
-  readonly name: string;
-}
+export {
+  parseProjectOptions,
+  projectInfo,
+  projectSystemTags,
+  userBranchPart,
+  type BranchChoice,
+  type ProjectInfo,
+  type ProjectOptions,
+} from "../decorators/project.js";
 
-/** Which branch a run or a deployment is for. */
-export interface BranchChoice {
-  /** `--branch B`: the test branch `test.B`. */
-  readonly branch?: string;
-  /** `--production`: the `prod` branch. */
-  readonly production?: boolean;
-}
-
-/** What `current.projectName`, `branchName`, `isProduction`, `projectFlowName` report. */
-export interface ProjectInfo {
-  readonly projectName: string;
-  readonly branchName: string;
-  readonly isProduction: boolean;
-  /** `<projectName>.<branchName>.<Flow>`: also the deployment's name. */
-  readonly projectFlowName: string;
-}
-
-const PROJECT_RE = /^[a-z][a-z0-9_]{0,39}$/;
-const BRANCH_RE = /^[A-Za-z0-9_-]{1,40}$/;
 /** Longest state machine name. */
 export const MAX_DEPLOYMENT_NAME = 80;
-
-/** Validates `@project` options; the error names the bad value and the rule. */
-export function parseProjectOptions(raw: unknown): ProjectOptions {
-  const name = (raw as { name?: unknown } | null)?.name;
-  if (
-    typeof raw !== "object" ||
-    raw === null ||
-    typeof name !== "string" ||
-    !PROJECT_RE.test(name)
-  ) {
-    throw new ProjectNameError(
-      `@project.name must be lowercase letters, digits and _ starting with a letter (at most 40), e.g. @project({ name: "recsys" }); got ${JSON.stringify(name)}`,
-    );
-  }
-  const extra = Object.keys(raw).filter((k) => k !== "name");
-  if (extra.length > 0)
-    throw new ProjectNameError(`@project has no option '${extra[0]}'; its only option is name`);
-  return { name };
-}
-
-/** A user name as it may appear in a branch: characters outside letters, digits, `_` and `-` become `_`. */
-export function userBranchPart(user: string): string {
-  const part = user.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40);
-  if (part.replace(/_/g, "") === "")
-    throw new ProjectNameError(
-      `The user name ${JSON.stringify(user)} cannot name a branch; set METAFLOW_USER to a plain name`,
-    );
-  return part;
-}
-
-/**
- * The project names of a run or deployment: branch `user.<user>` by default, `test.<B>` with
- * `--branch B`, `prod` with `--production`.
- * @example
- * projectInfo({ name: "recsys" }, "TrainFlow", "bob", {}).projectFlowName; // "recsys.user.bob.TrainFlow"
- */
-export function projectInfo(
-  project: ProjectOptions,
-  flowName: string,
-  user: string,
-  choice: BranchChoice = {},
-): ProjectInfo {
-  if (choice.production && choice.branch !== undefined) {
-    throw new ProjectNameError(
-      `Give --branch or --production, not both: --production deploys the prod branch, --branch ${choice.branch} the test branch test.${choice.branch}`,
-    );
-  }
-  let branchName: string;
-  if (choice.production) branchName = "prod";
-  else if (choice.branch !== undefined) {
-    if (!BRANCH_RE.test(choice.branch)) {
-      throw new ProjectNameError(
-        `--branch must be letters, digits, _ or - (at most 40), e.g. --branch new_model; got ${JSON.stringify(choice.branch)}`,
-      );
-    }
-    branchName = `test.${choice.branch}`;
-  } else branchName = `user.${userBranchPart(user)}`;
-  return {
-    projectName: project.name,
-    branchName,
-    isProduction: choice.production === true,
-    projectFlowName: `${project.name}.${branchName}.${flowName}`,
-  };
-}
-
-/** System tags of runs of a project (as Metaflow's): `project:<name>`, `project_branch:<branch>`. */
-export function projectSystemTags(info: ProjectInfo): string[] {
-  return [`project:${info.projectName}`, `project_branch:${info.branchName}`];
-}
 
 /**
  * The deployment (state machine) name of a flow: its `projectFlowName` under `@project`, else the

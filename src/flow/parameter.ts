@@ -73,14 +73,36 @@ function typeName(t: ParameterType | undefined, dflt: unknown, name: string): Pa
   );
 }
 
+/**
+ * Options of `metaflow run` and `metaflow resume` a parameter may not be named after (its flag
+ * would collide); the CLI also checks every parameter against the options it really has.
+ */
+export const RUN_OPTION_NAMES: readonly string[] = [
+  "tag",
+  "with",
+  "max-workers",
+  "max-num-splits",
+  "run-id-file",
+  "isolation",
+  "origin-run-id",
+  "force",
+  "help",
+  "namespace",
+  "branch",
+  "production",
+];
+
 function checkName(name: string, what: string): void {
   if (typeof name !== "string" || !NAME_RE.test(name)) {
     throw new TypeError(
       `${what} name ${JSON.stringify(name)} is invalid: use letters, digits, '-' and '_', starting with a letter`,
     );
   }
-  if (["tag", "with", "max-workers", "max-num-splits", "run-id-file", "help", "namespace"].includes(name)) {
-    throw new TypeError(`${what} name '${name}' clashes with a 'metaflow run' option: choose another name`);
+  const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  // `--max-workers` and `--maxWorkers` land on the same option attribute, so both forms clash.
+  const option = RUN_OPTION_NAMES.find((o) => o === name || camel(o) === camel(name));
+  if (option !== undefined) {
+    throw new TypeError(`${what} name '${name}' clashes with the 'metaflow run' option --${option}: choose another name`);
   }
 }
 

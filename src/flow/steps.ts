@@ -65,13 +65,20 @@ export function step<T extends (...args: any[]) => unknown>(
   stepNames.set(method, String(context.name));
 }
 
-/** Records a step decorator's validated options for the method it decorates. */
-export function attachDecorator(context: ClassMethodDecoratorContext, spec: DecoratorSpec): void {
+/**
+ * Records a step decorator's validated options for the method it decorates. A `repeatable`
+ * decorator may be written several times; its specs stay in source order.
+ */
+export function attachDecorator(context: ClassMethodDecoratorContext, spec: DecoratorSpec, repeatable = false): void {
   const info = infoFor(context);
-  if (info.decorators.some((d) => d.name === spec.name)) {
-    throw new TypeError(`@${spec.name} is applied twice to step '${String(context.name)}'`);
+  const first = info.decorators.findIndex((d) => d.name === spec.name);
+  if (first < 0) {
+    info.decorators.push(spec);
+    return;
   }
-  info.decorators.push(spec);
+  if (!repeatable) throw new TypeError(`@${spec.name} is applied twice to step '${String(context.name)}'`);
+  // Decorators are applied bottom-up: the one written above goes before the others of its name.
+  info.decorators.splice(first, 0, spec);
 }
 
 /** Decorators written on a flow class: flow decorators, and step decorators meant for every step. */
@@ -85,8 +92,8 @@ interface OwnClassDecorators extends ClassDecorators {
   readonly parent: OwnClassDecorators | undefined;
 }
 
-/** Records a decorator written on the flow class. */
-export function attachClassDecorator(context: ClassDecoratorContext, spec: DecoratorSpec, role: "flow" | "step-default"): void {
+/** Records a decorator written on the flow class (a `repeatable` one may be written several times). */
+export function attachClassDecorator(context: ClassDecoratorContext, spec: DecoratorSpec, role: "flow" | "step-default", repeatable = false): void {
   if (!context.metadata) {
     throw new TypeError("decorator metadata is unavailable: load the flow through metaflow-ts (Symbol.metadata is missing)");
   }
@@ -99,7 +106,7 @@ export function attachClassDecorator(context: ClassDecoratorContext, spec: Decor
   }
   const own = meta[CLASS_KEY] as OwnClassDecorators;
   const list = role === "flow" ? own.flow : own.stepDefaults;
-  if (list.some((d) => d.name === spec.name)) {
+  if (!repeatable && list.some((d) => d.name === spec.name)) {
     throw new TypeError(`@${spec.name} is applied twice to class ${String(context.name)}`);
   }
   // Class decorators are applied bottom-up; unshift keeps them in source order.
@@ -121,8 +128,11 @@ export function stepsOf(flowClass: abstract new () => unknown): StepInfo[] {
 export function classDecoratorsOf(flowClass: abstract new () => unknown): ClassDecorators {
   const out: ClassDecorators = { flow: [], stepDefaults: [] };
   for (let level = metadataOf(flowClass)?.[CLASS_KEY] as OwnClassDecorators | undefined; level; level = level.parent) {
-    for (const d of level.flow) if (!out.flow.some((o) => o.name === d.name)) out.flow.push(d);
-    for (const d of level.stepDefaults) if (!out.stepDefaults.some((o) => o.name === d.name)) out.stepDefaults.push(d);
+    // A name written on a subclass replaces the parent's decorators of that name.
+    const flowNames = new Set(out.flow.map((o) => o.name));
+    const defaultNames = new Set(out.stepDefaults.map((o) => o.name));
+    for (const d of level.flow) if (!flowNames.has(d.name)) out.flow.push(d);
+    for (const d of level.stepDefaults) if (!defaultNames.has(d.name)) out.stepDefaults.push(d);
   }
   return out;
 }

@@ -48,7 +48,7 @@ function assertValid(body: string): void {
 void test("the rules are small named functions", () => {
   assert.deepEqual(
     lintRules.map((r) => r.name),
-    ["has-start", "has-end", "known-targets", "reachable", "acyclic", "splits-and-joins"],
+    ["has-start", "has-end", "known-targets", "reachable", "acyclic", "splits-and-joins", "names"],
   );
 });
 
@@ -499,4 +499,62 @@ void test("assertValidGraph throws a GraphError listing the problems", () => {
       err.problems.length === 1 &&
       /flows\/bad\.ts:2: step 'end':/.test(err.message),
   );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Names every setup accepts (local files, pathspecs, the metadata service): one rule for all
+
+void test("names: a step name over 128 characters is refused, naming the limit", () => {
+  const long = `s${"x".repeat(128)}`;
+  const { source, problem } = onlyProblem(`
+  @step start() { this.next(this.${long}); }
+  @step ${long}() { this.next(this.end); }
+  @step end() {}`);
+  assert.equal(problem.step, long);
+  assert.equal(problem.line, lineOf(source, `@step ${long}()`));
+  assert.match(problem.message, /129 characters.*at most 128/);
+});
+
+void test("names: a step name with '$' or non-ASCII letters is refused", () => {
+  for (const name of ["$load", "läden"]) {
+    const { problem } = onlyProblem(`
+  @step start() { this.next(this.${name}); }
+  @step ${name}() { this.next(this.end); }
+  @step end() {}`);
+    assert.equal(problem.step, name);
+    assert.match(problem.message, /ASCII letters, digits and '_'/);
+  }
+});
+
+void test("names: a non-ASCII flow class name is refused at the class line", () => {
+  const source = `import { FlowSpec, step } from "metaflow-ts";
+export default class FlöwFlow extends FlowSpec {
+  @step start() { this.next(this.end); }
+  @step end() {}
+}
+`;
+  const problems = lintGraph(buildGraph("flows/bad.ts", source));
+  assert.equal(problems.length, 1, JSON.stringify(problems));
+  assert.equal(problems[0]!.line, 2);
+  assert.match(problems[0]!.message, /flow class name 'FlöwFlow'/);
+});
+
+void test("names: an artifact name over 1,024 characters is refused where it is assigned", () => {
+  const long = `a${"b".repeat(1024)}`;
+  const quoted = "c".repeat(1100);
+  const { source, problems } = lint(`
+  @step start() {
+    this.ok = 1;
+    this.${long} = 2;
+    this.next(this.end);
+  }
+  @step end() { this["${quoted}"] += 1; this["fine"] = 0; }`);
+  assert.deepEqual(
+    problems.map((p) => [p.step, p.line]),
+    [
+      ["start", lineOf(source, `this.${long} = 2`)],
+      ["end", lineOf(source, quoted)],
+    ],
+  );
+  assert.match(problems[0]!.message, /artifact 'abbbbbbbbb.*', whose name is 1025 characters long.*at most 1024/);
 });

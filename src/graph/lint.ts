@@ -1,6 +1,7 @@
 // Checks a flow graph the way `metaflow check` does: each rule is one small function that returns
 // problems whose message names the step and whose fix says what to change in the flow file.
 import type { GraphProblem } from "../errors.js";
+import { artifactNameProblem, closestName, nameProblem, quoteList, shortName } from "./names.js";
 import type { FlowGraph, StepNode } from "./types.js";
 
 /** What every lint rule receives: the graph plus indexes derived from it once. */
@@ -25,6 +26,7 @@ export const lintRules: readonly LintRule[] = [
   { name: "reachable", check: checkReachable },
   { name: "acyclic", check: checkAcyclic },
   { name: "splits-and-joins", check: checkSplitsAndJoins },
+  { name: "names", check: checkNames },
 ];
 
 /**
@@ -142,6 +144,49 @@ function checkAcyclic(ctx: LintContext): GraphProblem[] {
   };
 
   for (const step of ctx.graph.steps) if (!state.has(step.name)) visit(step.name);
+  return problems;
+}
+
+/** Flow, step and artifact names that a pathspec or the metadata service would refuse, caught before any run. */
+function checkNames(ctx: LintContext): GraphProblem[] {
+  const problems: GraphProblem[] = [];
+  const { className, classLine } = ctx.graph;
+  const flowProblem = nameProblem(className);
+  if (flowProblem) {
+    problems.push(
+      ctx.problem(
+        undefined,
+        classLine,
+        `The flow class name '${shortName(className)}' ${flowProblem}; the same name must work in every setup (pathspecs such as Flow/run/step, the metadata service).`,
+        `Rename the class, e.g. 'MyFlow'.`,
+      ),
+    );
+  }
+  for (const step of ctx.graph.steps) {
+    const stepProblem = nameProblem(step.name);
+    if (stepProblem) {
+      problems.push(
+        ctx.problem(
+          step.name,
+          step.line,
+          `Step name '${shortName(step.name)}' ${stepProblem}; the same name must work in every setup (pathspecs, the metadata service).`,
+          `Rename the step method (and every this.next that points to it), e.g. 'train'.`,
+        ),
+      );
+    }
+    for (const artifact of step.artifacts ?? []) {
+      const artifactProblem = artifactNameProblem(artifact.name);
+      if (!artifactProblem) continue;
+      problems.push(
+        ctx.problem(
+          step.name,
+          artifact.line,
+          `Step '${step.name}' assigns the artifact '${shortName(artifact.name)}', whose name ${artifactProblem}.`,
+          `Give the artifact a shorter, printable name.`,
+        ),
+      );
+    }
+  }
   return problems;
 }
 
@@ -379,32 +424,4 @@ function topologicalOrder(ctx: LintContext): string[] | undefined {
     }
   }
   return order.length === reached.size ? order : undefined;
-}
-
-/** The name closest to `name` by edit distance, if it is close enough to be a likely typo. */
-function closestName(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
-
-function quoteList(names: readonly string[]): string {
-  return names.map((n) => `'${n}'`).join(", ");
 }

@@ -177,6 +177,7 @@ interface ParsedStep {
   readonly doc: string;
   readonly next: Transition;
   readonly nextLine: number;
+  readonly artifacts: readonly { readonly name: string; readonly line: number }[];
 }
 
 function readStep(
@@ -253,7 +254,26 @@ function readStep(
     doc: reader.docAbove(member),
     next,
     nextLine: chosen ? line(chosen) : line(member.key),
+    artifacts: findAssignedArtifacts(member.body),
   };
+}
+
+/** Artifacts a step assigns with a name written out: `this.x = ...`, `this["x"] += ...`. */
+function findAssignedArtifacts(body: t.Node): { name: string; line: number }[] {
+  const found: { name: string; line: number }[] = [];
+  walk(body, (node) => {
+    if (node.type !== "AssignmentExpression" || node.left.type !== "MemberExpression") return;
+    const { object, property, computed } = node.left;
+    if (object.type !== "ThisExpression") return;
+    const name =
+      !computed && property.type === "Identifier"
+        ? property.name
+        : computed && property.type === "StringLiteral"
+          ? property.value
+          : undefined;
+    if (name !== undefined) found.push({ name, line: line(node) });
+  });
+  return found;
 }
 
 /** The name a decorator is known by: `@retry`, `@retry({...})` and `@deco.retry` are all `retry`. */

@@ -35,6 +35,8 @@ export interface StepNode {
   /** Decorator names written on the method besides `step`, e.g. `["retry", "timeout"]`. */
   readonly decorators: readonly string[];
   readonly isAsync: boolean;
+  /** Artifacts the step assigns with a name written in the source (`this.x = ...`), where. */
+  readonly artifacts?: readonly { readonly name: string; readonly line: number }[];
 }
 
 /** A flow's whole graph. */

@@ -25,6 +25,12 @@ export type AttemptOutcome =
       readonly timings?: TaskTimings;
       /** What the failed attempt had assigned (stored best effort), recorded with its end. */
       readonly artifacts?: readonly ArtifactRef[];
+      /**
+       * From a remote launcher: the task did not record how this attempt ended (its job died,
+       * was cancelled or never started), so the scheduler records the failure — the end only
+       * (`"end"`), or the start too when the attempt never began (`"attempt"`).
+       */
+      readonly unrecorded?: "end" | "attempt";
     };
 
 /** What the scheduler hears about one attempt. */
@@ -77,3 +83,19 @@ export interface LauncherContext {
 
 /** Makes a launcher of one kind for a run. */
 export type LauncherFactory = (context: LauncherContext) => TaskLauncher;
+
+/** What a launcher kind checks before a run starts. */
+export interface PreflightContext {
+  readonly backends: Backends;
+  /** The steps whose plans name this launcher kind. */
+  readonly steps: ReadonlyArray<{ readonly step: string; readonly plan: TaskPlan }>;
+  /** `--max-workers`. */
+  readonly maxWorkers: number;
+}
+
+/**
+ * Checks, before anything is recorded or submitted, that a launcher kind can run the steps that
+ * ask for it (its tools, its settings, a datastore its tasks reach); throws a MetaflowError that
+ * says what to configure.
+ */
+export type LauncherPreflight = (context: PreflightContext) => Promise<void>;

@@ -5,13 +5,16 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { DatastoreError } from "../errors.js";
+import { isDeepStrictEqual } from "node:util";
+import { DatastoreError, MetadataCorruptError, RecordConflictError } from "../errors.js";
 import { Heartbeats, HEARTBEAT_FILE } from "./heartbeat.js";
+import { attemptEndShape, attemptStartShape, runEndShape, runRecordShape, tagListShape, type ShapeCheck } from "./shape.js";
 import { applyTagChange, type TagChange } from "./tags.js";
 import type {
   AttemptEnd,
   AttemptStart,
   MetadataProvider,
+  NewRunOptions,
   RunEnd,
   RunRecord,
   TaskRecord,
@@ -23,13 +26,71 @@ async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await fs.rename(tmp, file);
 }
 
-async function readJson<T>(file: string): Promise<T | undefined> {
+/**
+ * Writes a record that never changes once written (an attempt's end, a run's end): published with
+ * a hard link, which fails atomically when the file exists; then an identical record is a retry
+ * (accepted) and a different one a `RecordConflictError` naming `what`.
+ */
+async function writeJsonOnce(file: string, value: unknown, what: string): Promise<void> {
+  const text = JSON.stringify(value);
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await fs.writeFile(tmp, text);
   try {
-    return JSON.parse(await fs.readFile(file, "utf8")) as T;
+    await fs.link(tmp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Some filesystems have no hard links; there, check then rename (racy, but runs own their files).
+    if ((code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS") && !(await exists(file))) {
+      await fs.rename(tmp, file);
+      return;
+    }
+    if (code !== "EEXIST" && !(await exists(file))) throw err;
+    const existing = await fs.readFile(file, "utf8");
+    if (!sameJson(existing, text)) {
+      throw new RecordConflictError(what, `${what} is already recorded in ${file} with other content; ended attempts and runs are immutable.`);
+    }
+  } finally {
+    await fs.unlink(tmp).catch(() => undefined);
+  }
+}
+
+function sameJson(a: string, b: string): boolean {
+  try {
+    return isDeepStrictEqual(JSON.parse(a), JSON.parse(b));
+  } catch {
+    return false;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Reads a record; undefined when the file does not exist, a `MetadataCorruptError` naming the file
+ * (and `pathspec`, what it belongs to) when it is truncated, not JSON, or not shaped like `check` wants.
+ */
+async function readJson<T>(file: string, pathspec: string, check: ShapeCheck): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const what = text.length === 0 ? "is empty" : `is truncated or not valid JSON (${(err as Error).message})`;
+    throw new MetadataCorruptError(file, pathspec, what);
+  }
+  const problem = check(value);
+  if (problem !== undefined) throw new MetadataCorruptError(file, pathspec, problem);
+  return value as T;
 }
 
 async function listDirs(dir: string): Promise<string[]> {
@@ -88,6 +149,27 @@ async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Links `keyFile` to `runId`; when another process claimed the key first, removes this call's run
+ * (`runDir`) and returns the other run's id.
+ */
+async function claimKey(keyFile: string, runId: string, runDir: string): Promise<string> {
+  await fs.mkdir(path.dirname(keyFile), { recursive: true });
+  const tmp = `${keyFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await fs.writeFile(tmp, runId);
+  try {
+    // link() fails when the name exists: exactly one process claims the key, with its content.
+    await fs.link(tmp, keyFile);
+    return runId;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    await fs.rm(runDir, { recursive: true, force: true });
+    return (await fs.readFile(keyFile, "utf8")).trim();
+  } finally {
+    await fs.unlink(tmp).catch(() => undefined);
+  }
+}
+
 /** Compares run or task ids numerically when both are numbers, else as strings. */
 export function compareIds(a: string, b: string): number {
   const na = Number(a);
@@ -123,8 +205,15 @@ export class LocalMetadata implements MetadataProvider {
     return path.join(this.runDir(flow, runId), step, taskId);
   }
 
-  async newRun(record: Omit<RunRecord, "runId">): Promise<string> {
+  async newRun(record: Omit<RunRecord, "runId">, options: NewRunOptions = {}): Promise<string> {
     const flowDir = path.join(this.root, "flows", record.flow);
+    const key = options.idempotencyKey;
+    if (key !== undefined && !/^[A-Za-z0-9_-]{8,128}$/.test(key)) {
+      throw new DatastoreError(`An idempotency key must be 8 to 128 letters, digits, _ or -, got ${JSON.stringify(key)}`);
+    }
+    const keyFile = key === undefined ? undefined : path.join(flowDir, "_requests", key);
+    const prior = keyFile === undefined ? undefined : await fs.readFile(keyFile, "utf8").catch(() => undefined);
+    if (prior) return prior;
     await fs.mkdir(flowDir, { recursive: true });
     // Ids are millisecond timestamps, so they sort by start time; a clash with a concurrent run
     // takes the next free number.
@@ -142,7 +231,7 @@ export class LocalMetadata implements MetadataProvider {
     // The heartbeat exists before the record, so no reader sees the run without one.
     this.heartbeats.start(path.join(flowDir, runId, HEARTBEAT_FILE));
     await writeJsonAtomic(path.join(flowDir, runId, "_run.json"), { ...record, runId });
-    return runId;
+    return keyFile === undefined ? runId : claimKey(keyFile, runId, path.join(flowDir, runId));
   }
 
   private async ensureDir(dir: string): Promise<void> {
@@ -160,12 +249,12 @@ export class LocalMetadata implements MetadataProvider {
   async endAttempt(flow: string, runId: string, step: string, taskId: string, end: AttemptEnd): Promise<void> {
     const dir = this.taskDir(flow, runId, step, taskId);
     await this.ensureDir(dir);
-    await writeJsonAtomic(path.join(dir, `attempt-${end.attempt}.end.json`), end);
+    await writeJsonOnce(path.join(dir, `attempt-${end.attempt}.end.json`), end, `the end of attempt ${end.attempt} of ${flow}/${runId}/${step}/${taskId}`);
   }
 
   async finishRun(flow: string, runId: string, end: RunEnd): Promise<void> {
     this.heartbeats.stop(path.join(this.runDir(flow, runId), HEARTBEAT_FILE));
-    await writeJsonAtomic(path.join(this.runDir(flow, runId), "_end.json"), end);
+    await writeJsonOnce(path.join(this.runDir(flow, runId), "_end.json"), end, `the end of run ${flow}/${runId}`);
   }
 
   /** Stops the heartbeats of the runs this process started (they then read as failed unless ended). */
@@ -183,9 +272,10 @@ export class LocalMetadata implements MetadataProvider {
 
   async getRun(flow: string, runId: string): Promise<RunRecord | undefined> {
     const dir = this.runDir(flow, runId);
+    const pathspec = `${flow}/${runId}`;
     const [record, edited] = await Promise.all([
-      readJson<RunRecord>(path.join(dir, "_run.json")),
-      readJson<string[]>(path.join(dir, TAGS_FILE)),
+      readJson<RunRecord>(path.join(dir, "_run.json"), pathspec, runRecordShape),
+      readJson<string[]>(path.join(dir, TAGS_FILE), pathspec, tagListShape),
     ]);
     return record && edited ? { ...record, tags: edited } : record;
   }
@@ -210,7 +300,8 @@ export class LocalMetadata implements MetadataProvider {
   /** The run's end; a run whose runtime is gone (heartbeat stale or process dead) without one reads as failed. */
   async getRunEnd(flow: string, runId: string): Promise<RunEnd | undefined> {
     const dir = this.runDir(flow, runId);
-    return (await readJson<RunEnd>(path.join(dir, "_end.json"))) ?? this.heartbeats.deadEnd(path.join(dir, HEARTBEAT_FILE), `${flow}/${runId}`);
+    const end = await readJson<RunEnd>(path.join(dir, "_end.json"), `${flow}/${runId}`, runEndShape);
+    return end ?? this.heartbeats.deadEnd(path.join(dir, HEARTBEAT_FILE), `${flow}/${runId}`);
   }
 
   async listSteps(flow: string, runId: string): Promise<string[]> {
@@ -236,9 +327,10 @@ export class LocalMetadata implements MetadataProvider {
       .map(Number)
       .sort((a, b) => a - b);
     const attempts = [];
+    const pathspec = `${flow}/${runId}/${step}/${taskId}`;
     for (const n of attemptNos) {
-      const start = await readJson<AttemptStart>(path.join(dir, `attempt-${n}.start.json`));
-      const end = await readJson<AttemptEnd>(path.join(dir, `attempt-${n}.end.json`));
+      const start = await readJson<AttemptStart>(path.join(dir, `attempt-${n}.start.json`), pathspec, attemptStartShape);
+      const end = await readJson<AttemptEnd>(path.join(dir, `attempt-${n}.end.json`), pathspec, attemptEndShape);
       if (start) attempts.push(end ? { start, end } : { start });
     }
     return { flow, runId, step, taskId, attempts };

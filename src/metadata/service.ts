@@ -5,12 +5,14 @@
  * heartbeats so a run whose process dies shows as failed instead of running forever.
  */
 import { randomUUID } from "node:crypto";
-import { MetaflowError } from "../errors.js";
+import { MetaflowError, RecordConflictError } from "../errors.js";
+import { MAX_REQUEST_BYTES, artifactBatches } from "./batches.js";
 import { SystemTagError, validateTag, type TagChange } from "./tags.js";
 import type {
   AttemptEnd,
   AttemptStart,
   MetadataProvider,
+  NewRunOptions,
   RunEnd,
   RunRecord,
   TaskRecord,
@@ -168,6 +170,10 @@ export class ServiceMetadata implements MetadataProvider {
           lastProblem = `HTTP ${res.status}: ${message}`;
         } else {
           if (res.status === 404 && code === "not-found" && options.notFoundOk) return undefined;
+          if (res.status === 409 && code === "immutable") {
+            const record = typeof parsed.error?.record === "string" ? parsed.error.record : what;
+            throw new RecordConflictError(record, `${message} (the metadata service at ${this.url} refused ${what})`);
+          }
           if (res.status === 401) {
             throw new MetadataServiceError(
               "metadata-service-auth",
@@ -190,7 +196,7 @@ export class ServiceMetadata implements MetadataProvider {
           );
         }
       } catch (err) {
-        if (err instanceof MetadataServiceError) throw err;
+        if (err instanceof MetaflowError) throw err;
         // Refused or reset connections and timeouts: the service or its database is restarting.
         lastProblem = describeFailure(err);
       }
@@ -207,15 +213,19 @@ export class ServiceMetadata implements MetadataProvider {
     }
   }
 
-  /** Allocates a run id on the service (unique under concurrency) and starts the run's heartbeats. */
-  async newRun(record: Omit<RunRecord, "runId">): Promise<string> {
-    // The key makes a retry after a lost response return the run the first try created.
+  /**
+   * Allocates a run id on the service (unique under concurrency) and starts the run's heartbeats
+   * (none for a run an orchestrator drives).
+   */
+  async newRun(record: Omit<RunRecord, "runId">, options: NewRunOptions = {}): Promise<string> {
+    // The key makes a retry after a lost response return the run the first try created; a
+    // caller's own key does the same across processes.
     const answer = await this.call<{ runId: string }>("POST", ["flows", record.flow, "runs"], {
       body: record,
-      headers: { "idempotency-key": randomUUID() },
+      headers: { "idempotency-key": options.idempotencyKey ?? randomUUID() },
     });
     const runId = answer!.runId;
-    this.startHeartbeat(record.flow, runId);
+    if (record.orchestrator === undefined) this.startHeartbeat(record.flow, runId);
     return runId;
   }
 
@@ -298,7 +308,18 @@ export class ServiceMetadata implements MetadataProvider {
       String(attempt),
       side,
     ];
-    await this.call("PUT", path, { body });
+    const size = side === "end" ? Buffer.byteLength(JSON.stringify(body)) : 0;
+    if (size <= MAX_REQUEST_BYTES) {
+      await this.call("PUT", path, { body });
+      return;
+    }
+    // An index too big for one request goes first in batches; the end then names how many.
+    const batches = artifactBatches((body as AttemptEnd).artifacts);
+    const base = path.slice(0, -1);
+    for (const [i, artifacts] of batches.entries()) {
+      await this.call("PUT", [...base, "artifacts", String(i)], { body: { artifacts } });
+    }
+    await this.call("PUT", path, { body: { ...body, artifacts: [], artifactBatches: batches.length } });
   }
 
   async finishRun(flow: string, runId: string, end: RunEnd): Promise<void> {
@@ -327,7 +348,8 @@ export class ServiceMetadata implements MetadataProvider {
     const view = await this.getRunView(flow, runId);
     if (!view) return undefined;
     if (view.end) return view.end;
-    if (!view.heartbeatExpired) return undefined;
+    // A run an orchestrator drives has no process to send heartbeats; it records its own end.
+    if (!view.heartbeatExpired || view.run.orchestrator !== undefined) return undefined;
     const since = new Date(view.lastHeartbeat).toISOString();
     return {
       status: "failed",

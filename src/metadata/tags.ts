@@ -31,8 +31,48 @@ export class SystemTagError extends MetaflowError {
   }
 }
 
-/** Validates a user tag: non-empty, at most 512 characters, no control characters. */
+/**
+ * Namespaces of the tags Metaflow.ts sets itself (`user:ann`, `metaflow_version:0.1.0`, ...): who
+ * ran a run and with what. Namespaces (`namespace("user:ann")`) select runs by these tags, so a
+ * user tag in one of them would put a run in someone else's namespace; they are refused.
+ */
+export const SYSTEM_TAG_NAMESPACES: readonly string[] = [
+  "user",
+  "metaflow_version",
+  "node_version",
+  "python_version",
+  "runtime",
+  "date",
+  "production",
+  "project",
+  "project_branch",
+];
+
+/** The system namespace a tag is in (`user` for `user:ann`; case and spaces ignored), if any. */
+export function systemNamespaceOf(tag: string): string | undefined {
+  const colon = tag.indexOf(":");
+  if (colon < 0) return undefined;
+  const prefix = tag.slice(0, colon).trim().toLowerCase();
+  return SYSTEM_TAG_NAMESPACES.includes(prefix) ? prefix : undefined;
+}
+
+/**
+ * Validates a user tag: non-empty, at most 512 characters, no control characters, and not in a
+ * system-tag namespace (`user:`, `metaflow_version:`, `runtime:`, `date:`, ...).
+ */
 export function validateTag(tag: string): void {
+  validateTagText(tag);
+  const ns = systemNamespaceOf(tag);
+  if (ns !== undefined) {
+    throw new InvalidTagError(
+      tag,
+      `Tag '${tag.slice(0, 80)}' is in the system-tag namespace '${ns}:', which Metaflow.ts sets itself (${SYSTEM_TAG_NAMESPACES.map((n) => `${n}:`).join(", ")}); a user tag there would pass the run off as another user's or version's. Choose a tag without that prefix, e.g. '${ns}-${tag.slice(tag.indexOf(":") + 1).slice(0, 30)}'`,
+    );
+  }
+}
+
+/** Validates any tag's text, user or system: non-empty, at most 512 characters, no control characters. */
+export function validateTagText(tag: string): void {
   if (typeof tag !== "string" || tag.trim() === "") {
     throw new InvalidTagError(String(tag), `A tag cannot be empty; give a word such as 'experiment-3'`);
   }

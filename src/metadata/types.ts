@@ -27,6 +27,20 @@ export interface RunRecord {
   readonly originRunId?: string;
   /** Hash of the stored run plan, from which `metaflow task` runs any of the run's tasks. */
   readonly runPlan?: string;
+  /**
+   * Who drives the run when no process of this library does (`step-functions`): such a run sends
+   * no heartbeats, and records its own end. @default undefined (a `metaflow run` process)
+   */
+  readonly orchestrator?: string;
+}
+
+/** Options of `MetadataProvider.newRun`. */
+export interface NewRunOptions {
+  /**
+   * Makes the call idempotent: a second `newRun` with the same key returns the run the first one
+   * created (a retried deployed start task). 8 to 128 letters, digits, `_` or `-`.
+   */
+  readonly idempotencyKey?: string;
 }
 
 /** How a run ended. */
@@ -92,7 +106,7 @@ export interface TaskRecord {
 /** Where the runtime and the client keep metadata. */
 export interface MetadataProvider {
   /** Allocates a new run id and records the run; unique even when many runs start at once. */
-  newRun(record: Omit<RunRecord, "runId">): Promise<string>;
+  newRun(record: Omit<RunRecord, "runId">, options?: NewRunOptions): Promise<string>;
   startAttempt(flow: string, runId: string, step: string, taskId: string, start: AttemptStart): Promise<void>;
   endAttempt(flow: string, runId: string, step: string, taskId: string, end: AttemptEnd): Promise<void>;
   finishRun(flow: string, runId: string, end: RunEnd): Promise<void>;

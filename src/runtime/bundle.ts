@@ -5,6 +5,7 @@
  */
 import * as esbuild from "esbuild";
 import * as path from "node:path";
+import { arrowBundlePlugin } from "../datastore/arrow-bundle.js";
 import { FlowLoadError } from "../errors.js";
 
 /** A bundled flow. */
@@ -16,6 +17,26 @@ export interface FlowBundle {
   /** Local source files the bundle was built from, relative to the working directory. */
   readonly sources: readonly string[];
 }
+
+/**
+ * Native addons (`.node`) load from node_modules at run time, by absolute path, once per host
+ * process; a package's requires of other platforms' addons (never reached) must not fail the bundle.
+ */
+const nativeAddons: esbuild.Plugin = {
+  name: "metaflow-ts:native-addons",
+  setup(build) {
+    build.onResolve({ filter: /\.node$/ }, async (args) => {
+      if ((args.pluginData as { resolving?: boolean } | undefined)?.resolving) return undefined;
+      const found = await build.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: { resolving: true },
+      });
+      return { path: found.errors.length === 0 ? found.path : args.path, external: true };
+    });
+  },
+};
 
 /** Bundles `file`; compile errors become a FlowLoadError quoting esbuild's file:line messages. */
 export async function bundleFlow(file: string): Promise<FlowBundle> {
@@ -38,9 +59,8 @@ export async function bundleFlow(file: string): Promise<FlowBundle> {
       sourcesContent: false,
       keepNames: true,
       external: ["metaflow-ts"],
+      plugins: [nativeAddons, arrowBundlePlugin()],
       logLevel: "silent",
-      // Native addons cannot be bundled; they load from node_modules at run time.
-      loader: { ".node": "copy" },
     });
   } catch (err) {
     const failure = err as esbuild.BuildFailure;

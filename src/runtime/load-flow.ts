@@ -4,7 +4,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { allDefinitions } from "../decorators/builtins.js";
+import { openSerializerScope } from "../datastore/serializers.js";
+import { definitionsFor } from "../decorators/registry.js";
 import type { DecoratorDefinition, DecoratorSpec } from "../decorators/contract.js";
 import { collectDefinitions } from "../decorators/make.js";
 import { FlowLoadError, GraphError, type GraphProblem } from "../errors.js";
@@ -60,6 +61,8 @@ export async function loadFlow(
   });
   let exports: Record<string, unknown>;
   let own: Map<string, DecoratorDefinition<any>>;
+  // What the module registers (serializers, its apache-arrow) belongs to this throwaway context.
+  const closeSerializers = openSerializerScope();
   try {
     const loaded = collectDefinitions(() => sandbox.load(compileBundle(bundle.code, `${abs}.bundle.cjs`), abs, library));
     exports = loaded.value;
@@ -67,6 +70,7 @@ export async function loadFlow(
   } catch (err) {
     throw new FlowLoadError(`Loading the flow module threw: ${(err as Error)?.message ?? String(err)}`, file);
   } finally {
+    closeSerializers();
     sandbox.dispose();
   }
   const flowClass = pickFlowClass(exports, file);
@@ -93,7 +97,7 @@ export async function loadFlow(
   if (problems.length > 0) throw new GraphError(problems);
   let definitions: Map<string, DecoratorDefinition<any>>;
   try {
-    definitions = allDefinitions(own);
+    definitions = definitionsFor(library, own);
   } catch (err) {
     throw new FlowLoadError((err as Error).message, file);
   }

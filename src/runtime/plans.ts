@@ -53,17 +53,38 @@ export function buildSetups(flow: LoadedFlow, withFlags: readonly string[], isol
       { specs: flow.stepDefaults, cli: false },
       { specs: flow.decorators.get(node.name) ?? [], cli: false },
     ];
-    const chosen = new Map<string, { spec: DecoratorSpec; cli: boolean }>();
-    for (const layer of layers) for (const spec of layer.specs) chosen.set(spec.name, { spec, cli: layer.cli });
+    const chosen = chooseDecorators(flow, layers);
+    const decorators = chosen.map((c) => c.spec);
     for (const flowDeco of flow.flowDecorators) {
-      runPlanHook(flow, flowDeco, plan, { step: node.name, fromCli: false, flow: info });
+      runPlanHook(flow, flowDeco, plan, { step: node.name, fromCli: false, flow: info, decorators });
     }
-    for (const { spec, cli } of chosen.values()) {
-      runPlanHook(flow, spec, plan, { step: node.name, fromCli: cli, flow: info });
+    for (const { spec, cli } of chosen) {
+      runPlanHook(flow, spec, plan, { step: node.name, fromCli: cli, flow: info, decorators });
     }
-    setups.set(node.name, { plan, decorators: [...chosen.values()].map((c) => c.spec) });
+    setups.set(node.name, { plan, decorators });
   }
   return setups;
+}
+
+/**
+ * The decorators of one step from its layers, lowest precedence first: a name given at a higher
+ * level replaces the lower one, except a `repeatable` decorator, whose specs add up (the same
+ * options twice count once, so `--with card` on a step with `@card()` makes one card).
+ */
+function chooseDecorators(flow: LoadedFlow, layers: ReadonlyArray<{ specs: readonly DecoratorSpec[]; cli: boolean }>): Array<{ spec: DecoratorSpec; cli: boolean }> {
+  const chosen = new Map<string, Array<{ spec: DecoratorSpec; cli: boolean }>>();
+  for (const layer of layers) {
+    for (const spec of layer.specs) {
+      const known = chosen.get(spec.name);
+      if (!known || !flow.definitions.get(spec.name)?.repeatable) {
+        chosen.set(spec.name, [{ spec, cli: layer.cli }]);
+        continue;
+      }
+      const same = JSON.stringify(spec.options);
+      if (!known.some((k) => JSON.stringify(k.spec.options) === same)) known.push({ spec, cli: layer.cli });
+    }
+  }
+  return [...chosen.values()].flat();
 }
 
 function runPlanHook(flow: LoadedFlow, spec: DecoratorSpec, plan: TaskPlan, context: PlanContext): void {

@@ -5,10 +5,12 @@
 import * as path from "node:path";
 import type { Backends } from "../backends.js";
 import { VERSION } from "../config.js";
+import { artifactRef } from "../datastore/cas.js";
 import { storeCodePackage } from "../datastore/code-package.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import type { PlainError } from "../errors.js";
-import type { RunRecord } from "../metadata/types.js";
+import type { AttemptEnd, AttemptStart, RunRecord, SplitFrame } from "../metadata/types.js";
+import type { AttemptOutcome } from "../launchers/types.js";
 import type { LoadedFlow } from "./load-flow.js";
 
 /** A run as it starts. */
@@ -32,6 +34,8 @@ export interface RunStart {
   readonly user: string;
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly tags: readonly string[];
+  /** System tags besides the usual ones (from the flow decorators, e.g. `project:...`). @default [] */
+  readonly runTags?: readonly string[];
   /** The run a resume continues: its parameters are reused. */
   readonly origin?: RunRecord;
   /** Called once the code and parameters are stored, before the run record exists. */
@@ -46,15 +50,7 @@ export async function startRun(start: RunStart): Promise<StartedRun> {
   const code = await storeCodePackage(backends.store, flow.bundle, flow.displayFile, flow.className, path.join(backends.localDir, "bundles"));
   const parameterRefs: ArtifactRef[] = origin ? [...origin.parameterRefs] : [];
   for (const p of origin ? [] : flow.parameters) {
-    const stored = await backends.store.putValue(start.parameters[p.name]);
-    parameterRefs.push({
-      name: p.field,
-      hash: stored.hash,
-      size: stored.size,
-      encoding: stored.encoding,
-      type: stored.type,
-      ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
-    });
+    parameterRefs.push(artifactRef(p.field, await backends.store.putValue(start.parameters[p.name])));
   }
   const runPlan = await start.storePlan(code.hash);
   await start.beforeRecord?.();
@@ -65,6 +61,7 @@ export async function startRun(start: RunStart): Promise<StartedRun> {
     `node_version:${process.versions.node}`,
     `runtime:dev`,
     `date:${new Date(createdAt).toISOString().slice(0, 10)}`,
+    ...(start.runTags ?? []),
   ];
   const runId = await backends.metadata.newRun({
     flow: flow.className,
@@ -119,4 +116,31 @@ function summariseParameters(flow: LoadedFlow, values: Readonly<Record<string, u
     }
   }
   return out;
+}
+
+/** The record of an attempt as it starts: where it ran, its parents, its split frames. */
+export function attemptStart(
+  flow: string,
+  runId: string,
+  task: { readonly attempt: number; readonly parents: readonly { step: string; taskId: string }[]; readonly frames: readonly SplitFrame[] },
+  pid: number,
+): AttemptStart {
+  return {
+    attempt: task.attempt,
+    startedAt: Date.now(),
+    pid,
+    parents: task.parents.filter((p) => p.step !== "_parameters").map((p) => `${flow}/${runId}/${p.step}/${p.taskId}`),
+    frames: task.frames,
+  };
+}
+
+/** The record of an attempt as it ends: its artifacts and transition, or its error. */
+export function attemptEnd(attempt: number, outcome: AttemptOutcome, error: PlainError | undefined): AttemptEnd {
+  return {
+    attempt,
+    finishedAt: Date.now(),
+    ...(outcome.ok
+      ? { status: "completed", artifacts: outcome.artifacts, transition: outcome.transition }
+      : { status: "failed", artifacts: outcome.artifacts ?? [], error: error ?? outcome.error }),
+  };
 }

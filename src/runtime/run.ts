@@ -6,16 +6,19 @@ import { promises as fs } from "node:fs";
 import { openBackends, type Backends } from "../backends.js";
 import { currentUser, VERSION } from "../config.js";
 import { toPlainError, UsageError, type PlainError } from "../errors.js";
-import { discardPrewarmed, launcherFactory, launcherKinds, prewarmLaunchers } from "../launchers/builtins.js";
+import { discardPrewarmed, launcherFactory, launcherKinds, preflightLaunchers, prewarmLaunchers } from "../launchers/builtins.js";
 import { validateTag } from "../metadata/tags.js";
+import type { StepNode } from "../graph/types.js";
 import type { RunRecord } from "../metadata/types.js";
 import { loadFlow, type LoadedFlow } from "./load-flow.js";
 import { resolveParameters } from "./parameters.js";
 import { storeRunPlan } from "../task/run-plan.js";
 import { buildSetups, runPlanOf, type StepSetup } from "./plans.js";
+import { flowRunTags } from "./run-tags.js";
 import { loadOrigin, type Origin } from "./resume.js";
-import { doneLine, finishRun, startRun } from "./run-record.js";
-import { Scheduler, type LoopResult, type TaskStat } from "./scheduler.js";
+import { doneLine, finishRun, startRun, type StartedRun } from "./run-record.js";
+import { LiveConsole, type TaskProgress } from "./progress.js";
+import { Scheduler, type LoopResult, type SchedulerSetup, type TaskStat } from "./scheduler.js";
 
 export type { TaskStat } from "./scheduler.js";
 
@@ -50,6 +53,10 @@ export interface RunOptions {
   readonly resume?: ResumeOptions;
   /** Datastore and metadata to use. @default opened from the configuration */
   readonly backends?: Backends;
+  /** `--branch B`: a `@project` flow's run on the test branch `test.B`. @default the user's branch */
+  readonly branch?: string;
+  /** `--production`: a `@project` flow's run on the `prod` branch. @default false */
+  readonly production?: boolean;
 }
 
 /** What `metaflow resume` asks for. */
@@ -90,6 +97,8 @@ interface Prepared {
   readonly flow: LoadedFlow;
   readonly setups: Map<string, StepSetup>;
   readonly parameters: Record<string, unknown>;
+  /** System tags the flow decorators give the run (`project:...`). */
+  readonly runTags: readonly string[];
 }
 
 /**
@@ -100,7 +109,9 @@ export async function runFlow(options: RunOptions, library: Record<string, unkno
   const maxWorkers = checkCount("--max-workers", options.maxWorkers ?? 16);
   const maxNumSplits = checkCount("--max-num-splits", options.maxNumSplits ?? 100);
   const env = options.env ?? process.env;
-  const output = options.output ?? ((stream, line) => (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`));
+  // On a terminal, large foreach steps get a live status line instead of a line per task.
+  const live = options.output === undefined && process.stdout.isTTY && process.env.TERM !== "dumb" ? new LiveConsole(process.stdout, process.stderr) : undefined;
+  const output = options.output ?? live?.write.bind(live) ?? ((stream, line) => (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`));
   const pressure = options.output ? undefined : consolePressure;
   // A worker starts while the flow is bundled, so the first task does not wait for a cold process.
   prewarmLaunchers();
@@ -113,8 +124,9 @@ export async function runFlow(options: RunOptions, library: Record<string, unkno
   }
   const backends = options.backends ?? openBackends({ ...(options.datastoreRoot ? { datastoreRoot: options.datastoreRoot } : {}), env });
   try {
-    return await execute(prepared, { ...options, maxWorkers, maxNumSplits, env, output, pressure }, backends);
+    return await execute(prepared, { ...options, maxWorkers, maxNumSplits, env, output, pressure, progress: live?.progress }, backends);
   } finally {
+    live?.close();
     discardPrewarmed();
     if (!options.backends) backends.close();
   }
@@ -137,7 +149,8 @@ async function prepare(options: RunOptions, library: Record<string, unknown>, en
   }
   const parameters = options.resume ? {} : resolveParameters(flow.parameters, options.parameters ?? {}, env);
   for (const t of options.tags ?? []) validateTag(t);
-  return { flow, setups, parameters };
+  const runTags = flowRunTags(flow, currentUser(env), { ...(options.branch !== undefined ? { branch: options.branch } : {}), production: options.production === true });
+  return { flow, setups, parameters, runTags };
 }
 
 type Resolved = RunOptions & {
@@ -145,6 +158,7 @@ type Resolved = RunOptions & {
   maxNumSplits: number;
   env: Readonly<Record<string, string | undefined>>;
   output: (stream: "stdout" | "stderr", line: string) => void;
+  progress: TaskProgress | undefined;
   pressure: (() => Promise<void> | undefined) | undefined;
 };
 
@@ -171,11 +185,13 @@ function consolePressure(): Promise<void> | undefined {
   return drained;
 }
 
-async function execute({ flow, setups, parameters }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
+async function execute({ flow, setups, parameters, runTags }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
   const t0 = performance.now();
   const say = (line: string, stream: "stdout" | "stderr" = "stdout") => options.output(stream, line);
   const user = currentUser(options.env);
   const nodes = new Map(flow.graph.steps.map((s) => [s.name, s]));
+  // Launchers check what they need (a cluster, a datastore its nodes reach) before anything is recorded.
+  await preflightLaunchers([...setups].map(([step, { plan }]) => ({ step, plan })), { backends, maxWorkers: options.maxWorkers });
   let origin: Origin | undefined;
   if (options.resume) origin = await loadOrigin(backends.metadata, flow.className, user, options.resume, nodes);
   const originRecord: RunRecord | undefined = origin?.record;
@@ -185,6 +201,7 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
     user,
     parameters,
     tags: options.tags ?? [],
+    runTags,
     ...(originRecord ? { origin: originRecord } : {}),
     // A run-id file that cannot be written fails before the run exists, so no run is left without an end.
     storePlan: (codePackage) => storeRunPlan(backends.store, runPlanOf(flow, setups, codePackage, options.maxNumSplits)),
@@ -192,39 +209,13 @@ async function execute({ flow, setups, parameters }: Prepared, options: Resolved
       if (options.runIdFile) await checkWritable(options.runIdFile);
     },
   });
-  const { runId, runPlan } = started;
+  const { runId } = started;
   options.onRunId?.(runId);
   if (options.runIdFile) await fs.writeFile(options.runIdFile, runId);
   say(`Metaflow.ts ${VERSION} executing ${flow.className} for user:${user}`);
   if (originRecord) say(`Resuming run ${flow.className}/${originRecord.runId}: finished tasks are cloned, the rest runs again.`);
   say(`Workflow starting (run-id ${runId}):`);
-  const scheduler = new Scheduler({
-    flowName: flow.className,
-    runId,
-    nodes,
-    setups,
-    backends,
-    maxWorkers: options.maxWorkers,
-    say,
-    ...(options.pressure ? { pressure: options.pressure } : {}),
-    base: {
-      flowName: flow.className,
-      className: flow.className,
-      runId,
-      flowFile: flow.bundle.file,
-      bundlePath: started.bundlePath,
-      storage: backends.storageSpec,
-      parameterNames: flow.parameters.map((p) => p.field),
-      maxNumSplits: options.maxNumSplits,
-      flowDecorators: flow.flowDecorators,
-      username: user,
-      tags: [...started.systemTags, ...(options.tags ?? [])],
-      namespace: `user:${user}`,
-      originRunId: origin?.record.runId,
-      runPlan,
-    },
-    ...(origin ? { origin: { runId: origin.record.runId, tasks: origin.tasks, rerun: origin.rerun } } : {}),
-  });
+  const scheduler = new Scheduler(schedulerSetup({ flow, setups, backends, options, say, user, started, origin, nodes }));
   const result = await scheduler.run(started.parameterRefs, options.signal);
   const ended = await recordEnd(backends, flow.className, runId, result);
   const wallMs = performance.now() - t0;
@@ -266,6 +257,49 @@ async function recordEnd(backends: Backends, flow: string, runId: string, result
     const what = `could not record the end of run ${flow}/${runId} in the metadata`;
     return { ...failedStatus, metadataError: result.metadataError ?? { name: "MetadataError", ...(e.code ? { code: e.code } : {}), headline: what, message: `${what}: ${e.message}` } };
   }
+}
+
+/** Everything the scheduling loop needs, from the prepared flow and the started run. */
+function schedulerSetup(o: {
+  flow: LoadedFlow;
+  setups: Map<string, StepSetup>;
+  backends: Backends;
+  options: Resolved;
+  say: (line: string, stream?: "stdout" | "stderr") => void;
+  user: string;
+  started: StartedRun;
+  origin: Origin | undefined;
+  nodes: Map<string, StepNode>;
+}): SchedulerSetup {
+  const { flow, started, origin, options } = o;
+  return {
+    flowName: flow.className,
+    runId: started.runId,
+    nodes: o.nodes,
+    setups: o.setups,
+    backends: o.backends,
+    maxWorkers: options.maxWorkers,
+    say: o.say,
+    ...(options.progress ? { progress: options.progress } : {}),
+    ...(options.pressure ? { pressure: options.pressure } : {}),
+    base: {
+      flowName: flow.className,
+      className: flow.className,
+      runId: started.runId,
+      flowFile: flow.bundle.file,
+      bundlePath: started.bundlePath,
+      storage: o.backends.storageSpec,
+      parameterNames: flow.parameters.map((p) => p.field),
+      maxNumSplits: options.maxNumSplits,
+      flowDecorators: flow.flowDecorators,
+      username: o.user,
+      tags: [...started.systemTags, ...(options.tags ?? [])],
+      namespace: `user:${o.user}`,
+      originRunId: origin?.record.runId,
+      runPlan: started.runPlan,
+    },
+    ...(origin ? { origin: { runId: origin.record.runId, tasks: origin.tasks, rerun: origin.rerun } } : {}),
+  };
 }
 
 async function checkWritable(file: string): Promise<void> {

@@ -10,6 +10,7 @@ import type { AttemptHandle, TaskLauncher } from "../launchers/types.js";
 import type { SplitFrame } from "../metadata/types.js";
 import type { ParentTask, TaskSpec, TaskTimings } from "../task/protocol.js";
 import type { StepSetup } from "./plans.js";
+import type { TaskProgress } from "./progress.js";
 import type { OriginTask } from "./resume.js";
 
 /** Per-attempt figures, for the benchmark and the summary. */
@@ -41,6 +42,8 @@ export interface RunningAttempt {
   readonly logs: AttemptLogs | undefined;
   handle: AttemptHandle | undefined;
   label: string;
+  /** Its lines reach the console even when its step is shown by a status line (it failed). */
+  loud: boolean;
   recordStart: Promise<void> | undefined;
   timer: NodeJS.Timeout | undefined;
   timedOut: boolean;
@@ -59,6 +62,8 @@ export interface SchedulerSetup {
   /** The parts of every task spec that are the same for the whole run. */
   readonly base: Omit<TaskSpec, "step" | "taskId" | "attempt" | "parents" | "frames" | "isJoin" | "isEnd" | "env" | "decorators" | "recover">;
   readonly say: (line: string, stream?: "stdout" | "stderr") => void;
+  /** Counts tasks for a terminal's status lines; a `quiet` step's per-task lines stay in its logs. @default none */
+  readonly progress?: TaskProgress;
   /** A promise while the console is backed up (a slow reader of its output), else undefined. */
   readonly pressure?: () => Promise<void> | undefined;
   readonly origin?: { readonly runId: string; readonly tasks: ReadonlyMap<string, OriginTask>; readonly rerun: ReadonlySet<string> };

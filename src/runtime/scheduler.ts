@@ -11,17 +11,19 @@ import { launcherFactory, launcherKinds } from "../launchers/builtins.js";
 import type { AttemptOutcome, TaskLauncher } from "../launchers/types.js";
 import type { TakenTransition } from "../metadata/types.js";
 import type { ParentTask, TaskSpec } from "../task/protocol.js";
+import { formatTaskError } from "../task/stack.js";
+import { ReadyQueue } from "./queue.js";
+import { attemptEnd, attemptStart } from "./run-record.js";
 import { JoinBarrier, staticTransition, successors } from "./routing.js";
 import { canClone, CloneChecker, cloneTask, describeCloneProblem, taskKey, type OriginTask } from "./resume.js";
 import type { LoopResult, QueuedTask, RunningAttempt, SchedulerSetup, TaskStat } from "./scheduler-types.js";
+import { timeoutError } from "./task-errors.js";
 
 export type { LoopResult, SchedulerSetup, TaskStat } from "./scheduler-types.js";
-import { formatTaskError } from "../task/stack.js";
-import { timeoutError } from "./task-errors.js";
 
 /** Runs the tasks of one run, from `start` to the end or the first failure. */
 export class Scheduler {
-  private readonly queue: QueuedTask[] = [];
+  private readonly queue = new ReadyQueue<QueuedTask>();
   private readonly running = new Map<string, RunningAttempt>();
   private readonly launchers = new Map<string, TaskLauncher>();
   private readonly joins = new JoinBarrier();
@@ -99,8 +101,14 @@ export class Scheduler {
     return `[${this.s.runId}/${task.step}/${task.taskId}${label ? ` (${label})` : ""}]`;
   }
 
+  /** A per-task line for the console, unless its step is shown by a status line. */
+  private sayTask(task: QueuedTask, line: string, stream: "stdout" | "stderr" = "stdout", loud = false): void {
+    if (loud || !this.s.progress?.quiet(task.step)) this.s.say(line, stream);
+  }
+
   private enqueue(task: QueuedTask): void {
     this.keys.set(task.taskId, task.key);
+    if (task.attempt === 0) this.s.progress?.queued(task.step);
     const origin = this.s.origin;
     const match = origin && !origin.rerun.has(task.step) ? origin.tasks.get(task.key) : undefined;
     // A task after one that runs again starts from new inputs, so it runs again too.
@@ -110,7 +118,7 @@ export class Scheduler {
       return;
     }
     this.executed.add(task.taskId);
-    this.queue.push(task);
+    this.queue.push(this.s.setups.get(task.step)!.plan.launcher.kind, task);
   }
 
   /** Copies a finished task of the origin run into this run instead of running it again. */
@@ -122,13 +130,14 @@ export class Scheduler {
       if (problem) {
         this.s.say(`${this.prefix(task, undefined)} ${describeCloneProblem(problem)}`);
         this.executed.add(task.taskId);
-        if (!this.stopping) this.queue.push(task);
+        if (!this.stopping) this.queue.push(this.s.setups.get(task.step)!.plan.launcher.kind, task);
         return;
       }
-      this.s.say(`${this.prefix(task, undefined)} Cloned from ${this.s.flowName}/${this.s.origin!.runId}/${o.step}/${o.taskId}.`);
+      this.sayTask(task, `${this.prefix(task, undefined)} Cloned from ${this.s.flowName}/${this.s.origin!.runId}/${o.step}/${o.taskId}.`);
       const parents = task.parents.filter((p) => p.step !== "_parameters").map((p) => this.pathspec(p.step, p.taskId));
       await cloneTask(this.s.backends, this.s.flowName, this.s.runId, { step: task.step, taskId: task.taskId, parents, frames: task.frames }, this.s.origin!.runId, o);
       this.cloned += 1;
+      this.s.progress?.cloned(task.step);
       if (!this.stopping) this.route(task, o.artifacts, o.transition);
     } catch (err) {
       this.failure ??= { step: task.step, taskId: task.taskId, error: { name: "CloneError", message: `could not clone the task: ${(err as Error).message}` } };
@@ -155,34 +164,23 @@ export class Scheduler {
       clearTimeout(this.wakeTimer);
       this.wakeTimer = undefined;
     }
-    if (this.stopping) this.queue.length = 0;
+    if (this.stopping) this.queue.clear();
     const now = Date.now();
-    let earliest = Infinity;
-    let local = [...this.running.values()].filter((r) => !r.launcher.remote).length;
-    const full = new Set<string>();
-    for (let i = 0; i < this.queue.length; ) {
-      const task = this.queue[i]!;
-      const plan = this.s.setups.get(task.step)!.plan;
-      const launcher = this.launcher(plan.launcher.kind);
-      const blocked = full.has(launcher.kind) || (!launcher.remote && local >= this.s.maxWorkers);
-      if (task.notBefore > now || blocked) {
-        if (task.notBefore > now) earliest = Math.min(earliest, task.notBefore);
-        i++;
-        continue;
-      }
-      if (!this.dispatch(task, launcher)) {
-        full.add(launcher.kind);
-        i++;
-        continue;
-      }
-      this.queue.splice(i, 1);
+    let local = 0;
+    for (const r of this.running.values()) if (!r.launcher.remote) local++;
+    // In order, until the launcher (or, for local ones, --max-workers) has no more room.
+    const earliest = this.queue.offer(now, (kind, task) => {
+      const launcher = this.launcher(kind);
+      if ((!launcher.remote && local >= this.s.maxWorkers) || !this.dispatch(task, launcher)) return false;
       if (!launcher.remote) local++;
-    }
-    if (this.queue.length === 0 && this.running.size === 0 && this.cloning === 0) {
+      return true;
+    });
+    const queued = this.queue.size;
+    if (queued === 0 && this.running.size === 0 && this.cloning === 0) {
       this.finished();
       return;
     }
-    if (this.queue.length > 0) {
+    if (queued > 0) {
       // Re-check soon: a delayed retry comes due, or long tasks justify another worker.
       const wait = Number.isFinite(earliest) ? Math.max(5, earliest - now) : 50;
       this.wakeTimer = setTimeout(() => this.pump(), Math.min(wait, 50));
@@ -217,10 +215,11 @@ export class Scheduler {
       logs: launcher.remote
         ? undefined
         : new AttemptLogs(this.s.backends.storage, `flows/${this.s.flowName}/${this.s.runId}/${task.step}/${task.taskId}`, task.attempt, (stream, line) =>
-            this.s.say(`${this.prefix(task, attempt.label)} ${line}`, stream),
+            this.sayTask(task, `${this.prefix(task, attempt.label)} ${line}`, stream, attempt.loud),
           ),
       handle: undefined,
       label: "",
+      loud: false,
       recordStart: undefined,
       timer: undefined,
       timedOut: false,
@@ -234,7 +233,7 @@ export class Scheduler {
         started: (label, pid) => this.started(attempt, label, pid),
         output: (stream, text) => {
           if (attempt.logs) attempt.logs.write(stream, text);
-          else this.s.say(`${this.prefix(task, attempt.label)} ${text.replace(/\n$/, "")}`, stream);
+          else this.sayTask(task, `${this.prefix(task, attempt.label)} ${text.replace(/\n$/, "")}`, stream);
           // Backpressure: the task's output is read no faster than the console and log take it.
           return this.s.pressure?.() ?? attempt.logs?.pressure();
         },
@@ -258,10 +257,11 @@ export class Scheduler {
       attempt.recordStart.catch((err: unknown) => this.recordingFailed(task, err));
     }
     const retry = task.attempt > 0 && !task.recover ? ` (retry ${task.attempt})` : "";
-    this.s.say(`${this.prefix(task, label)} ${task.recover ? "Storing the caught error." : "Task is starting."}${retry}`);
+    this.s.progress?.started(task.step);
+    this.sayTask(task, `${this.prefix(task, label)} ${task.recover ? "Storing the caught error." : "Task is starting."}${retry}`);
     if (task.recover && plan.onFailure?.print) {
       const e = task.recover.error;
-      attempt.logs?.line("stderr", `@catchError caught ${e.name}: ${e.message}`);
+      this.showLine(attempt, "stderr", `@catchError caught ${e.name}: ${e.message}`);
     }
     if (plan.timeoutMs !== undefined && !task.recover) {
       attempt.timer = setTimeout(() => {
@@ -272,13 +272,7 @@ export class Scheduler {
   }
 
   private recordStart(task: QueuedTask, pid: number): Promise<void> {
-    return this.s.backends.metadata.startAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, {
-      attempt: task.attempt,
-      startedAt: Date.now(),
-      pid,
-      parents: task.parents.filter((p) => p.step !== "_parameters").map((p) => this.pathspec(p.step, p.taskId)),
-      frames: task.frames,
-    });
+    return this.s.backends.metadata.startAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, attemptStart(this.s.flowName, this.s.runId, task, pid));
   }
 
   private async ended(attempt: RunningAttempt, outcome: AttemptOutcome): Promise<void> {
@@ -287,23 +281,24 @@ export class Scheduler {
     if (attempt.timer) clearTimeout(attempt.timer);
     const { task, launcher } = attempt;
     const plan = this.s.setups.get(task.step)!.plan;
+    // A remote task records its own attempt, unless its launcher says it could not (a job that died).
+    const unrecorded = outcome.ok ? undefined : outcome.unrecorded;
+    const record = (!launcher.remote || unrecorded !== undefined) && !this.metadataError;
     // An attempt that ended before it started (a worker that could not start) still gets a record.
-    if (!launcher.remote && attempt.recordStart === undefined && !this.metadataError) attempt.recordStart = this.track(this.recordStart(task, -1));
+    if ((!launcher.remote || unrecorded === "attempt") && attempt.recordStart === undefined && !this.metadataError) attempt.recordStart = this.track(this.recordStart(task, -1));
     const error = outcome.ok ? undefined : attempt.timedOut ? timeoutError(task.step, plan.timeoutMs ?? 0) : outcome.error;
-    if (error && !(attempt.cancelled && this.stopping)) {
+    attempt.loud = !outcome.ok;
+    // A remote task that recorded its error also wrote it to its logs, which the console showed
+    // (unless one progress line stands for the step's tasks).
+    const shown = !record && !this.s.progress?.quiet(task.step);
+    if (error && !shown && !(attempt.cancelled && this.stopping)) {
       for (const line of formatTaskError(error)) this.showLine(attempt, "stderr", line);
     }
     try {
       await attempt.recordStart;
       await attempt.logs?.close();
-      if (!launcher.remote && !this.metadataError) {
-        await this.track(
-          this.s.backends.metadata.endAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, {
-            attempt: task.attempt,
-            finishedAt: Date.now(),
-            ...(outcome.ok ? { status: "completed", artifacts: outcome.artifacts, transition: outcome.transition } : { status: "failed", artifacts: outcome.artifacts ?? [], error: error! }),
-          }),
-        );
+      if (record && !this.metadataError) {
+        await this.track(this.s.backends.metadata.endAttempt(this.s.flowName, this.s.runId, task.step, task.taskId, attemptEnd(task.attempt, outcome, error)));
       }
     } catch (err) {
       this.recordingFailed(task, err);
@@ -311,8 +306,9 @@ export class Scheduler {
     this.stats.push({ step: task.step, taskId: task.taskId, wallMs: performance.now() - attempt.startedAt, ...(outcome.timings ? { timings: outcome.timings } : {}) });
     // Only now may the run end: until the attempt is recorded, the task still counts as running.
     this.running.delete(task.taskId);
+    this.s.progress?.ended(task.step, outcome.ok);
     if (outcome.ok) {
-      this.s.say(`${this.prefix(task, attempt.label)} Task finished successfully.`);
+      this.sayTask(task, `${this.prefix(task, attempt.label)} Task finished successfully.`);
       if (!this.stopping) this.route(task, outcome.artifacts, outcome.transition);
     } else if (!this.stopping) {
       this.afterFailure(attempt, error!);
@@ -331,7 +327,7 @@ export class Scheduler {
     const what = `could not record task ${this.pathspec(task.step, task.taskId)} in the metadata`;
     this.metadataError = { name: "MetadataError", ...(e.code ? { code: e.code } : {}), headline: what, message: `${what}: ${e.headline && e.headline !== e.message ? `${e.headline}: ` : ""}${e.message}` };
     this.failure ??= { step: task.step, taskId: task.taskId, error: this.metadataError };
-    this.queue.length = 0;
+    this.queue.clear();
     for (const r of this.running.values()) {
       r.cancelled = true;
       r.handle?.cancel();
@@ -364,7 +360,7 @@ export class Scheduler {
         this.failure = { step: task.step, taskId: task.taskId, error };
         // Nothing new starts, but tasks already running finish: their results are kept, so a
         // resume clones them instead of running them again. Ctrl-C stops them at once.
-        this.queue.length = 0;
+        this.queue.clear();
         const others = this.running.size;
         if (others > 0) {
           this.s.say(`Waiting for ${others} running task${others === 1 ? "" : "s"} to finish before the run ends (Ctrl-C stops them).`, "stderr");
@@ -397,7 +393,7 @@ export class Scheduler {
     if (this.interrupted) return;
     this.interrupted = true;
     this.s.say(`Interrupted: stopping ${this.running.size} running task(s)...`, "stderr");
-    this.queue.length = 0;
+    this.queue.clear();
     for (const r of this.running.values()) {
       r.cancelled = true;
       r.handle?.cancel();

@@ -70,6 +70,35 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX runs_tags_idx ON runs USING gin (tags);
     `,
   },
+  {
+    version: 2,
+    name: "per-user tokens, artifact batches",
+    sql: `
+      CREATE TABLE api_tokens (
+        id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_name     text NOT NULL,
+        -- SHA-256 of the token; the token itself is shown once and never stored.
+        token_sha256  bytea NOT NULL UNIQUE,
+        label         text,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        last_used_at  timestamptz,
+        revoked_at    timestamptz
+      );
+      -- Parts of an attempt's artifact index sent before its end, when the whole would not fit
+      -- one request; the end merges them in order. Kept, so a retried end compares exactly.
+      CREATE TABLE attempt_artifact_batches (
+        flow_name  text NOT NULL,
+        run_id     bigint NOT NULL,
+        step_name  text NOT NULL,
+        task_id    text NOT NULL,
+        attempt    integer NOT NULL,
+        batch      integer NOT NULL,
+        refs       jsonb NOT NULL,
+        PRIMARY KEY (flow_name, run_id, step_name, task_id, attempt, batch),
+        FOREIGN KEY (flow_name, run_id, step_name, task_id, attempt) REFERENCES attempts ON DELETE CASCADE
+      );
+    `,
+  },
 ];
 
 /** Arbitrary constant naming the migration lock among advisory locks ("metaflow" in ASCII). */

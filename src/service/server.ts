@@ -8,13 +8,19 @@
  * console.log(service.url); // http://127.0.0.1:8080
  * await service.close();
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
+import { redactUrl } from "../config/index.js";
 import { MetaflowError } from "../errors.js";
+import { AttemptStore } from "./attempts.js";
+import { authenticator, TokenStore, type Auth } from "./auth.js";
+import { isUnavailable } from "./db.js";
+import { match, routes, type Reply } from "./routes.js";
 import { migrate } from "./schema.js";
-import { MetadataStore, isUnavailable } from "./store.js";
+import { MetadataStore } from "./store.js";
+import type { MetadataProvider } from "../metadata/types.js";
+import { StoreMetadata } from "./store-metadata.js";
 import * as v from "./validate.js";
 import { HttpError } from "./validate.js";
 
@@ -29,8 +35,11 @@ export class ServiceStartError extends MetaflowError {
 export interface ServiceOptions {
   /** `postgres://user:password@host:port/database`; a password may also come from `PGPASSWORD`. */
   readonly databaseUrl: string;
-  /** The bearer token every client must send. At least 16 characters. */
-  readonly token: string;
+  /**
+   * The shared bearer token (at least 16 characters): whoever holds it is trusted to say which user
+   * they are. Without it, only per-user tokens (`metaflow service token create`) are accepted.
+   */
+  readonly token?: string;
   /** @default 8080 (0 picks a free port) */
   readonly port?: number;
   /** @default "127.0.0.1" — use "0.0.0.0" to serve other machines (behind a TLS proxy). */
@@ -45,6 +54,26 @@ export interface ServiceOptions {
   readonly poolSize?: number;
   /** Where log lines go (never containing the token or the database password). @default stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Serves another handler under a path prefix (the team UI under `/ui/`), given a metadata
+   * provider that reads this service's database and the service's own check of a bearer token
+   * (shared or per-user). The handler does its own authentication with it.
+   * @default none
+   */
+  readonly mount?: ServiceMount;
+}
+
+/** A handler served beside the API under `prefix` (which ends with `/`). */
+export interface ServiceMount {
+  readonly prefix: string;
+  create(
+    metadata: MetadataProvider,
+    authenticate: (authorization: string | undefined) => Promise<Auth | undefined>,
+  ): {
+    handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
+    /** Ends long-lived responses (event streams) so the server can close. */
+    close(): void;
+  };
 }
 
 /** A started service. */
@@ -56,152 +85,9 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** The database URL with its password masked, for log lines. */
+/** The database URL with its password (in the authority or as `?password=`) masked, for log lines. */
 export function redactDatabaseUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "<unparseable database URL>";
-  }
-}
-
-type Params = Readonly<Record<string, string>>;
-type Reply = { status: number; body?: unknown };
-interface Route {
-  readonly method: "GET" | "POST" | "PUT";
-  readonly path: readonly string[];
-  /** Whether the route reads a JSON body. */
-  readonly body: boolean;
-  handle(p: Params, body: unknown, req: http.IncomingMessage): Promise<Reply>;
-}
-
-/** Validators for each `:name` path segment, so handlers only ever see checked values. */
-const SEGMENT_CHECKS: Readonly<Record<string, (s: string) => unknown>> = {
-  flow: v.flowName,
-  run: v.runId,
-  step: v.stepName,
-  task: v.taskId,
-  attempt: v.attemptNo,
-};
-
-const ok = (body: unknown): Reply => ({ status: 200, body });
-const noContent: Reply = { status: 204 };
-
-function routes(store: MetadataStore): Route[] {
-  const run = ["flows", ":flow", "runs", ":run"];
-  const task = [...run, "steps", ":step", "tasks", ":task"];
-  const get = (path: string[], handle: (p: Params) => Promise<Reply>): Route => ({
-    method: "GET",
-    path,
-    body: false,
-    handle,
-  });
-  return [
-    get(["flows"], async () => ok({ flows: await store.listFlows() })),
-    get(["flows", ":flow", "runs"], async (p) => ok({ runs: await store.listRuns(p.flow!) })),
-    {
-      method: "POST",
-      path: ["flows", ":flow", "runs"],
-      body: true,
-      async handle(p, body, req) {
-        const key = req.headers["idempotency-key"];
-        if (key !== undefined && (typeof key !== "string" || !/^[A-Za-z0-9_-]{8,128}$/.test(key))) {
-          throw v.badRequest("Idempotency-Key header", "must be 8 to 128 letters, digits, _ or -");
-        }
-        const runId = await store.newRun(v.newRunBody(p.flow!, body), key);
-        return { status: 201, body: { runId } };
-      },
-    },
-    get(run, async (p) => {
-      const view = await store.getRun(p.flow!, p.run!);
-      if (!view) throw new HttpError(404, "not-found", `Run ${p.flow}/${p.run} does not exist`);
-      return ok(view);
-    }),
-    {
-      method: "PUT",
-      path: [...run, "end"],
-      body: true,
-      async handle(p, body) {
-        await store.finishRun(p.flow!, p.run!, v.runEndBody(body));
-        return noContent;
-      },
-    },
-    {
-      method: "POST",
-      path: [...run, "heartbeat"],
-      body: false,
-      async handle(p) {
-        await store.heartbeat(p.flow!, p.run!);
-        return noContent;
-      },
-    },
-    get([...run, "tags"], async (p) => ok(await store.getTags(p.flow!, p.run!))),
-    {
-      method: "POST",
-      path: [...run, "tags"],
-      body: true,
-      async handle(p, body) {
-        return ok({ tags: await store.updateTags(p.flow!, p.run!, v.tagUpdateBody(body)) });
-      },
-    },
-    get([...run, "steps"], async (p) => ok({ steps: await store.listSteps(p.flow!, p.run!) })),
-    get([...run, "steps", ":step", "tasks"], async (p) =>
-      ok({ tasks: await store.listTasks(p.flow!, p.run!, p.step!) }),
-    ),
-    get(task, async (p) => {
-      const t = await store.getTask(p.flow!, p.run!, p.step!, p.task!);
-      if (!t)
-        throw new HttpError(
-          404,
-          "not-found",
-          `Task ${p.flow}/${p.run}/${p.step}/${p.task} does not exist`,
-        );
-      return ok(t);
-    }),
-    ...(["start", "end"] as const).map((side) => ({
-      method: "PUT" as const,
-      path: [...task, "attempts", ":attempt", side],
-      body: true,
-      async handle(p: Record<string, string | undefined>, body: unknown) {
-        const n = Number(p.attempt);
-        const record = side === "start" ? v.attemptStartBody(n, body) : v.attemptEndBody(n, body);
-        await store.putAttempt(p.flow!, p.run!, p.step!, p.task!, n, side, record);
-        return noContent;
-      },
-    })),
-  ];
-}
-
-/** Finds the route for a path; throws 404 for an unknown path and 405 for a wrong method. */
-function match(
-  table: readonly Route[],
-  method: string,
-  segments: readonly string[],
-): { route: Route; params: Params } {
-  let pathMatched = false;
-  for (const route of table) {
-    if (route.path.length !== segments.length) continue;
-    const params: Record<string, string> = {};
-    const fits = route.path.every((part, i) => {
-      const seg = segments[i]!;
-      if (part.startsWith(":")) {
-        params[part.slice(1)] = seg;
-        return true;
-      }
-      return part === seg;
-    });
-    if (!fits) continue;
-    pathMatched = true;
-    if (route.method !== method) continue;
-    // Validate names only once the route is known, so the error names the right kind of field.
-    for (const [name, value] of Object.entries(params)) SEGMENT_CHECKS[name]?.(value);
-    return { route, params };
-  }
-  if (pathMatched)
-    throw new HttpError(405, "method-not-allowed", `Method ${method} is not allowed on this path`);
-  throw new HttpError(404, "no-such-endpoint", "No such endpoint");
+  return redactUrl(url);
 }
 
 function splitPath(pathname: string): string[] {
@@ -233,25 +119,18 @@ async function readJson(req: http.IncomingMessage, limit: number): Promise<unkno
     if (size > limit) throw tooLarge(limit);
     chunks.push(chunk);
   }
+  let body: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
   } catch (err) {
     throw new HttpError(400, "malformed-json", `body is not valid JSON: ${(err as Error).message}`);
   }
+  v.checkDepth(body);
+  return body;
 }
 
 const tooLarge = (limit: number): HttpError =>
   new HttpError(413, "body-too-large", `body must be at most ${limit} bytes`);
-
-/** Constant-time token check (comparing digests keeps lengths from leaking too). */
-function tokenChecker(token: string): (header: string | undefined) => boolean {
-  const want = createHash("sha256").update(token).digest();
-  return (header) => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
-    if (!m) return false;
-    return timingSafeEqual(createHash("sha256").update(m[1]!).digest(), want);
-  };
-}
 
 function send(
   res: http.ServerResponse,
@@ -278,7 +157,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Connects to PostgreSQL (waiting for it if needed), migrates the schema, and starts serving. */
 export async function startMetadataService(opts: ServiceOptions): Promise<RunningService> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (opts.token.length < 16) {
+  if (opts.token !== undefined && opts.token.length < 16) {
     throw new ServiceStartError("The service token must be at least 16 characters");
   }
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
@@ -318,8 +197,13 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
   }
 
   const store = new MetadataStore(pool, opts.heartbeatTimeoutMs ?? 60_000);
-  const table = routes(store);
-  const authorized = tokenChecker(opts.token);
+  const table = routes(store, new AttemptStore(pool));
+  const authenticate = authenticator(opts.token, new TokenStore(pool));
+  log(opts.token === undefined ? "auth: per-user tokens only (no shared token)" : "auth: the shared token and per-user tokens");
+  const mounted = opts.mount && {
+    prefix: opts.mount.prefix,
+    ...opts.mount.create(new StoreMetadata(store), authenticate),
+  };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const t0 = performance.now();
@@ -333,6 +217,11 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
     let code = "";
     try {
       let reply: Reply;
+      if (mounted && (pathname.startsWith(mounted.prefix) || pathname === mounted.prefix.slice(0, -1))) {
+        await mounted.handle(req, res);
+        log(`${method} ${logPath} ${res.statusCode} ${(performance.now() - t0).toFixed(1)}ms`);
+        return;
+      }
       if (pathname === "/healthz" && (method === "GET" || method === "HEAD")) {
         const up = await store.ping();
         reply = {
@@ -340,7 +229,8 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
           body: { status: up ? "ok" : "degraded", database: up ? "up" : "down" },
         };
       } else {
-        if (!authorized(req.headers.authorization)) {
+        const auth = await authenticate(req.headers.authorization);
+        if (!auth) {
           throw new HttpError(
             401,
             "unauthorized",
@@ -356,7 +246,7 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
           );
         const { route, params } = match(table, method, segments.slice(2));
         const body = route.body ? await readJson(req, maxBody) : undefined;
-        reply = await route.handle(params, body, req);
+        reply = await route.handle(params, body, req, auth);
       }
       status = reply.status;
       send(res, reply);
@@ -405,6 +295,7 @@ export async function startMetadataService(opts: ServiceOptions): Promise<Runnin
     url: `http://${host}:${address.port}`,
     port: address.port,
     async close() {
+      mounted?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;

@@ -6,6 +6,8 @@ import type pg from "pg";
 import { compareIds } from "../metadata/local.js";
 import { SystemTagError, applyTagChange, type TagChange } from "../metadata/tags.js";
 import type { AttemptEnd, AttemptStart, RunEnd, RunRecord, TaskRecord } from "../metadata/types.js";
+import { immutable, notOwner, type Writer } from "./attempts.js";
+import { Db, notFound } from "./db.js";
 import { HttpError, MAX_TAGS, badRequest } from "./validate.js";
 
 /** How a run stands, computed by the service from its end record and its last heartbeat. */
@@ -28,86 +30,14 @@ export interface RunTags {
   readonly systemTags: string[];
 }
 
-/** SQLSTATE classes that mean the server is unreachable or going away, not that the query is wrong. */
-const UNAVAILABLE_SQLSTATE = /^(08|53|57|58)/;
-/** Messages of node-postgres errors about a lost or impossible connection. */
-const CONNECTION_MESSAGE =
-  /connection terminated|connection error|timeout exceeded when trying to connect|client was closed|not queryable|after calling end on the pool/i;
-
-/** Whether `err` says the database cannot be reached right now (so the client should retry). */
-export function isUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code))
-    return UNAVAILABLE_SQLSTATE.test(code);
-  // Socket errors carry an errno name; pg's own connection errors only a message.
-  if (typeof code === "string") return /^E[A-Z]+$/.test(code);
-  return (
-    err instanceof Error && !(err instanceof HttpError) && CONNECTION_MESSAGE.test(err.message)
-  );
-}
-
-const notFound = (what: string): HttpError =>
-  new HttpError(404, "not-found", `${what} does not exist`);
-
 /** Every read and write the service makes; one instance per service, sharing a pool. */
-export class MetadataStore {
+export class MetadataStore extends Db {
   constructor(
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
     /** A run without an end whose heartbeat is older than this many ms shows as failed. */
     readonly heartbeatTimeoutMs: number,
-  ) {}
-
-  /** Runs `fn` in a transaction on one pooled connection, mapping driver errors to HTTP errors. */
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw toHttp(err);
-    }
-    let broken: Error | undefined;
-    // A connection dropped between two statements (PostgreSQL restarting) is reported as an
-    // 'error' event, which would crash the process without a listener; the next query fails anyway.
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on("error", onError);
-    try {
-      await client.query("BEGIN");
-      const out = await fn(client);
-      await client.query("COMMIT");
-      return out;
-    } catch (err) {
-      if (isUnavailable(err)) broken = err as Error;
-      // The first error is the one worth reporting; a failed ROLLBACK means the connection is
-      // gone and the server has rolled back already.
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw toHttp(err);
-    } finally {
-      client.off("error", onError);
-      client.release(broken);
-    }
-  }
-
-  private async query<R extends pg.QueryResultRow>(
-    sql: string,
-    values: unknown[],
-  ): Promise<pg.QueryResult<R>> {
-    try {
-      return await this.pool.query<R>(sql, values);
-    } catch (err) {
-      throw toHttp(err);
-    }
-  }
-
-  /** Whether the database answers right now. */
-  async ping(): Promise<boolean> {
-    try {
-      await this.pool.query("SELECT 1");
-      return true;
-    } catch {
-      return false;
-    }
+  ) {
+    super(pool);
   }
 
   /** Allocates a run id (unique and increasing per flow) and stores the run. */
@@ -151,53 +81,42 @@ export class MetadataStore {
   }
 
   /** Records that a run's scheduler is alive. */
-  async heartbeat(flow: string, runId: string): Promise<void> {
+  async heartbeat(flow: string, runId: string, writer: Writer): Promise<void> {
     const r = await this.query(
-      "UPDATE runs SET last_heartbeat = now() WHERE flow_name = $1 AND run_id = $2",
+      "UPDATE runs SET last_heartbeat = now() WHERE flow_name = $1 AND run_id = $2 AND ($3::text IS NULL OR user_name = $3::text)",
+      [flow, runId, writer],
+    );
+    if (r.rowCount === 0) await this.owner(flow, runId, writer);
+  }
+
+  /** Stores how a run ended, once: an identical retry is accepted, a different end is a 409. */
+  async finishRun(flow: string, runId: string, end: RunEnd, writer: Writer): Promise<void> {
+    const json = JSON.stringify(end);
+    const r = await this.query(
+      `UPDATE runs SET end_record = $3, last_heartbeat = now()
+        WHERE flow_name = $1 AND run_id = $2 AND end_record IS NULL AND ($4::text IS NULL OR user_name = $4::text)`,
+      [flow, runId, json, writer],
+    );
+    if ((r.rowCount ?? 0) > 0) return;
+    await this.owner(flow, runId, writer);
+    const same = await this.query<{ same: boolean; status: string }>(
+      "SELECT end_record = $3::jsonb AS same, end_record->>'status' AS status FROM runs WHERE flow_name = $1 AND run_id = $2",
+      [flow, runId, json],
+    );
+    const row = same.rows[0];
+    if (row?.same) return;
+    throw immutable(`Run ${flow}/${runId} has already ended (${row?.status}); a run's end cannot change`, `${flow}/${runId}`);
+  }
+
+  /** Throws 404 when the run does not exist and 403 when a per-user token's user does not own it. */
+  private async owner(flow: string, runId: string, writer: Writer): Promise<void> {
+    const r = await this.query<{ user_name: string }>(
+      "SELECT user_name FROM runs WHERE flow_name = $1 AND run_id = $2",
       [flow, runId],
     );
-    if (r.rowCount === 0) throw notFound(`Run ${flow}/${runId}`);
-  }
-
-  /** Stores how a run ended. */
-  async finishRun(flow: string, runId: string, end: RunEnd): Promise<void> {
-    const r = await this.query(
-      "UPDATE runs SET end_record = $3, last_heartbeat = now() WHERE flow_name = $1 AND run_id = $2",
-      [flow, runId, JSON.stringify(end)],
-    );
-    if (r.rowCount === 0) throw notFound(`Run ${flow}/${runId}`);
-  }
-
-  /** Stores an attempt's start or end record, creating its step and task on first sight. */
-  async putAttempt(
-    flow: string,
-    runId: string,
-    step: string,
-    taskId: string,
-    attempt: number,
-    which: "start" | "end",
-    record: AttemptStart | AttemptEnd,
-  ): Promise<void> {
-    // The column is chosen from a fixed pair, never from input.
-    const column = which === "start" ? "start_record" : "end_record";
-    try {
-      // One statement (so one round trip, and atomic by itself): every task records two of these,
-      // so they set the service's share of a run's wall time. The foreign keys are checked at the
-      // end of the statement, when the step and task rows of the CTEs exist.
-      await this.query(
-        `WITH s AS (
-           INSERT INTO steps (flow_name, run_id, step_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
-         ), t AS (
-           INSERT INTO tasks (flow_name, run_id, step_name, task_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING
-         )
-         INSERT INTO attempts (flow_name, run_id, step_name, task_id, attempt, ${column}) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (flow_name, run_id, step_name, task_id, attempt) DO UPDATE SET ${column} = EXCLUDED.${column}`,
-        [flow, runId, step, taskId, attempt, JSON.stringify(record)],
-      );
-    } catch (err) {
-      if ((err as { pgCode?: string }).pgCode === "23503") throw notFound(`Run ${flow}/${runId}`);
-      throw err;
-    }
+    const row = r.rows[0];
+    if (!row) throw notFound(`Run ${flow}/${runId}`);
+    if (writer !== null && row.user_name !== writer) throw notOwner(flow, runId, row.user_name, writer);
   }
 
   /** Names of every flow with at least one run, sorted. */
@@ -230,7 +149,7 @@ export class MetadataStore {
     }>(
       `SELECT record, tags, system_tags, end_record,
               floor(extract(epoch FROM last_heartbeat) * 1000)::bigint AS heartbeat_ms,
-              (end_record IS NULL AND last_heartbeat < now() - $3 * interval '1 millisecond') AS expired
+              (end_record IS NULL AND NOT record ? 'orchestrator' AND last_heartbeat < now() - $3 * interval '1 millisecond') AS expired
          FROM runs WHERE flow_name = $1 AND run_id = $2`,
       [flow, runId, this.heartbeatTimeoutMs],
     );
@@ -341,26 +260,4 @@ export class MetadataStore {
       return tags;
     });
   }
-}
-
-/** Maps a driver error to an HTTP error: 503 when the database is unreachable, else 500. */
-function toHttp(err: unknown): Error {
-  if (err instanceof HttpError) return err;
-  if (isUnavailable(err))
-    return new HttpError(
-      503,
-      "database-unavailable",
-      "The metadata database is unavailable; retry shortly",
-    );
-  const e = err as Error & { code?: string };
-  // Keep the SQLSTATE so callers can map constraint errors to 404s; the message never goes to
-  // the client because it may quote stored values.
-  const out = new HttpError(
-    500,
-    "internal",
-    "Internal error in the metadata service",
-  ) as HttpError & { pgCode?: string; cause?: unknown };
-  out.pgCode = e.code;
-  out.cause = err;
-  return out;
 }

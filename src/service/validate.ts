@@ -2,7 +2,9 @@
  * Input validation for the metadata service: every name, tag and JSON body is checked here, once,
  * at the boundary, and a bad one becomes a 4xx `HttpError` whose message names the field and value.
  */
-import { InvalidTagError, validateTag } from "../metadata/tags.js";
+import { MAX_ARTIFACT_NAME_LENGTH, artifactNameProblem, nameProblem } from "../graph/names.js";
+import { InvalidTagError, validateTag, validateTagText } from "../metadata/tags.js";
+import type { ArtifactRef } from "../datastore/types.js";
 import type { AttemptEnd, AttemptStart, RunEnd, RunRecord } from "../metadata/types.js";
 
 /** An error answered to the client as `{ error: { code, message } }` with HTTP `status`. */
@@ -24,8 +26,6 @@ export function badRequest(field: string, message: string): HttpError {
   return new HttpError(400, "invalid-input", `${field} ${message}`);
 }
 
-/** Flow and step names are identifiers (class and method names), so nothing else is accepted. */
-export const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** Run ids are allocated by the service: decimal numbers that fit a bigint. */
 export const RUN_ID_RE = /^[0-9]{1,18}$/;
 /** Task ids are chosen by the scheduler: short tokens of letters, digits, `_` and `-`. */
@@ -36,6 +36,14 @@ export const MAX_TAGS = 100;
 const MAX_TEXT = 4096;
 /** Highest attempt number accepted; retries are capped far lower in practice. */
 const MAX_ATTEMPT = 1000;
+/** Deepest nesting of objects and arrays in a body; deeper ones cannot even be serialized again. */
+export const MAX_JSON_DEPTH = 256;
+/** Most artifact batches one attempt end may refer to (`artifactBatches`). */
+export const MAX_ARTIFACT_BATCHES = 1000;
+/** Timestamps before this (2000-01-01) are not from a run. */
+const EARLIEST_MS = Date.UTC(2000, 0, 1);
+/** How far ahead of the service's clock a client's clock may be. */
+const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
 
 const show = (v: unknown): string => {
   const s = typeof v === "string" ? JSON.stringify(v) : typeof v;
@@ -47,12 +55,18 @@ function pathName(field: string, v: string, re: RegExp, what: string): string {
   return v;
 }
 
+/** Checks a flow or step name with the rule `metaflow check` applies (graph/names.ts). */
+function name(field: string, v: unknown): string {
+  if (typeof v !== "string") throw badRequest(field, `must be a string, got ${show(v)}`);
+  const problem = nameProblem(v);
+  if (problem) throw badRequest(field, `${problem}, got ${show(v)}`);
+  return v;
+}
+
 /** Checks a flow name from the URL. */
-export const flowName = (v: string): string =>
-  pathName("flow name", v, NAME_RE, "an identifier (letters, digits, _; at most 128)");
+export const flowName = (v: string): string => name("flow name", v);
 /** Checks a step name from the URL. */
-export const stepName = (v: string): string =>
-  pathName("step name", v, NAME_RE, "an identifier (letters, digits, _; at most 128)");
+export const stepName = (v: string): string => name("step name", v);
 /** Checks a run id from the URL. */
 export const runId = (v: string): string => pathName("run id", v, RUN_ID_RE, "a decimal number");
 /** Checks a task id from the URL. */
@@ -97,6 +111,30 @@ function integer(field: string, v: unknown, min = 0, max = Number.MAX_SAFE_INTEG
   }
 }
 
+/** A time in milliseconds since the epoch, between 2000 and a day ahead of the service's clock. */
+function timestamp(field: string, v: unknown): void {
+  const latest = Date.now() + MAX_CLOCK_SKEW_MS;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < EARLIEST_MS || v > latest) {
+    throw badRequest(
+      field,
+      `must be an integer time in milliseconds since 1970, from ${EARLIEST_MS} (2000-01-01) to ${latest} (a day from now), got ${typeof v === "number" ? v : show(v)}`,
+    );
+  }
+}
+
+/** Throws a 400 when `v` nests objects and arrays deeper than `MAX_JSON_DEPTH` (checked without recursion). */
+export function checkDepth(v: unknown): void {
+  const stack: Array<[unknown, number]> = [[v, 1]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [value, depth] = item;
+    if (typeof value !== "object" || value === null) continue;
+    if (depth > MAX_JSON_DEPTH) {
+      throw badRequest("body", `nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
+    }
+    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+  }
+}
+
 function array(field: string, v: unknown, max: number): unknown[] {
   if (!Array.isArray(v)) throw badRequest(field, `must be an array, got ${show(v)}`);
   if (v.length > max) throw badRequest(field, `must have at most ${max} elements, got ${v.length}`);
@@ -108,11 +146,15 @@ function oneOf(field: string, v: unknown, allowed: readonly string[]): void {
     throw badRequest(field, `must be one of ${allowed.join(", ")}, got ${show(v)}`);
 }
 
-/** Checks one tag with the same rules as every other provider (non-empty, bounded, printable). */
-export function tag(field: string, v: unknown): string {
+/**
+ * Checks one tag with the same rules as every other provider (non-empty, bounded, printable; a
+ * user tag also outside the system-tag namespaces).
+ */
+export function tag(field: string, v: unknown, kind: "user" | "system" = "user"): string {
   if (typeof v !== "string") throw badRequest(field, `must be a string, got ${show(v)}`);
   try {
-    validateTag(v);
+    if (kind === "user") validateTag(v);
+    else validateTagText(v);
   } catch (err) {
     if (err instanceof InvalidTagError)
       throw badRequest(field, `is not a valid tag: ${err.message}`);
@@ -122,8 +164,8 @@ export function tag(field: string, v: unknown): string {
 }
 
 /** Checks a list of tags and returns it without duplicates, in first-seen order. */
-export function tagList(field: string, v: unknown): string[] {
-  const list = array(field, v, MAX_TAGS).map((t, i) => tag(`${field}[${i}]`, t));
+export function tagList(field: string, v: unknown, kind: "user" | "system" = "user"): string[] {
+  const list = array(field, v, MAX_TAGS).map((t, i) => tag(`${field}[${i}]`, t, kind));
   return [...new Set(list)];
 }
 
@@ -131,7 +173,9 @@ export function tagList(field: string, v: unknown): string[] {
 function artifactRefs(field: string, v: unknown): void {
   array(field, v, 100_000).forEach((r, i) => {
     const o = object(`${field}[${i}]`, r);
-    text(`${field}[${i}].name`, o.name, { max: 1024 });
+    text(`${field}[${i}].name`, o.name, { max: MAX_ARTIFACT_NAME_LENGTH });
+    const problem = artifactNameProblem(o.name as string);
+    if (problem) throw badRequest(`${field}[${i}].name`, problem);
     text(`${field}[${i}].hash`, o.hash, { max: 128, re: /^[0-9a-f]+$/ });
     integer(`${field}[${i}].size`, o.size);
     text(`${field}[${i}].encoding`, o.encoding, { max: 32 });
@@ -154,14 +198,14 @@ export function newRunBody(flow: string, v: unknown): Omit<RunRecord, "runId"> {
     throw badRequest("body.flow", `must match the flow in the URL (${flow}), got ${show(o.flow)}`);
   text("body.user", o.user, { max: 256 });
   if ((o.user as string).length === 0) throw badRequest("body.user", "must not be empty");
-  integer("body.createdAt", o.createdAt);
+  timestamp("body.createdAt", o.createdAt);
   object("body.parameters", o.parameters);
   artifactRefs("body.parameterRefs", o.parameterRefs);
-  tagList("body.systemTags", o.systemTags);
+  tagList("body.systemTags", o.systemTags, "system");
   tagList("body.tags", o.tags);
   text("body.codePackage", o.codePackage, { max: 256 });
   text("body.flowFile", o.flowFile);
-  text("body.className", o.className, { re: NAME_RE });
+  name("body.className", o.className);
   text("body.originRunId", o.originRunId, { optional: true, re: RUN_ID_RE });
   text("body.runPlan", o.runPlan, { optional: true, max: 256 });
   return { ...(o as unknown as Omit<RunRecord, "runId">), flow };
@@ -171,8 +215,8 @@ export function newRunBody(flow: string, v: unknown): Omit<RunRecord, "runId"> {
 export function runEndBody(v: unknown): RunEnd {
   const o = object("body", v);
   oneOf("body.status", o.status, ["completed", "failed"]);
-  integer("body.finishedAt", o.finishedAt);
-  text("body.failedStep", o.failedStep, { optional: true, re: NAME_RE });
+  timestamp("body.finishedAt", o.finishedAt);
+  if (o.failedStep !== undefined) name("body.failedStep", o.failedStep);
   plainError("body.error", o.error);
   return o as unknown as RunEnd;
 }
@@ -193,7 +237,7 @@ function attemptObject(attempt: number, v: unknown): Record<string, unknown> {
 /** The body of `PUT .../attempts/<n>/start`. */
 export function attemptStartBody(attempt: number, v: unknown): AttemptStart {
   const o = attemptObject(attempt, v);
-  integer("body.startedAt", o.startedAt);
+  timestamp("body.startedAt", o.startedAt);
   integer("body.pid", o.pid);
   array("body.parents", o.parents, 100_000).forEach((p, i) =>
     text(`body.parents[${i}]`, p, { max: 1024 }),
@@ -205,9 +249,10 @@ export function attemptStartBody(attempt: number, v: unknown): AttemptStart {
 /** The body of `PUT .../attempts/<n>/end`, including the artifact index. */
 export function attemptEndBody(attempt: number, v: unknown): AttemptEnd {
   const o = attemptObject(attempt, v);
-  integer("body.finishedAt", o.finishedAt);
+  timestamp("body.finishedAt", o.finishedAt);
   oneOf("body.status", o.status, ["completed", "failed"]);
   artifactRefs("body.artifacts", o.artifacts);
+  if (o.artifactBatches !== undefined) integer("body.artifactBatches", o.artifactBatches, 1, MAX_ARTIFACT_BATCHES);
   if (o.transition !== undefined)
     oneOf("body.transition.kind", object("body.transition", o.transition).kind, [
       "linear",
@@ -221,10 +266,26 @@ export function attemptEndBody(attempt: number, v: unknown): AttemptEnd {
   return o as unknown as AttemptEnd;
 }
 
+/** The body of `PUT .../attempts/<n>/artifacts/<batch>`: part of an attempt's artifact index, sent before its end. */
+export function artifactBatchBody(v: unknown): ArtifactRef[] {
+  const o = object("body", v);
+  artifactRefs("body.artifacts", o.artifacts);
+  return o.artifacts as ArtifactRef[];
+}
+
+/** Checks a batch number from the URL. */
+export function batchNo(v: string): number {
+  if (!/^[0-9]{1,4}$/.test(v) || Number(v) >= MAX_ARTIFACT_BATCHES)
+    throw badRequest("batch", `must be an integer from 0 to ${MAX_ARTIFACT_BATCHES - 1}, got ${show(v)}`);
+  return Number(v);
+}
+
 /** The body of `POST .../tags`: tags to add and to remove, applied atomically. */
 export function tagUpdateBody(v: unknown): { add: string[]; remove: string[] } {
   const o = object("body", v);
   const add = o.add === undefined ? [] : tagList("body.add", o.add);
-  const remove = o.remove === undefined ? [] : tagList("body.remove", o.remove);
+  // Any tag may be named for removal: a system tag gets its own refusal, and a user tag made
+  // before the system namespaces were reserved must be removable.
+  const remove = o.remove === undefined ? [] : tagList("body.remove", o.remove, "system");
   return { add, remove };
 }

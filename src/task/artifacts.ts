@@ -5,8 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import v8 from "node:v8";
-import type { ContentStore } from "../datastore/cas.js";
-import { serializeValue } from "../datastore/serialize.js";
+import { artifactRef, type ContentStore } from "../datastore/cas.js";
+import { prepareValue, type PreparedValue } from "../datastore/codec.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { ArtifactSerializationError } from "../errors.js";
 
@@ -32,14 +32,21 @@ export class ArtifactLoader {
     private readonly adopt: (value: unknown) => unknown,
   ) {}
 
-  /** The whole stored value of `ref`. */
+  /**
+   * The whole stored value of `ref`. Plain data is rebuilt in the step's realm; a value a
+   * serializer decoded was already built with the task's own classes.
+   */
   load(ref: ArtifactRef): unknown {
-    return this.timed(ref, () => this.adopt(this.store.getValueSync(ref)));
+    return this.timed(ref, () => this.inRealm(ref, this.store.getValueSync(ref)));
   }
 
   /** One element of a stored list: a foreach task rebuilds only its own element in its realm. */
   loadElement(ref: ArtifactRef, index: number): unknown {
-    return this.timed(ref, () => this.adopt((this.store.getValueSync(ref) as unknown[])[index]));
+    return this.timed(ref, () => this.inRealm(ref, (this.store.getValueSync(ref) as unknown[])[index]));
+  }
+
+  private inRealm(ref: ArtifactRef, value: unknown): unknown {
+    return ref.serializer === undefined ? this.adopt(value) : value;
   }
 
   private timed(ref: ArtifactRef, read: () => unknown): unknown {
@@ -116,56 +123,62 @@ export class ArtifactSlots {
 
   /**
    * Stores everything the step can see, private artifacts (`_x`) included; inputs it never changed
-   * pass on by reference. With `bestEffort` (a failed attempt keeping what it had assigned), a value
-   * that cannot be stored is skipped and named in `skipped` instead of failing.
+   * pass on by reference. Every value is checked (and every serializer runs) before the first byte
+   * is written, so a value that cannot be stored leaves nothing of the task half-stored. With
+   * `bestEffort` (a failed attempt keeping what it had assigned), a value that cannot be stored is
+   * skipped and named in `skipped` instead.
    */
-  async persist(step: string, store: ContentStore, options: { bestEffort?: boolean } = {}): Promise<{ refs: ArtifactRef[]; bytesWritten: number; skipped: string[] }> {
+  async persist(
+    step: string,
+    store: ContentStore,
+    options: { bestEffort?: boolean } = {},
+  ): Promise<{ refs: ArtifactRef[]; bytesWritten: number; skipped: string[] }> {
     const refs: ArtifactRef[] = [];
     const skipped: string[] = [];
-    let bytesWritten = 0;
+    const toStore: { name: string; prepared: PreparedValue }[] = [];
     for (const name of Object.keys(this.flow)) {
       if (INTERNAL.has(name)) continue;
-      if (!options.bestEffort) {
-        bytesWritten += await this.persistOne(step, name, store, refs);
-        continue;
-      }
       try {
-        bytesWritten += await this.persistOne(step, name, store, refs);
-      } catch {
+        const prepared = await this.prepare(step, name, store, refs);
+        if (prepared) toStore.push({ name, prepared });
+      } catch (err) {
+        if (!options.bestEffort) throw err;
+        skipped.push(name);
+      }
+    }
+    let bytesWritten = 0;
+    for (const { name, prepared } of toStore) {
+      try {
+        const stored = await putOrFail(step, name, prepared, store);
+        bytesWritten += stored.written ? stored.size : 0;
+        refs.push(artifactRef(name, stored));
+      } catch (err) {
+        if (!options.bestEffort) throw err;
         skipped.push(name);
       }
     }
     return { refs, bytesWritten, skipped };
   }
 
-  /** Stores one artifact (or passes its input on), appending its ref; returns the bytes written. */
-  private async persistOne(step: string, name: string, store: ContentStore, refs: ArtifactRef[]): Promise<number> {
+  /** One artifact: its ref is appended when it passes on unchanged, else it comes back prepared to store. */
+  private async prepare(step: string, name: string, store: ContentStore, refs: ArtifactRef[]): Promise<PreparedValue | undefined> {
     const desc = Object.getOwnPropertyDescriptor(this.flow, name)!;
     const slot = this.slots.get(name);
     if (slot && desc.get) {
       // Never read (or a parameter): pass the stored reference on without touching the data.
       refs.push(slot.ref);
-      return 0;
+      return undefined;
     }
     const value = desc.value;
-    if (slot && slot.loaded && slot.value === value && (isPrimitive(value) || unchanged(store, slot.ref, serializeOrFail(step, name, value)))) {
+    if (slot && slot.loaded && slot.value === value && (isPrimitive(value) || unchanged(store, slot.ref, await prepareOrFail(step, name, value, false)))) {
       // Read and possibly mutated in place: keep the stored object if the value did not change.
       refs.push(slot.ref);
-      return 0;
+      return undefined;
     }
     if (typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[Symbol.for("metaflow-ts.parameter")]) {
-      return 0; // a Parameter() marker of a parameter the run did not define
+      return undefined; // a Parameter() marker of a parameter the run did not define
     }
-    const stored = await putOrFail(step, name, value, store);
-    refs.push({
-      name,
-      hash: stored.hash,
-      size: stored.size,
-      encoding: stored.encoding,
-      type: stored.type,
-      ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
-    });
-    return stored.written ? stored.size : 0;
+    return prepareOrFail(step, name, value, true);
   }
 }
 
@@ -184,25 +197,26 @@ function hashChunks(chunks: readonly Buffer[]): string {
  * round trip (number and string representations may change), so a mismatch is re-checked against
  * the stored bytes after one round trip of their own.
  */
-function unchanged(store: ContentStore, ref: ArtifactRef, now: { chunks: Buffer[] }): boolean {
-  if (hashChunks(now.chunks) === ref.hash) return true;
-  if (ref.encoding !== "v8") return false;
+function unchanged(store: ContentStore, ref: ArtifactRef, now: PreparedValue): boolean {
+  const chunks = now.chunks();
+  if (hashChunks(chunks) === ref.hash) return true;
+  if (ref.encoding !== "v8" || now.encoding !== "v8" || ref.serializer !== now.serializer) return false;
   const roundTripped = v8.serialize(v8.deserialize(store.getSync(ref.hash)));
-  const current = now.chunks.length === 1 ? now.chunks[0]! : Buffer.concat(now.chunks);
+  const current = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   return roundTripped.equals(current);
 }
 
-function serializeOrFail(step: string, name: string, value: unknown): ReturnType<typeof serializeValue> {
+async function prepareOrFail(step: string, name: string, value: unknown, validate: boolean): Promise<PreparedValue> {
   try {
-    return serializeValue(value, { validate: false });
+    return await prepareValue(value, { validate });
   } catch (err) {
     throw new ArtifactSerializationError(step, name, (err as Error).message);
   }
 }
 
-async function putOrFail(step: string, name: string, value: unknown, store: ContentStore) {
+async function putOrFail(step: string, name: string, prepared: PreparedValue, store: ContentStore) {
   try {
-    return await store.putValue(value);
+    return await store.putPrepared(prepared);
   } catch (err) {
     if ((err as { code?: string }).code === "datastore") throw err;
     throw new ArtifactSerializationError(step, name, (err as Error).message);

@@ -6,16 +6,19 @@
 import * as fs from "node:fs";
 import type * as vm from "node:vm";
 import { openStorageFromSpec, type StorageSpec } from "../backends.js";
-import { allDefinitions } from "../decorators/builtins.js";
+import { definitionsFor } from "../decorators/registry.js";
 import { collectDefinitions } from "../decorators/make.js";
-import { ContentStore } from "../datastore/cas.js";
+import { artifactRef, ContentStore } from "../datastore/cas.js";
+import { openSerializerScope } from "../datastore/serializers.js";
 import type { ArtifactRef } from "../datastore/types.js";
+import type { StepEnd } from "../decorators/contract.js";
 import { StepRuntimeError } from "../errors.js";
 import { setCurrentTask } from "../flow/current.js";
 import { attachTaskHooks, type ForeachFrame, type RecordedTransition } from "../flow/flowspec.js";
 import type { SplitFrame, TakenTransition } from "../metadata/types.js";
 import { ArtifactLoader, ArtifactSlots } from "./artifacts.js";
-import { hookLayers, makeStepTask, runWithHooks } from "./hooks.js";
+import { EndHooks, hookLayers, makeStepTask, runWithHooks } from "./hooks.js";
+import { stepGraph } from "./run-plan.js";
 import { makeInputs, mergeArtifacts } from "./inputs.js";
 import type { TaskSpec, TaskTimings } from "./protocol.js";
 import { compileBundle, createSandbox, TaskExitSignal, type Sandbox } from "./sandbox.js";
@@ -96,6 +99,8 @@ export async function executeTask(
   const store = storeFor(spec.storage);
   // A remote datastore fills the local cache first, so the step can read artifacts synchronously.
   await store.prefetch(inputHashes(spec));
+  // Serializers the flow module registers while it loads belong to this task alone.
+  const closeSerializers = openSerializerScope();
   let asyncError: { error: unknown } | undefined;
   let failAsync: ((err: unknown) => void) | undefined;
   const sandbox = createSandbox({
@@ -110,6 +115,7 @@ export async function executeTask(
   });
   const loader = new ArtifactLoader(store, (v) => sandbox.adopt(v));
   let setupEnd = t0;
+  const ends = new EndHooks();
   const timings = (stepMs: number, persistMs: number, bytesWritten: number): TaskTimings => ({
     setupMs: setupEnd - t0,
     stepMs,
@@ -142,7 +148,7 @@ export async function executeTask(
       foreachStack: () => foreachStack(spec.frames, loader, sandbox),
     });
     const inputs = spec.isJoin ? makeInputs(spec.parents, loader, (items) => sandbox.array(items)) : undefined;
-    const layers = hookLayers(spec.flowDecorators, spec.decorators, allDefinitions(own));
+    const layers = hookLayers(spec.flowDecorators, spec.decorators, definitionsFor(library, own));
     setCurrentTask({
       flowName: spec.flowName,
       runId: spec.runId,
@@ -160,25 +166,33 @@ export async function executeTask(
       if (spec.recover.storeIn !== undefined) flow[spec.recover.storeIn] = { ...spec.recover.error };
       recorded = spec.recover.next;
     } else {
-      const task = makeStepTask(
-        { flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt, flowDecorators: spec.flowDecorators },
-        flow,
-        write,
-      );
-      await runWithHooks(layers, task, () => callStep(flow, spec, inputs, (fail) => (failAsync = fail)));
+      const step = () => callStep(flow, spec, inputs, (fail) => (failAsync = fail));
+      if (layers.length === 0) {
+        await step();
+      } else {
+        const info = { flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt, flowDecorators: spec.flowDecorators };
+        // Hooks may draw the flow (a card's graph); the step runs without it if the plan cannot be read.
+        const graph = await stepGraph(store, spec.runPlan).catch((err: unknown) => (write("stderr", `Cannot read the flow's graph for decorators: ${(err as Error).message}\n`), []));
+        const task = makeStepTask({ ...info, storage: store.backend, graph, parameterNames: spec.parameterNames }, flow, write, ends);
+        await runWithHooks(layers, task, step, ends);
+      }
     }
     if (asyncError !== undefined) throw asyncError.error;
     // A step that caught the exit signal still asked to exit: that ends the task as a failure.
     if (sandbox.exitCode !== undefined) throw new TaskExitSignal(sandbox.exitCode);
     const stepEnd = performance.now();
-    return await finish(spec, flow, taskSlots, store, sandbox, recorded, (persistMs, bytes) => timings(stepEnd - setupEnd, persistMs, bytes));
+    const result = await finish(spec, flow, taskSlots, store, sandbox, recorded, (persistMs, bytes) => timings(stepEnd - setupEnd, persistMs, bytes));
+    await runEndHooks(ends, spec, write, { status: "completed", artifacts: result.artifacts.map((a) => ({ name: a.name, type: a.type, size: a.size })) });
+    return result;
   } catch (err) {
+    await runEndHooks(ends, spec, write, { status: "failed", artifacts: [], error: err }).catch(() => undefined);
     const cause = err instanceof TaskExitSignal || sandbox.exitCode === undefined ? err : new TaskExitSignal(sandbox.exitCode);
     const failedAt = performance.now();
     const kept = slots ? await keepFailedArtifacts(spec.step, slots, store, write) : undefined;
     throw new ExecutionFailure(cause, timings(failedAt - setupEnd, performance.now() - failedAt, 0), kept);
   } finally {
     setCurrentTask(undefined);
+    closeSerializers();
     sandbox.dispose();
   }
 }
@@ -200,6 +214,12 @@ async function keepFailedArtifacts(
   } catch {
     return undefined;
   }
+}
+
+/** Runs the decorators' `onEnd` hooks once (a hook that fails a completed task does not run again for its failure). */
+async function runEndHooks(ends: EndHooks, spec: TaskSpec, write: (stream: "stdout" | "stderr", text: string) => void, end: StepEnd): Promise<void> {
+  if (ends.empty) return;
+  await ends.run(end, spec.step, (line) => write("stderr", `${line}\n`));
 }
 
 /** Calls the step method; an error thrown by the step's timers or stray promises fails it too. */
@@ -239,7 +259,7 @@ async function finish(
   if (transition.elements && !oneShot) {
     // A Set, a Map or a string: children read their element by position from the list of elements.
     const stored = await store.putValue(sandbox.array(transition.elements));
-    items = { name: transition.foreach, hash: stored.hash, size: stored.size, encoding: stored.encoding, type: stored.type };
+    items = artifactRef(transition.foreach, stored);
   }
   return {
     artifacts: refs,

@@ -3,7 +3,7 @@
  * decorators outermost, then the step's decorators in precedence order. An error a hook raises
  * itself is reported with the decorator's name; the step's own error passes through untouched.
  */
-import type { DecoratorDefinition, DecoratorSpec, StepTask } from "../decorators/contract.js";
+import type { DecoratorDefinition, DecoratorSpec, StepEnd, StepShape, StepTask, TaskStorage } from "../decorators/contract.js";
 import { DecoratorError, StepRuntimeError } from "../errors.js";
 import { setCurrentExtra } from "../flow/current.js";
 
@@ -42,6 +42,45 @@ export interface StepTaskInfo {
   readonly taskId: string;
   readonly retryCount: number;
   readonly flowDecorators: readonly DecoratorSpec[];
+  readonly storage: TaskStorage;
+  readonly graph: readonly StepShape[];
+  readonly parameterNames: readonly string[];
+}
+
+type EndHook = (end: StepEnd) => Promise<void> | void;
+
+/** The `onEnd` hooks of one task, with the decorator that registered each. */
+export class EndHooks {
+  private readonly hooks: Array<{ readonly decorator: string; readonly hook: EndHook }> = [];
+
+  /** Registers `hook` for the decorator named `decorator`. */
+  add(decorator: string, hook: EndHook): void {
+    if (typeof hook !== "function") throw new TypeError(`task.onEnd() takes a function, got ${typeof hook}`);
+    this.hooks.push({ decorator, hook });
+  }
+
+  /** True when no hook is registered. */
+  get empty(): boolean {
+    return this.hooks.length === 0;
+  }
+
+  /**
+   * Runs every hook once, innermost first. After a completed task the first error fails it (as a
+   * `DecoratorError`); after a failed one errors go to `log`, since the step's error is what counts.
+   */
+  async run(end: StepEnd, step: string, log: (line: string) => void): Promise<void> {
+    let first: DecoratorError | undefined;
+    for (const { decorator, hook } of this.hooks.splice(0).reverse()) {
+      try {
+        await hook(end);
+      } catch (err) {
+        const e = new DecoratorError(decorator, "onEnd", step, err);
+        if (end.status === "failed") log(e.message);
+        else first ??= e;
+      }
+    }
+    if (first) throw first;
+  }
 }
 
 /** The running task as hooks see it: artifacts on the flow instance, `current`, the task's log. */
@@ -49,7 +88,9 @@ export function makeStepTask(
   info: StepTaskInfo,
   flow: Record<string, unknown>,
   write: (stream: "stdout" | "stderr", text: string) => void,
+  ends: EndHooks,
 ): StepTask {
+  const slots = new Map<string, unknown>();
   return Object.freeze({
     ...info,
     pathspec: `${info.flowName}/${info.runId}/${info.stepName}/${info.taskId}`,
@@ -60,11 +101,16 @@ export function makeStepTask(
     has: (name: string) => Object.prototype.hasOwnProperty.call(flow, name),
     setCurrent: (key: string, value: unknown) => setCurrentExtra(key, value),
     log: (line: string, stream: "stdout" | "stderr" = "stderr") => write(stream, `${line}\n`),
+    slot: <T>(key: string, create: () => T): T => {
+      if (!slots.has(key)) slots.set(key, create());
+      return slots.get(key) as T;
+    },
+    onEnd: (hook: EndHook) => ends.add("task", hook),
   });
 }
 
-/** Runs `body` (the step) inside every layer's `runStep`. */
-export async function runWithHooks(layers: readonly HookLayer[], task: StepTask, body: () => Promise<void>): Promise<void> {
+/** Runs `body` (the step) inside every layer's `runStep`; `ends` learns which decorator registers an `onEnd` hook. */
+export async function runWithHooks(layers: readonly HookLayer[], task: StepTask, body: () => Promise<void>, ends?: EndHooks): Promise<void> {
   const call = async (i: number): Promise<void> => {
     const layer = layers[i];
     if (!layer) return body();
@@ -81,7 +127,9 @@ export async function runWithHooks(layers: readonly HookLayer[], task: StepTask,
       }
     };
     try {
-      await layer.def.runStep!(task, next, layer.spec.options);
+      // Each decorator's view of the task names it as the owner of the end hooks it adds.
+      const view = ends ? Object.freeze({ ...task, onEnd: (hook: EndHook) => ends.add(layer.spec.name, hook) }) : task;
+      await layer.def.runStep!(view, next, layer.spec.options);
     } catch (err) {
       // The step's (or an inner hook's) error passes through as it is.
       if (inner && err === inner.error) throw err;

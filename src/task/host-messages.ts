@@ -3,6 +3,7 @@
  * the host's secret key (so user code that reaches the host's channel cannot forge one) and have
  * the shape of a `HostReply` (so a malformed one is refused, never crashes the runtime).
  */
+import type { Encoding } from "../datastore/types.js";
 import type { HostReply } from "./protocol.js";
 
 /** A message as checked: the reply, or why it was refused (`forged`: it lacked the host's key). */
@@ -13,7 +14,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const isStr = (v: unknown): v is string => typeof v === "string";
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const ENCODINGS = new Set(["buffer", "typed", "v8", "json", "arrow"]);
+const ENCODINGS = new Set<string>(["buffer", "typed", "v8", "json", "bytes"] satisfies Encoding[]);
 
 function isRef(v: unknown): boolean {
   return (
@@ -25,7 +26,9 @@ function isRef(v: unknown): boolean {
     isStr(v.encoding) &&
     ENCODINGS.has(v.encoding) &&
     isStr(v.type) &&
-    (v.typedArray === undefined || isStr(v.typedArray))
+    (v.typedArray === undefined || isStr(v.typedArray)) &&
+    (v.serializer === undefined || isStr(v.serializer)) &&
+    (v.summary === undefined || isObj(v.summary))
   );
 }
 

@@ -10,7 +10,7 @@ import { openBackends, type Backends } from "../backends.js";
 import type { CodeManifest } from "../datastore/code-package.js";
 import { AttemptLogs } from "../datastore/logs.js";
 import { UsageError, type PlainError } from "../errors.js";
-import type { RunRecord, SplitFrame, TaskRecord } from "../metadata/types.js";
+import type { RunRecord, SplitFrame, TakenTransition, TaskRecord } from "../metadata/types.js";
 import { executeTask, ExecutionFailure } from "./executor.js";
 import type { ParentTask, TaskSpec } from "./protocol.js";
 import { readRunPlan, type RunPlan } from "./run-plan.js";
@@ -31,21 +31,27 @@ export interface RemoteTaskOptions {
   readonly splitIndex?: number;
   /** Every earlier attempt failed: store the last one's error (as the step's plan says) and go on. */
   readonly recover?: boolean;
+  /** With `recover`: the error stored when no failed attempt recorded one (its container was killed). */
+  readonly recoverFallback?: PlainError;
   /** Shown in the console prefix and recorded, e.g. `slurm job 77_3`. */
   readonly label?: string;
   /** @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Datastore and metadata to use (left open). @default opened from `env` */
+  readonly backends?: Backends;
 }
 
 /** How the attempt ended: the process exit code follows it (0 success, 1 task failure). */
 export interface RemoteTaskResult {
   readonly ok: boolean;
   readonly error?: PlainError;
+  /** The transition a successful attempt took. */
+  readonly transition?: TakenTransition;
 }
 
 /** Runs one attempt; resolves when it is recorded. Errors in the arguments reject before anything is recorded. */
 export async function runRemoteTask(options: RemoteTaskOptions, library: Record<string, unknown>): Promise<RemoteTaskResult> {
-  const backends = openBackends({ env: options.env ?? process.env });
+  const backends = options.backends ?? openBackends({ env: options.env ?? process.env });
   try {
     const plan = await readRunPlan(backends.store, options.plan);
     const run = await backends.metadata.getRun(plan.flowName, options.runId);
@@ -55,7 +61,7 @@ export async function runRemoteTask(options: RemoteTaskOptions, library: Record<
     const spec = await buildSpec(backends, plan, run, options);
     return await execute(backends, spec, options, library);
   } finally {
-    backends.close();
+    if (!options.backends) backends.close();
   }
 }
 
@@ -68,8 +74,9 @@ async function buildSpec(backends: Backends, plan: RunPlan, run: RunRecord, o: R
   if (o.recover) {
     const own = await backends.metadata.getTask(plan.flowName, o.runId, o.step, o.taskId);
     const last = own?.attempts.filter((a) => a.end?.status === "failed").at(-1)?.end;
-    if (!last?.error) throw new UsageError(`--recover: task ${o.step}/${o.taskId} has no failed attempt to recover from`);
-    recover = { storeIn: stepPlan.storeErrorIn, error: last.error, next: stepPlan.next };
+    const error = last?.error ?? o.recoverFallback;
+    if (!error) throw new UsageError(`--recover: task ${o.step}/${o.taskId} has no failed attempt to recover from`);
+    recover = { storeIn: stepPlan.storeErrorIn, error, next: stepPlan.next };
   }
   return {
     flowName: plan.flowName,
@@ -92,7 +99,8 @@ async function buildSpec(backends: Backends, plan: RunPlan, run: RunRecord, o: R
     flowDecorators: plan.flowDecorators,
     username: run.user,
     tags: [...run.systemTags, ...run.tags],
-    namespace: `user:${run.user}`,
+    // A deployed run lives in its production namespace (the system tag `production:<token>`).
+    namespace: run.systemTags.find((t) => t.startsWith("production:")) ?? `user:${run.user}`,
     originRunId: run.originRunId,
     runPlan: o.plan,
     ...(recover ? { recover } : {}),
@@ -174,7 +182,7 @@ async function execute(backends: Backends, spec: TaskSpec, o: RemoteTaskOptions,
       artifacts: result.artifacts,
       transition: result.transition,
     });
-    return { ok: true };
+    return { ok: true, transition: result.transition };
   } catch (err) {
     const cause = err instanceof ExecutionFailure ? err.cause : err;
     const error = mapError(cause, spec.bundlePath);

@@ -3,10 +3,11 @@
  * task of a run (or of a deployment) — the code package, each step's shape and decorators, the
  * parameters. Stored content-addressed, so `metaflow task` on another machine needs only its hash.
  */
-import type { DecoratorSpec } from "../decorators/contract.js";
+import type { DecoratorSpec, StepShape } from "../decorators/contract.js";
 import type { ContentStore } from "../datastore/cas.js";
 import { DatastoreError } from "../errors.js";
 import type { RecordedTransition } from "../flow/flowspec.js";
+import type { ParameterSpec } from "../flow/parameter.js";
 
 /** What a task needs to know about its step. */
 export interface StepPlan {
@@ -22,6 +23,14 @@ export interface StepPlan {
   readonly storeErrorIn: string | undefined;
 }
 
+/** A parameter as a task that creates its run (a deployed start task) resolves it. */
+export interface PlannedParameter extends ParameterSpec {
+  /** The class field holding it: the artifact's name. */
+  readonly field: string;
+  /** IncludeFile: content hash of its file, read and stored when the plan was made. */
+  readonly includedHash?: string;
+}
+
 /** The plan of a run. */
 export interface RunPlan {
   readonly version: 1;
@@ -35,6 +44,11 @@ export interface RunPlan {
   readonly maxNumSplits: number;
   readonly flowDecorators: readonly DecoratorSpec[];
   readonly steps: Readonly<Record<string, StepPlan>>;
+  /**
+   * The parameters as declared, with the defaults of the moment the plan was made: present in the
+   * plan of a deployment, whose start task creates each run. @default undefined
+   */
+  readonly parameters?: readonly PlannedParameter[];
 }
 
 /** Stores a run plan; returns its hash. */
@@ -54,4 +68,36 @@ export async function readRunPlan(store: ContentStore, hash: string): Promise<Ru
     throw new DatastoreError(`Object ${hash} is not a run plan this version of metaflow-ts can read`);
   }
   return plan;
+}
+
+const graphs = new Map<string, Promise<StepShape[]>>();
+
+/**
+ * The flow's steps and transitions from the run plan `hash` (read once per process): what in-task
+ * hooks see as `task.graph`. Empty when the task has no run plan.
+ */
+export function stepGraph(store: ContentStore, hash: string | undefined): Promise<StepShape[]> {
+  if (hash === undefined) return Promise.resolve([]);
+  let graph = graphs.get(hash);
+  if (!graph) {
+    graph = readRunPlan(store, hash).then((plan) => Object.entries(plan.steps).map(([name, s]) => shapeOf(name, s)));
+    // A failed read is not kept: the next task tries again.
+    void graph.catch(() => graphs.delete(hash));
+    graphs.set(hash, graph);
+  }
+  return graph;
+}
+
+function shapeOf(name: string, step: StepPlan): StepShape {
+  const t = step.next;
+  if (step.isEnd || t === undefined) return { name, kind: "end", next: [] };
+  switch (t.kind) {
+    case "linear":
+    case "foreach":
+      return { name, kind: t.kind, next: [t.to] };
+    case "branch":
+      return { name, kind: "branch", next: [...t.to] };
+    case "switch":
+      return { name, kind: "switch", next: [...new Set(Object.values(t.cases))] };
+  }
 }

@@ -1,8 +1,9 @@
 /**
- * Test helpers: a throwaway project directory with its own `.metaflow`, and the real `metaflow`
- * CLI run in a child process against it.
+ * The one test harness: a throwaway project directory with its own `.metaflow`, flow files written
+ * into it, and the real `metaflow` CLI run in it as a child process — against the local datastore,
+ * or against S3 and the metadata service when given a setup's environment.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,10 +15,12 @@ import { LocalMetadata } from "../../src/metadata/local.js";
 
 /** The repository root. */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-/** The CLI entry point. */
+/** The built CLI (`npm run build` first). */
 export const CLI = path.join(REPO, "bin", "metaflow.js");
+/** The built library, for scripts that run in a process of their own. */
+export const DIST_INDEX = path.join(REPO, "dist", "index.js");
 
-/** What a finished CLI call printed and returned. */
+/** What a finished CLI call printed and how it ended. */
 export interface CliResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
@@ -25,51 +28,73 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/** Options of one CLI call. */
+export interface CliOptions {
+  /** Added to the project's environment. */
+  readonly env?: Record<string, string>;
+  /** SIGKILL the call after this long. @default 120 s */
+  readonly timeoutMs?: number;
+}
+
 /** A temporary project: a directory with flows and a private datastore. */
 export class Project {
   readonly dir: string;
+  /** Its `.metaflow` directory (the local datastore and local metadata). */
   readonly root: string;
   readonly metadata: LocalMetadata;
   readonly store: ContentStore;
+  private readonly children = new Set<ChildProcessWithoutNullStreams>();
 
-  constructor() {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "mf-test-"));
+  /**
+   * @param options.prefix temp directory name prefix
+   * @param options.env environment every CLI call of this project gets (a setup's S3 / service settings)
+   */
+  constructor(private readonly options: { prefix?: string; env?: Record<string, string> } = {}) {
+    this.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), options.prefix ?? "mf-test-")));
     this.root = path.join(this.dir, ".metaflow");
     fs.mkdirSync(this.root);
     this.metadata = new LocalMetadata(this.root);
     this.store = new ContentStore(new LocalStorage(this.root));
   }
 
-  /** Writes a file (creating folders) and returns its relative path. */
+  /** Writes a file (creating folders) and returns its path relative to the project. */
   write(rel: string, text: string): string {
-    const abs = path.join(this.dir, rel);
+    const abs = this.path(rel);
     fs.mkdirSync(path.dirname(abs), { recursive: true });
     fs.writeFileSync(abs, text);
     return rel;
   }
 
-  /** Runs `metaflow ...args` in the project and waits for it. */
-  cli(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
-    return runCli(args, { cwd: this.dir, ...options });
+  /** The absolute path of a file of the project. */
+  path(rel: string): string {
+    return path.join(this.dir, rel);
   }
 
-  /** Starts `metaflow ...args` without waiting. */
-  spawn(args: readonly string[], env: Record<string, string> = {}) {
-    return spawn(process.execPath, [CLI, ...args], {
-      cwd: this.dir,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+  /** Starts `metaflow ...args` here without waiting; `kill()` and `cleanup()` stop it if still running. */
+  spawn(args: readonly string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: this.dir, env: { ...process.env, ...this.options.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    child.stdin.end();
+    this.children.add(child);
+    child.once("exit", () => this.children.delete(child));
+    return child;
   }
 
-  /** The newest run id of a flow. */
+  /** Runs `metaflow ...args` here and collects its output. */
+  cli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+    const child = this.spawn(args, options.env);
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    return collect(child).finally(() => clearTimeout(timer));
+  }
+
+  /** The newest run id of a flow in the local metadata. */
   async latestRun(flow: string): Promise<string> {
     const runs = await this.metadata.listRuns(flow);
     if (!runs[0]) throw new Error(`no runs of ${flow}`);
     return runs[0];
   }
 
-  /** The artifacts of a task's last attempt, by name. */
+  /** The artifacts of a task's last attempt, by name (local metadata). */
   async artifacts(flow: string, runId: string, step: string, taskId?: string): Promise<Map<string, ArtifactRef>> {
     const id = taskId ?? (await this.metadata.listTasks(flow, runId, step))[0];
     if (!id) throw new Error(`no task of ${flow}/${runId}/${step}`);
@@ -78,7 +103,7 @@ export class Project {
     return new Map((last?.end?.artifacts ?? []).map((a) => [a.name, a]));
   }
 
-  /** One artifact's value from a task (the step's first task by default). */
+  /** One artifact's value from a task (the step's first task by default; local datastore). */
   async value(flow: string, runId: string, step: string, name: string, taskId?: string): Promise<unknown> {
     const refs = await this.artifacts(flow, runId, step, taskId);
     const ref = refs.get(name);
@@ -86,49 +111,52 @@ export class Project {
     return this.store.getValue(ref);
   }
 
-  /** Removes the directory. */
+  /** SIGKILLs every CLI process started here that is still running. */
+  kill(): void {
+    for (const child of this.children) child.kill("SIGKILL");
+  }
+
+  /** Stops what still runs and removes the directory. */
   cleanup(): void {
+    this.kill();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-/** Runs the CLI in `cwd` and collects its output. */
-export function runCli(
-  args: readonly string[],
-  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
-): Promise<CliResult> {
+/** Collects a child's output and resolves when it has exited and its pipes are closed. */
+export function collect(child: ChildProcessWithoutNullStreams): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (t: string) => (stdout += t));
+  child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (t: string) => (stdout += t));
-    child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`metaflow ${args.join(" ")} did not finish in ${options.timeoutMs ?? 60000} ms\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? 60000);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
+    child.once("error", reject);
+    child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 
-/** Resolves once `read()` matches `pattern` (polled every 20 ms). */
-export function waitForOutput(read: () => string, pattern: RegExp): Promise<void> {
-  return new Promise((resolve) => {
-    const poll = setInterval(() => {
-      if (pattern.test(read())) {
-        clearInterval(poll);
-        resolve();
-      }
-    }, 20);
-  });
+/** Runs the CLI in `cwd` (outside any project) and collects its output. */
+export function runCli(args: readonly string[], options: CliOptions & { cwd: string }): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
+  child.stdin.end();
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 120_000);
+  return collect(child).finally(() => clearTimeout(timer));
+}
+
+/** Resolves once `read()` matches `pattern` (polled every 20 ms); fails after `timeoutMs`. */
+export function waitForOutput(read: () => string, pattern: RegExp, timeoutMs = 60_000): Promise<void> {
+  return waitFor(`output matching ${pattern}`, async () => (pattern.test(read()) ? true : undefined), timeoutMs, 20).then(() => undefined);
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }
 
 /** The worker pids a run printed (`(pid N)`) that are still alive. */

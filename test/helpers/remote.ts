@@ -4,12 +4,10 @@
  * environment that points a `metaflow` process (or `openBackends`) at them, and `Workdir`, one
  * user's project directory where the real CLI runs.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { postgresAvailability, startPostgres, type TestPostgres } from "./postgres.js";
 import { s3ServerAvailability, startS3Server, type TestS3Server } from "./s3server.js";
 import { startServiceProcess, type ServiceProcess } from "./service.js";
@@ -126,77 +124,4 @@ export async function startRemoteStack(options: RemoteStackOptions = {}): Promis
     stop,
   };
   return stack;
-}
-
-/** The built CLI (`npm run build` first). */
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "metaflow.js");
-
-/** What a finished `metaflow` process printed and how it ended. */
-export interface CliOutcome {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** A temp project directory with its own `.metaflow`, where the real `metaflow` CLI runs. */
-export class Workdir {
-  readonly dir: string;
-  /** Its `.metaflow` directory (local datastore and local metadata). */
-  readonly root: string;
-  private readonly children = new Set<ChildProcessWithoutNullStreams>();
-
-  constructor(prefix = "mf-work-") {
-    this.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
-    this.root = path.join(this.dir, ".metaflow");
-    fs.mkdirSync(this.root);
-  }
-
-  /** Writes a file (creating folders) and returns its path relative to the directory. */
-  write(rel: string, text: string): string {
-    const file = path.join(this.dir, rel);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, text);
-    return rel;
-  }
-
-  /** Starts `metaflow ...args` here without waiting; `kill()` and `cleanup()` stop it if still running. */
-  spawn(args: readonly string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: this.dir, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
-    child.stdin.end();
-    this.children.add(child);
-    child.once("exit", () => this.children.delete(child));
-    return child;
-  }
-
-  /** Runs `metaflow ...args` here and collects its output; SIGKILLs it after `timeoutMs` (default 120 s). */
-  cli(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliOutcome> {
-    const child = this.spawn(args, options.env);
-    const timeoutMs = options.timeoutMs ?? 120_000;
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    return outcome(child).finally(() => clearTimeout(timer));
-  }
-
-  /** SIGKILLs every CLI process started here that is still running. */
-  kill(): void {
-    for (const child of this.children) child.kill("SIGKILL");
-  }
-
-  /** Stops what still runs and removes the directory. */
-  cleanup(): void {
-    this.kill();
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** Collects a child's output and resolves when it has exited and its pipes are closed. */
-export function outcome(child: ChildProcessWithoutNullStreams): Promise<CliOutcome> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (t: string) => (stdout += t));
-  child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
 }

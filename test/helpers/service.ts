@@ -21,7 +21,8 @@ export interface ServiceProcess {
 /** Options for `startServiceProcess`. */
 export interface ServiceProcessOptions {
   readonly databaseUrl: string;
-  readonly token: string;
+  /** The shared token; without one the service accepts per-user tokens only. */
+  readonly token?: string;
   /** @default 0 (a free port) */
   readonly port?: number;
   /** @default 60 */
@@ -46,7 +47,7 @@ export function startServiceProcess(opts: ServiceProcessOptions): Promise<Servic
     ],
     {
       cwd: repo,
-      env: { ...process.env, METAFLOW_SERVICE_AUTH_TOKEN: opts.token },
+      env: envWithToken(opts.token),
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -76,4 +77,12 @@ export function startServiceProcess(opts: ServiceProcessOptions): Promise<Servic
       reject(new Error(`metaflow service exited with ${code} before listening:\n${out}`)),
     );
   });
+}
+
+function envWithToken(token: string | undefined): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.METAFLOW_SERVICE_AUTH_TOKEN;
+  delete env.METAFLOW_SERVICE_AUTH_KEY;
+  if (token !== undefined) env.METAFLOW_SERVICE_AUTH_TOKEN = token;
+  return env;
 }

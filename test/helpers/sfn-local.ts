@@ -1,7 +1,7 @@
 /**
  * Runs a compiled state machine locally with `aws-local-stepfunctions`: every Batch task state is
- * handed to `runTask` (today a recording fake; later a handler that runs `metaflow task` as a
- * process), every S3 read to `readObject`. It fills the gaps of the interpreter:
+ * handed to `runJob` (the job as submitted: a local AWS runs its command as a process) or to
+ * `runTask` (the parsed command: a recording fake), every S3 read to `readObject`. It fills the gaps of the interpreter:
  * - it only knows the context object it is given, so `$$.Execution.Id` / `Name` are passed in;
  * - it does not track `$$.State.RetryCount`: the context holds a marker, and each Batch state's
  *   handler replaces it in the command by the number of earlier attempts of the same task;
@@ -10,14 +10,13 @@
 import { StateMachine } from "aws-local-stepfunctions";
 import type { AslMachine } from "../../src/deploy/step-functions/asl.js";
 import { taskStates } from "../../src/deploy/step-functions/asl.js";
+import { DEFAULT_ENTRYPOINT } from "../../src/deploy/step-functions/command.js";
 import {
-  DEFAULT_ENTRYPOINT,
-  isRunFailedCommand,
   parseRunFailedCommand,
   parseTaskCommand,
   type RunFailedCommand,
   type TaskCommand,
-} from "../../src/deploy/step-functions/command.js";
+} from "../../src/task/command.js";
 
 // aws-local-stepfunctions 3.0.0 declares Node >= 22 for this one call.
 const P = Promise as unknown as { withResolvers?: () => unknown };
@@ -42,13 +41,17 @@ export interface SubmittedJob {
   readonly resources: ReadonlyArray<{ Type: string; Value: string }>;
   readonly environment: ReadonlyArray<{ Name: string; Value: string }>;
   readonly attemptSeconds: number;
+  /** The container's command with the retry count filled in: `["metaflow", "task", ...]`. */
+  readonly command: readonly string[];
 }
 
 /** What the local execution hands out. */
 export interface LocalRunOptions {
   readonly executionName: string;
   /** Runs one attempt; throws (an Error whose `name` is the Step Functions error) to fail it. */
-  readonly runTask: (command: TaskCommand, job: SubmittedJob) => Promise<void>;
+  readonly runTask?: (command: TaskCommand, job: SubmittedJob) => Promise<void>;
+  /** Runs one Batch job as submitted (every task state, the run-failed one included), instead of `runTask`/`runFailed`. */
+  readonly runJob?: (job: SubmittedJob) => Promise<void>;
   /** Records a failed run. */
   readonly runFailed?: (command: RunFailedCommand) => Promise<void>;
   /** Reads an S3 object (the task output documents); undefined when it does not exist. */
@@ -121,21 +124,9 @@ async function submit(
   attempts: Map<string, number>,
   options: LocalRunOptions,
 ): Promise<unknown> {
-  const argv = (p.ContainerOverrides.Command as string[]).slice(DEFAULT_ENTRYPOINT.length);
-  if (isRunFailedCommand(argv)) {
-    await options.runFailed?.(parseRunFailedCommand(argv));
-    return { JobId: "local" };
-  }
-  const at = argv.indexOf(RETRY_MARKER);
-  if (at >= 0) {
-    // $$.State.RetryCount: how many times this state already ran this task.
-    const key = `${state}|${argv[argv.indexOf("--task-id") + 1]}`;
-    const n = attempts.get(key) ?? 0;
-    attempts.set(key, n + 1);
-    argv[at] = String(n);
-  }
-  const command = parseTaskCommand(argv);
-  await options.runTask(command, {
+  const full = [...(p.ContainerOverrides.Command as string[])];
+  const argv = full.slice(DEFAULT_ENTRYPOINT.length);
+  const job = (command: readonly string[]): SubmittedJob => ({
     state,
     jobName: p.JobName,
     queue: p.JobQueue,
@@ -143,9 +134,32 @@ async function submit(
     resources: p.ContainerOverrides.ResourceRequirements ?? [],
     environment: p.ContainerOverrides.Environment ?? [],
     attemptSeconds: p.Timeout?.AttemptDurationSeconds,
+    command,
   });
+  if (options.runJob) {
+    fillRetryCount(state, argv, attempts);
+    await options.runJob(job([...full.slice(0, DEFAULT_ENTRYPOINT.length), ...argv]));
+    return { JobId: `local-${p.JobName}`, Status: "SUCCEEDED" };
+  }
+  if (argv.includes("--run-failed-for")) {
+    await options.runFailed?.(parseRunFailedCommand(argv));
+    return { JobId: "local" };
+  }
+  fillRetryCount(state, argv, attempts);
+  const command = parseTaskCommand(argv);
+  await options.runTask?.(command, job(argv));
   return {
     JobId: `local-${command.step}-${command.taskId}-${command.attempt}`,
     Status: "SUCCEEDED",
   };
+}
+
+/** Puts `$$.State.RetryCount` into the command: how many times this state already ran this task. */
+function fillRetryCount(state: string, argv: string[], attempts: Map<string, number>): void {
+  const at = argv.indexOf(RETRY_MARKER);
+  if (at < 0) return;
+  const key = `${state}|${argv[argv.indexOf("--task-id") + 1]}`;
+  const n = attempts.get(key) ?? 0;
+  attempts.set(key, n + 1);
+  argv[at] = String(n);
 }

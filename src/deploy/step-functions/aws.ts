@@ -6,19 +6,34 @@
  */
 import { randomUUID } from "node:crypto";
 import { createHash } from "node:crypto";
-import type { ScheduleSpec } from "../schedule.js";
+import type { ScheduleSpec } from "../../decorators/schedule.js";
 import { recordFromTags, recordToTags, type DeploymentRecord } from "../project.js";
-import { registerJobDefinitionInput } from "./batch.js";
+import { registerJobDefinitionInput } from "../../launchers/batch-jobs.js";
 import type { CompiledStateMachine } from "./compile.js";
 
 type Sfn = typeof import("@aws-sdk/client-sfn");
 type Scheduler = typeof import("@aws-sdk/client-scheduler");
 type Batch = typeof import("@aws-sdk/client-batch");
 
-/** Where the calls go and as whom. */
+/**
+ * Where the calls go and as whom: the one place the AWS clients are configured, so a test (or a
+ * private endpoint) can point them elsewhere.
+ */
 export interface AwsTarget {
   /** @default the SDK's (AWS_REGION, the profile) */
   readonly region?: string;
+  /** Endpoint URLs per service. @default the SDK's (AWS, or `AWS_ENDPOINT_URL_SFN`, ...) */
+  readonly endpoints?: {
+    readonly sfn?: string;
+    readonly scheduler?: string;
+    readonly batch?: string;
+  };
+  /** Static credentials. @default the SDK's provider chain */
+  readonly credentials?: {
+    readonly accessKeyId: string;
+    readonly secretAccessKey: string;
+    readonly sessionToken?: string;
+  };
 }
 
 let sdk: Promise<{ sfn: Sfn; scheduler: Scheduler; batch: Batch }> | undefined;
@@ -35,12 +50,16 @@ function loadSdk(): Promise<{ sfn: Sfn; scheduler: Scheduler; batch: Batch }> {
 
 async function clients(target: AwsTarget) {
   const m = await loadSdk();
-  const config = target.region ? { region: target.region } : {};
+  const config = (endpoint: string | undefined) => ({
+    ...(target.region ? { region: target.region } : {}),
+    ...(target.credentials ? { credentials: target.credentials } : {}),
+    ...(endpoint ? { endpoint } : {}),
+  });
   return {
     m,
-    sfn: new m.sfn.SFNClient(config),
-    scheduler: new m.scheduler.SchedulerClient(config),
-    batch: new m.batch.BatchClient(config),
+    sfn: new m.sfn.SFNClient(config(target.endpoints?.sfn)),
+    scheduler: new m.scheduler.SchedulerClient(config(target.endpoints?.scheduler)),
+    batch: new m.batch.BatchClient(config(target.endpoints?.batch)),
   };
 }
 
@@ -164,10 +183,13 @@ async function setSchedule(deployment: string, arn: string, options: CreateOptio
   }
 }
 
-/** Starts an execution with raw parameter values; returns its ARN (`arn:...:execution:<sm>:<name>`). */
+/**
+ * Starts an execution with parameter values (strings from the command line, typed values from
+ * code); returns its ARN (`arn:...:execution:<sm>:<name>`).
+ */
 export async function startExecution(
   arn: string,
-  parameters: Readonly<Record<string, string>>,
+  parameters: Readonly<Record<string, unknown>>,
   target: AwsTarget = {},
 ): Promise<string> {
   const { m, sfn } = await clients(target);
@@ -183,6 +205,7 @@ export async function startExecution(
 
 /** One execution, as `list-runs` prints it. */
 export interface ExecutionSummary {
+  readonly arn: string;
   readonly name: string;
   readonly status: string;
   readonly startDate?: Date;
@@ -200,6 +223,7 @@ export async function listExecutions(
     new m.sfn.ListExecutionsCommand({ stateMachineArn: arn, maxResults: max }),
   );
   return (out.executions ?? []).map((e) => ({
+    arn: e.executionArn ?? "",
     name: e.name ?? "",
     status: e.status ?? "UNKNOWN",
     ...(e.startDate ? { startDate: e.startDate } : {}),
@@ -219,4 +243,22 @@ export async function deleteDeployment(name: string, target: AwsTarget = {}): Pr
   if (!found) return false;
   await sfn.send(new m.sfn.DeleteStateMachineCommand({ stateMachineArn: found.arn }));
   return true;
+}
+
+/** One execution's status (`RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`, ...). */
+export async function describeExecution(
+  executionArn: string,
+  target: AwsTarget = {},
+): Promise<ExecutionSummary & { readonly error?: string; readonly cause?: string }> {
+  const { m, sfn } = await clients(target);
+  const e = await sfn.send(new m.sfn.DescribeExecutionCommand({ executionArn }));
+  return {
+    arn: executionArn,
+    name: e.name ?? "",
+    status: e.status ?? "UNKNOWN",
+    ...(e.startDate ? { startDate: e.startDate } : {}),
+    ...(e.stopDate ? { stopDate: e.stopDate } : {}),
+    ...(e.error ? { error: e.error } : {}),
+    ...(e.cause ? { cause: e.cause } : {}),
+  };
 }

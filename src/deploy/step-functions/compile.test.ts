@@ -63,13 +63,14 @@ void describe("step-functions compiler", () => {
       start,
       /'--output-key', States\.Format\('sfn\/TestFlow\/\{\}\/start\/\{\}\.json', \$\$\.Execution\.Name, \$\.task\.id\)/,
     );
-    assert.doesNotMatch(start, /--parent/);
+    assert.doesNotMatch(start, /--parents/);
+    assert.match(start, /^States\.Array\('metaflow', 'task', '--plan', 'c0ffee', /);
     const a = command(definition, "a task");
     assert.match(
       a,
-      /'--run-id', \$\.runId, '--parent', States\.Format\('\{\}\/\{\}', \$\.task\.parentStep, \$\.task\.parentId\)/,
+      /'--run-id', \$\.runId, '--step', 'a', '--task-id', \$\.task\.id, '--min-attempt', States\.Format\('\{\}', \$\$\.State\.RetryCount\), '--parents', States\.Format\('\{\}\/\{\}', \$\.task\.parentStep, \$\.task\.parentId\)/,
     );
-    assert.match(a, /'--attempt', States\.Format\('\{\}', \$\$\.State\.RetryCount\)/);
+    assert.match(a, /'--min-attempt', States\.Format\('\{\}', \$\$\.State\.RetryCount\)/);
     assert.doesNotMatch(a, /--output-key|--finish-run/);
     assert.match(command(definition, "end task"), /'--finish-run'/);
     assert.equal(state(definition, "end task").End, true);
@@ -106,7 +107,7 @@ void describe("step-functions compiler", () => {
     assert.equal(parallel.Next, "join");
     assert.equal(parallel.ResultPath, null);
     assert.match(command(definition, "join task"), /'--join-of', States\.Format/);
-    assert.doesNotMatch(command(definition, "join task"), /--parent/);
+    assert.doesNotMatch(command(definition, "join task"), /--parents/);
   });
 
   void it("foreach: a Map over the split indices the task wrote, with the index path in each item", () => {
@@ -179,7 +180,7 @@ void describe("step-functions compiler", () => {
       { ErrorEquals: ["States.ALL"], ResultPath: "$.caught", Next: "fragile caught" },
     ]);
     const caught = command(definition, "fragile caught");
-    assert.match(caught, /'--attempt', '2'/);
+    assert.match(caught, /'--min-attempt', '2'/);
     assert.match(caught, /'--caught', \$\.caught\.Error/);
     assert.equal(state(definition, "fragile caught").Next, "end");
   });
@@ -316,9 +317,8 @@ void describe("step-functions compiler", () => {
 function compileOptions() {
   return {
     deployment: "L",
-    codePackage: "x",
+    plan: "x",
     datastoreRoot: "s3://b/p",
-    namespace: "production:t",
     systemTags: [],
     batch: { queue: "q", image: "i" },
   };

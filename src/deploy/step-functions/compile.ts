@@ -7,9 +7,13 @@
 import type { StepNode } from "../../graph/index.js";
 import { DeployError } from "../errors.js";
 import type { AslMachine, AslState } from "./asl.js";
-import { resourceRequirements, type BatchDefaults, type JobDefinitionSpec } from "./batch.js";
-import { runFailedCommandExpression, type TaskCommand } from "./command.js";
-import { MAX_TASK_ID_LENGTH, TASK_ID_PREFIX } from "./ids.js";
+import {
+  resourceRequirements,
+  type BatchDefaults,
+  type JobDefinitionSpec,
+} from "../../launchers/batch-jobs.js";
+import { MAX_TASK_ID_LENGTH, TASK_ID_PREFIX } from "../../task/task-ids.js";
+import { runFailedCommandExpression } from "./command.js";
 import type { StepRunSettings } from "./settings.js";
 import { stepOf, type FlowStructure } from "./structure.js";
 import { format, stateName, TaskStates } from "./task-states.js";
@@ -18,21 +22,20 @@ import { format, stateName, TaskStates } from "./task-states.js";
 export interface CompileOptions {
   /** The state machine's name, e.g. `recsys.prod.TrainFlow` (see project.ts). */
   readonly deployment: string;
-  /** Content hash of the code package stored in the datastore. */
-  readonly codePackage: string;
+  /** Hash of the run plan stored in the datastore (code package, steps, parameters). */
+  readonly plan: string;
   /** The S3 datastore root, `s3://bucket/prefix`; tasks write their output documents under it. */
   readonly datastoreRoot: string;
-  /** `production:<token>`: the namespace of the deployed runs. */
-  readonly namespace: string;
   /** System tags every deployed run gets (`production:<token>`, `project:...`). */
   readonly systemTags: readonly string[];
-  readonly project?: TaskCommand["project"];
   readonly batch: BatchDefaults;
   /** Environment of every container (datastore, metadata service, user). @default {} */
   readonly environment?: Readonly<Record<string, string>>;
+  /** Container variables read from Secrets Manager or SSM (name → ARN). @default {} */
+  readonly secrets?: Readonly<Record<string, string>>;
   /** Foreach tasks running at once (the Map states' MaxConcurrency). @default 100 */
   readonly maxWorkers?: number;
-  /** Most tasks one foreach may create. @default 100 */
+  /** Most tasks one foreach may create (as the run plan says; checked against task-id length). @default 100 */
   readonly maxNumSplits?: number;
   /** Run-time limit of a task without `@timeout`, in seconds. @default 432000 (5 days, as Metaflow) */
   readonly defaultTimeoutSeconds?: number;
@@ -102,7 +105,7 @@ class Compiler {
     }
     this.maxNumSplits = options.maxNumSplits ?? 100;
     const prefix = m[2]!.replace(/\/+$/, "");
-    this.tasks = new TaskStates(structure, settings, options, m[1]!, prefix, this.maxNumSplits);
+    this.tasks = new TaskStates(structure, settings, options, m[1]!, prefix);
     this.check();
   }
 
@@ -112,7 +115,7 @@ class Compiler {
       {
         "Command.$": runFailedCommandExpression(
           {
-            ...this.tasks.common(),
+            plan: this.options.plan,
             executionId: { expr: "$$.Execution.Id" },
             error: { expr: "$.error.Error" },
           },

@@ -1,50 +1,56 @@
 /**
- * `step-functions create` as a library call: from a loaded flow and the deploy-time settings, the
- * deployment's name, production token, state machine, job definitions and schedule — printed by
- * `--only-json`, or created on AWS by {@link createDeployment}.
+ * `step-functions create` as a library call: from a loaded flow and the deploy settings, the
+ * deployment's name, production token, run plan, state machine, job definitions and schedule —
+ * printed by `--only-json`, or created on AWS (aws.ts).
  */
 import * as os from "node:os";
 import * as path from "node:path";
-import { currentUser } from "../../config.js";
-import { parseOptions, parseWithFlag, type DecoratorSpec } from "../../decorators/contract.js";
-import { UsageError } from "../../errors.js";
+import type { Backends } from "../../backends.js";
+import { loadConfig } from "../../config/index.js";
+import { parseProjectOptions } from "../../decorators/project.js";
+import {
+  scheduleSpec,
+  type ScheduleOptions,
+  type ScheduleSpec,
+} from "../../decorators/schedule.js";
+import { storeCodePackage } from "../../datastore/code-package.js";
+import type { ContentStore } from "../../datastore/cas.js";
+import { buildSetups, runPlanOf } from "../../runtime/plans.js";
 import type { LoadedFlow } from "../../runtime/load-flow.js";
+import { flowRunTags } from "../../runtime/run-tags.js";
+import { convertParameter, parameterEnvVar, resolveParameters } from "../../task/parameters.js";
+import { storeRunPlan, type PlannedParameter } from "../../task/run-plan.js";
 import { DeployError } from "../errors.js";
 import {
   deploymentName,
   productionNamespace,
   projectInfo,
-  projectSystemTags,
   readKnownToken,
   resolveProductionToken,
   storeKnownToken,
   type BranchChoice,
   type DeploymentRecord,
   type ProjectInfo,
-  type ProjectOptions,
   type TokenDecision,
 } from "../project.js";
-import { scheduleSpec, type ScheduleOptions, type ScheduleSpec } from "../schedule.js";
-import type { BatchDefaults } from "./batch.js";
+import { containerSettings, type BatchDefaults } from "../../launchers/batch-jobs.js";
 import { compileStateMachine, type CompiledStateMachine } from "./compile.js";
-import { parseBatchOptions, stepRunSettings } from "./settings.js";
+import { stepRunSettings } from "./settings.js";
 import { analyseFlow } from "./structure.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** What `create` is asked for on the command line (and by the Deployer). */
 export interface DeploymentRequest extends BranchChoice {
-  /** `@project` options of the flow (read from its flow decorators). */
-  readonly project?: ProjectOptions;
-  /** `@schedule` options of the flow. */
-  readonly schedule?: ScheduleOptions;
-  /** `--with` decorators added to every step (`batch` is implied for all). @default [] */
+  /** `--with` decorators added to every step. @default [] */
   readonly with?: readonly string[];
-  /** @default 100 */
+  /** Foreach tasks running at once. @default 100 */
   readonly maxWorkers?: number;
-  /** @default 100 */
+  /** Most tasks one foreach may create. @default 100 */
   readonly maxNumSplits?: number;
+  /** `--authorize TOKEN`: deploy over someone else's deployment. */
   readonly authorize?: string;
+  /** `--new-token`: a new production namespace. */
   readonly newToken?: boolean;
 }
 
@@ -58,82 +64,182 @@ export interface PreparedDeployment {
   readonly schedule?: ScheduleSpec;
 }
 
-/** Deploy-time settings from the environment (as Metaflow names them). */
+/** What deploying needs besides the flow: where tasks run and record, and as whom. */
 export interface DeploySettings {
+  /** `s3://bucket/prefix`: the datastore every task shares. */
   readonly datastoreRoot: string;
   readonly batch: BatchDefaults;
   /** The container environment: where tasks find the datastore and the metadata service. */
   readonly environment: Record<string, string>;
+  /** Container secrets (variable name → Secrets Manager or SSM ARN). */
+  readonly secrets: Record<string, string>;
   readonly user: string;
+  /** Where this machine keeps the production tokens it knows (`<home>/tokens/`). */
   readonly metaflowHome: string;
+  /** `METAFLOW_SFN_IAM_ROLE`. */
+  readonly sfnRole: string | undefined;
+  /** `METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE`. */
+  readonly schedulerRole: string | undefined;
 }
 
-/** Reads the deploy settings; a missing one is a DeployError naming the variable. */
-export function deploySettings(env: Env = process.env): DeploySettings {
-  const need = (key: string, what: string): string => {
-    const v = env[key]?.trim();
-    if (!v)
-      throw new DeployError(
-        `${key} is not set`,
-        `Deploying to Step Functions needs ${key}: ${what}`,
-      );
-    return v;
+/**
+ * Reads the deploy settings from the configuration (environment and config file); a missing or
+ * unsuitable one is a DeployError naming it. With `placeholders` (`--only-json`), a missing
+ * setting prints as `<NAME>` and the service token is masked.
+ */
+export function deploySettings(
+  env: Env = process.env,
+  options: { placeholders?: boolean } = {},
+): DeploySettings {
+  const config = loadConfig(env as NodeJS.ProcessEnv);
+  const placeholder = options.placeholders === true;
+  const need = (key: string, value: string | undefined, what: string): string => {
+    if (value !== undefined) return value;
+    if (placeholder) return key === "METAFLOW_DATASTORE_SYSROOT_S3" ? `s3://<${key}>` : `<${key}>`;
+    throw new DeployError(
+      `${key} is not set`,
+      `Deploying to Step Functions needs ${key}: ${what} (set it in the environment or in ${config.configFile})`,
+    );
   };
+  if (config.datastore.value !== "s3" && !placeholder) {
+    throw new DeployError(
+      "Deployed flows need the S3 datastore",
+      `The datastore is local (METAFLOW_DEFAULT_DATASTORE=${config.datastore.value}, from ${config.datastore.origin}); AWS Batch tasks cannot read a directory on this machine. Set METAFLOW_DEFAULT_DATASTORE=s3 and METAFLOW_DATASTORE_SYSROOT_S3=s3://bucket/prefix (see docs/production.md).`,
+    );
+  }
+  if (config.metadata.value !== "service" && !placeholder) {
+    throw new DeployError(
+      "Deployed flows need the metadata service",
+      `Metadata is local (METAFLOW_DEFAULT_METADATA=${config.metadata.value}, from ${config.metadata.origin}); deployed tasks record to the metadata service. Set METAFLOW_DEFAULT_METADATA=service and METAFLOW_SERVICE_URL (see docs/admin.md).`,
+    );
+  }
   const datastoreRoot = need(
     "METAFLOW_DATASTORE_SYSROOT_S3",
+    config.s3Root.value,
     "the S3 datastore root tasks share, e.g. s3://my-bucket/metaflow",
   );
   const serviceUrl = need(
     "METAFLOW_SERVICE_URL",
-    "the metadata service deployed tasks record to, e.g. https://metaflow.example.com",
+    config.serviceUrl.value,
+    "the metadata service deployed tasks record to",
   );
-  const environment: Record<string, string> = {
-    METAFLOW_DEFAULT_DATASTORE: "s3",
-    METAFLOW_DATASTORE_SYSROOT_S3: datastoreRoot,
-    METAFLOW_DEFAULT_METADATA: "service",
-    METAFLOW_SERVICE_URL: serviceUrl,
-    METAFLOW_USER: currentUser(env),
-  };
-  for (const key of ["METAFLOW_S3_REGION", "METAFLOW_S3_ENDPOINT_URL"])
-    if (env[key]) environment[key] = env[key]!;
+  const d = config.deploy;
+  const { environment, secrets } = containerSettings(config, {
+    datastoreRoot,
+    serviceUrl,
+    maskToken: placeholder,
+  });
   return {
     datastoreRoot,
     batch: {
-      queue: need("METAFLOW_BATCH_JOB_QUEUE", "the AWS Batch job queue tasks run in"),
+      queue: need(
+        "METAFLOW_BATCH_JOB_QUEUE",
+        d.batchQueue.value,
+        "the AWS Batch job queue tasks run in",
+      ),
       image: need(
         "METAFLOW_BATCH_CONTAINER_IMAGE",
+        d.batchImage.value,
         "a container image with Node.js 20 and metaflow-ts installed",
       ),
-      ...(env.METAFLOW_ECS_S3_ACCESS_IAM_ROLE
-        ? { iamRole: env.METAFLOW_ECS_S3_ACCESS_IAM_ROLE }
-        : {}),
-      ...(env.METAFLOW_ECS_FARGATE_EXECUTION_ROLE
-        ? { executionRole: env.METAFLOW_ECS_FARGATE_EXECUTION_ROLE }
-        : {}),
+      ...(d.batchJobRole.value ? { iamRole: d.batchJobRole.value } : {}),
+      ...(d.batchExecutionRole.value ? { executionRole: d.batchExecutionRole.value } : {}),
     },
     environment,
-    user: currentUser(env),
+    secrets,
+    user: config.user.value,
     metaflowHome: env.METAFLOW_HOME ?? path.join(os.homedir(), ".metaflowconfig"),
+    sfnRole: d.sfnRole.value,
+    schedulerRole: d.schedulerRole.value,
   };
 }
 
-/** Each step's decorators with the `--with` ones added (a decorator written on the step wins). */
-export function decoratorsWith(
+/** The deployment's name, its project, and the system tags its runs get from the flow decorators. */
+export function deploymentNames(
   flow: LoadedFlow,
-  withFlags: readonly string[],
-): Map<string, DecoratorSpec[]> {
-  const fromCli = withFlags.map((text) => {
-    const { name, raw } = parseWithFlag(text);
-    if (name === "batch")
-      return { name, options: parseBatchOptions(raw) as Record<string, unknown> };
-    const def = flow.definitions.get(name);
-    if (!def) throw new UsageError(`--with ${text}: there is no decorator '${name}'`);
-    return { name, options: parseOptions(def, raw, "cli") };
+  user: string,
+  choice: BranchChoice,
+): { name: string; project?: ProjectInfo; runTags: string[] } {
+  const runTags = flowRunTags(flow, user, choice);
+  const spec = flow.flowDecorators.find((d) => d.name === "project");
+  const project = spec
+    ? projectInfo(parseProjectOptions(spec.options), flow.className, user, choice)
+    : undefined;
+  return {
+    name: deploymentName(flow.className, project),
+    ...(project ? { project } : {}),
+    runTags,
+  };
+}
+
+/** The `@schedule` of a flow, as EventBridge Scheduler takes it. */
+export function flowSchedule(flow: LoadedFlow): ScheduleSpec | undefined {
+  const spec = flow.flowDecorators.find((d) => d.name === "schedule");
+  return spec ? scheduleSpec(spec.options as ScheduleOptions) : undefined;
+}
+
+/**
+ * Stores what deployed tasks run — the code package, IncludeFile contents and the run plan (with
+ * the parameters and their defaults as of now) — and returns the plan's hash.
+ */
+export async function storeDeploymentPlan(
+  flow: LoadedFlow,
+  request: DeploymentRequest,
+  backends: Backends,
+  env: Env = process.env,
+): Promise<string> {
+  const setups = buildSetups(flow, request.with ?? [], "context");
+  const code = await storeCodePackage(
+    backends.store,
+    flow.bundle,
+    flow.displayFile,
+    flow.className,
+    path.join(backends.localDir, "bundles"),
+  );
+  const parameters = await plannedParameters(flow, backends.store, env);
+  return storeRunPlan(backends.store, {
+    ...runPlanOf(flow, setups, code.hash, request.maxNumSplits ?? 100),
+    parameters,
   });
-  const out = new Map<string, DecoratorSpec[]>();
-  for (const node of flow.graph.steps) {
-    const own = [...(flow.decorators.get(node.name) ?? [])];
-    out.set(node.name, [...fromCli.filter((c) => !own.some((d) => d.name === c.name)), ...own]);
+}
+
+/** The flow's parameters with the defaults of this moment (`METAFLOW_RUN_*` included); IncludeFile contents stored. */
+async function plannedParameters(
+  flow: LoadedFlow,
+  store: ContentStore,
+  env: Env,
+): Promise<PlannedParameter[]> {
+  const out: PlannedParameter[] = [];
+  const scheduled = flow.flowDecorators.some((d) => d.name === "schedule");
+  for (const p of flow.parameters) {
+    const fromEnv = env[parameterEnvVar(p.name)];
+    if (p.kind === "include-file") {
+      const [value] = Object.values(resolveParameters([p], {}, env));
+      if (value == null) {
+        if (p.required)
+          throw new DeployError(
+            `IncludeFile '${p.name}' has no file`,
+            `IncludeFile '${p.name}' is required but has no default: a deployed flow reads its file when it is deployed. Give it a default or set ${parameterEnvVar(p.name)}.`,
+          );
+        out.push({ ...p });
+        continue;
+      }
+      const hash = (
+        await store.put([Buffer.isBuffer(value) ? value : Buffer.from(value as string)])
+      ).hash;
+      out.push({ ...p, includedHash: hash });
+      continue;
+    }
+    const raw = fromEnv ?? p.default;
+    if (raw !== undefined)
+      convertParameter(p, raw, fromEnv !== undefined ? parameterEnvVar(p.name) : "the default");
+    else if (p.required && scheduled) {
+      throw new DeployError(
+        `Parameter '${p.name}' needs a default`,
+        `Parameter '${p.name}' is required and has no default, so the runs @schedule starts could not be given it. Give it a default (or set ${parameterEnvVar(p.name)} when deploying).`,
+      );
+    }
+    out.push({ ...p, ...(raw !== undefined ? { default: raw } : {}) });
   }
   return out;
 }
@@ -146,61 +252,43 @@ export function prepareDeployment(
   flow: LoadedFlow,
   request: DeploymentRequest,
   settings: DeploySettings,
-  codePackage: string,
+  planHash: string,
   existing: DeploymentRecord | undefined,
 ): PreparedDeployment {
-  const project = request.project
-    ? projectInfo(request.project, flow.className, settings.user, request)
-    : undefined;
-  if (!project && (request.branch !== undefined || request.production)) {
-    throw new UsageError(
-      `--branch and --production need @project on the flow; add @project({ name: "..." }) to ${flow.className}`,
-    );
-  }
-  const name = deploymentName(flow.className, project);
+  const { name, project, runTags } = deploymentNames(flow, settings.user, request);
+  const known = readKnownToken(settings.metaflowHome, name);
   const token = resolveProductionToken({
     deployment: name,
     user: settings.user,
     ...(existing ? { existing } : {}),
-    ...(readKnownToken(settings.metaflowHome, name) !== undefined
-      ? { known: readKnownToken(settings.metaflowHome, name)! }
-      : {}),
+    ...(known !== undefined ? { known } : {}),
     ...(request.authorize !== undefined ? { authorize: request.authorize } : {}),
     ...(request.newToken ? { newToken: true } : {}),
   });
   const namespace = productionNamespace(token.token);
-  const decorators = decoratorsWith(flow, request.with ?? []);
-  const structure = analyseFlow(flow.graph);
+  const setups = buildSetups(flow, request.with ?? [], "context");
   const stepSettings = new Map(
-    flow.graph.steps.map((s) => [s.name, stepRunSettings(decorators.get(s.name) ?? [])]),
+    flow.graph.steps.map((s) => [s.name, stepRunSettings(setups.get(s.name)!.plan)]),
   );
-  const stateMachine = compileStateMachine(structure, stepSettings, {
+  const stateMachine = compileStateMachine(analyseFlow(flow.graph), stepSettings, {
     deployment: name,
-    codePackage,
+    plan: planHash,
     datastoreRoot: settings.datastoreRoot,
-    namespace,
-    systemTags: [namespace, ...(project ? projectSystemTags(project) : [])],
-    ...(project
-      ? {
-          project: {
-            name: project.projectName,
-            branch: project.branchName,
-            production: project.isProduction,
-          },
-        }
-      : {}),
+    systemTags: [namespace, ...runTags],
     batch: settings.batch,
     environment: settings.environment,
+    secrets: settings.secrets,
     maxWorkers: request.maxWorkers ?? 100,
     maxNumSplits: request.maxNumSplits ?? 100,
   });
+  const schedule = flowSchedule(flow);
   return {
     name,
     ...(project ? { project } : {}),
     token,
     namespace,
     stateMachine,
-    ...(request.schedule ? { schedule: scheduleSpec(request.schedule) } : {}),
+    ...(schedule ? { schedule } : {}),
   };
 }
 

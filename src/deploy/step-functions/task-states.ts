@@ -9,8 +9,9 @@ import {
   jobDefinitionFor,
   resourceRequirements,
   type JobDefinitionSpec,
-} from "./batch.js";
-import { taskCommandExpression, type TaskCommandTemplate, type Val } from "./command.js";
+} from "../../launchers/batch-jobs.js";
+import type { TaskCommandTemplate } from "../../task/command.js";
+import { taskCommandExpression, type Expr } from "./command.js";
 import type { CompileOptions } from "./compile.js";
 import type { StepRunSettings } from "./settings.js";
 import type { FlowStructure } from "./structure.js";
@@ -39,7 +40,6 @@ export class TaskStates {
     private readonly options: CompileOptions,
     private readonly bucket: string,
     private readonly prefix: string,
-    private readonly maxNumSplits: number,
   ) {}
 
   /** The Batch task state of a step (or, with `caught`, the one that stores the error). */
@@ -54,13 +54,15 @@ export class TaskStates {
     const entersForeach = [...this.structure.steps.values()].some(
       (n) => n.next.kind === "foreach" && n.next.to === s,
     );
-    const template: TaskCommandTemplate = {
-      ...this.common(),
+    const template: TaskCommandTemplate<Expr> = {
+      plan: this.options.plan,
       step: s,
       taskId: { expr: "$.task.id" },
+      // A redriven execution runs a task again from RetryCount 0: the task takes the next free attempt.
       attempt: caught
         ? String(settings.retries + 1)
         : { expr: format("{}", "$$.State.RetryCount") },
+      nextFreeAttempt: true,
       run:
         s === "start"
           ? {
@@ -74,13 +76,11 @@ export class TaskStates {
         ? {}
         : node.isJoin
           ? { joinOf: { expr: parentOf } }
-          : { parent: { expr: parentOf } }),
+          : { parents: { expr: parentOf } }),
       ...(entersForeach ? { splitIndex: { expr: format("{}", "$.index") } } : {}),
-      ...(caught ? { caught: { expr: "$.caught.Error" } as Val } : {}),
+      ...(caught ? { caught: { expr: "$.caught.Error" } } : {}),
       ...(needsOutput ? { outputKey: { expr: this.outputKeyExpr(s, false) } } : {}),
       finishRun: node.next.kind === "end",
-      maxNumSplits: this.maxNumSplits,
-      ...(this.options.project ? { project: this.options.project } : {}),
     };
     const limit = Math.max(
       MIN_BATCH_TIMEOUT,
@@ -147,20 +147,13 @@ export class TaskStates {
     );
   }
 
-  common(): Pick<TaskCommandTemplate, "flow" | "codePackage" | "namespace"> {
-    return {
-      flow: this.structure.graph.className,
-      codePackage: this.options.codePackage,
-      namespace: this.options.namespace,
-    };
-  }
-
   jobFor(step: string): { queue: string; definition: string } {
     const { queue, definition } = jobDefinitionFor(
       this.options.deployment,
       this.options.batch,
       this.setting(step).batch,
       this.options.environment ?? {},
+      this.options.secrets ?? {},
     );
     this.jobDefinitions.set(definition.name, definition);
     return { queue, definition: definition.name };

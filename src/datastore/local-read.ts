@@ -1,0 +1,159 @@
+/**
+ * Reading a stored object from a local file (the local backend, or the local cache of S3): the
+ * payload lands in its own exactly-sized allocation and is verified against its hash as it is read.
+ */
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import {
+  FLAG_DEFLATE,
+  HEADER_SIZE,
+  corruptObject,
+  inflateOrCorrupt,
+  inflateOrCorruptSync,
+  missingObject,
+  parseHeader,
+  verify,
+} from "./object-format.js";
+import { readObjectOnHelper, type HelperRead } from "./sync-read.js";
+
+/** Raw objects are read in slices of this size so hashing one slice overlaps reading the next. */
+const READ_SLICE_BYTES = 8 * 1024 * 1024;
+/** Objects at least this big are read synchronously on a helper thread (see sync-read.ts). */
+const SYNC_HELPER_MIN_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads a local object so that a raw payload lands in its own exactly-sized allocation (typed arrays
+ * then view it without a copy), hashing each slice while the next one is being read.
+ */
+export async function readLocalObject(file: string, hash: string): Promise<Buffer> {
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
+    throw err;
+  }
+  try {
+    const objectSize = (await handle.stat()).size;
+    const head = Buffer.alloc(HEADER_SIZE);
+    await readFully(handle, head, 0);
+    const flag = parseHeader(head, objectSize, hash, file);
+    const payload = Buffer.allocUnsafeSlow(objectSize - HEADER_SIZE);
+    if (flag === FLAG_DEFLATE) {
+      await readFully(handle, payload, HEADER_SIZE);
+      const data = await inflateOrCorrupt(payload, hash, file);
+      verify(data, hash, file);
+      return data;
+    }
+    const hasher = createHash("sha256");
+    let pending = readFully(handle, payload.subarray(0, READ_SLICE_BYTES), HEADER_SIZE);
+    for (let offset = 0; offset < payload.length; offset += READ_SLICE_BYTES) {
+      await pending;
+      const next = offset + READ_SLICE_BYTES;
+      if (next < payload.length) {
+        pending = readFully(
+          handle,
+          payload.subarray(next, next + READ_SLICE_BYTES),
+          HEADER_SIZE + next,
+        );
+      }
+      hasher.update(payload.subarray(offset, next));
+    }
+    const actual = hasher.digest("hex");
+    if (actual !== hash) throw corruptObject(hash, file, `its content hashes to ${actual}`);
+    return payload;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Like `readLocalObject`, synchronously (big objects on a helper thread, see sync-read.ts). */
+export function readLocalObjectSync(file: string, hash: string): Buffer {
+  const big = readBigObjectSync(file, hash);
+  if (big) return big;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
+    throw err;
+  }
+  try {
+    const objectSize = fs.fstatSync(fd).size;
+    const head = Buffer.alloc(HEADER_SIZE);
+    readFullySync(fd, head, 0);
+    const flag = parseHeader(head, objectSize, hash, file);
+    const payload = Buffer.allocUnsafeSlow(objectSize - HEADER_SIZE);
+    readFullySync(fd, payload, HEADER_SIZE);
+    const data = flag === FLAG_DEFLATE ? inflateOrCorruptSync(payload, hash, file) : payload;
+    verify(data, hash, file);
+    return data;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * A big object read synchronously through the helper thread, which overlaps reading and hashing;
+ * undefined for small objects (or if the helper did not answer), which are read here.
+ */
+function readBigObjectSync(file: string, hash: string): Buffer | undefined {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
+    throw err;
+  }
+  if (size < SYNC_HELPER_MIN_BYTES) return undefined;
+  let read: HelperRead | undefined;
+  try {
+    read = readObjectOnHelper(file, size);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
+    throw err;
+  }
+  if (!read) return undefined;
+  const flag = parseHeader(read.head, read.objectSize, hash, file);
+  if (flag === FLAG_DEFLATE) {
+    const data = inflateOrCorruptSync(read.payload, hash, file);
+    verify(data, hash, file);
+    return data;
+  }
+  if (read.payloadHash !== hash) throw corruptObject(hash, file, `its content hashes to ${read.payloadHash}`);
+  return read.payload;
+}
+
+/** Fills `target` from `position`; a short file (a torn write) leaves the rest unfilled and is caught by the hash. */
+export async function readFully(
+  handle: fs.promises.FileHandle,
+  target: Buffer,
+  position: number,
+): Promise<void> {
+  let filled = 0;
+  while (filled < target.length) {
+    const { bytesRead } = await handle.read(
+      target,
+      filled,
+      target.length - filled,
+      position + filled,
+    );
+    if (bytesRead === 0) {
+      target.fill(0, filled);
+      return;
+    }
+    filled += bytesRead;
+  }
+}
+
+function readFullySync(fd: number, target: Buffer, position: number): void {
+  let filled = 0;
+  while (filled < target.length) {
+    const bytesRead = fs.readSync(fd, target, filled, target.length - filled, position + filled);
+    if (bytesRead === 0) {
+      target.fill(0, filled);
+      return;
+    }
+    filled += bytesRead;
+  }
+}

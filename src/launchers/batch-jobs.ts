@@ -1,0 +1,175 @@
+/**
+ * AWS Batch pieces shared by a deployment (whose task states submit jobs) and the `batch` launcher
+ * (which submits them from `metaflow run`): the job definitions (one per distinct image, roles and
+ * container settings), the container's environment, resource requests, and the thin calls to the
+ * Batch API (the official SDK client, loaded on first use; nothing here can be tested without AWS).
+ */
+import { createHash } from "node:crypto";
+import type { MetaflowConfig } from "../config/index.js";
+import type { BatchOptions } from "../decorators/batch.js";
+
+/** The deployment-wide Batch settings a step's `@batch` options fall back on. */
+export interface BatchDefaults {
+  /** Job queue. */
+  readonly queue: string;
+  /** Container image with Node.js 20 and metaflow-ts installed. */
+  readonly image: string;
+  /** IAM role of the tasks (S3 and, if used, Secrets Manager access). */
+  readonly iamRole?: string;
+  /** ECS execution role. */
+  readonly executionRole?: string;
+}
+
+/** A Batch job definition the deployment registers (its name carries a hash of its content). */
+export interface JobDefinitionSpec {
+  readonly name: string;
+  readonly image: string;
+  readonly jobRoleArn?: string;
+  readonly executionRoleArn?: string;
+  readonly sharedMemory?: number;
+  readonly maxSwap?: number;
+  /** Environment of every container: datastore, metadata service, user. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Variables read from Secrets Manager or SSM (name → ARN), e.g. the service token. */
+  readonly secrets?: Readonly<Record<string, string>>;
+}
+
+/** Batch allows letters, digits, `-` and `_` in job and job-definition names, up to 128. */
+export function batchName(text: string, max = 128): string {
+  return text.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, max);
+}
+
+/** The job definition a step's tasks use, and the queue they go to. */
+export function jobDefinitionFor(
+  deployment: string,
+  defaults: BatchDefaults,
+  batch: BatchOptions,
+  environment: Readonly<Record<string, string>>,
+  secrets: Readonly<Record<string, string>> = {},
+): { queue: string; definition: JobDefinitionSpec } {
+  const content = {
+    image: batch.image ?? defaults.image,
+    jobRoleArn: batch.iamRole ?? defaults.iamRole,
+    executionRoleArn: batch.executionRole ?? defaults.executionRole,
+    sharedMemory: batch.sharedMemory,
+    maxSwap: batch.maxSwap,
+    environment: Object.fromEntries(
+      Object.entries(environment).sort(([a], [b]) => a.localeCompare(b)),
+    ),
+    ...(Object.keys(secrets).length > 0 ? { secrets: { ...secrets } } : {}),
+  };
+  const hash = createHash("sha256").update(JSON.stringify(content)).digest("hex").slice(0, 10);
+  const name = `${batchName(deployment, 128 - 11)}-${hash}`;
+  const definition: JobDefinitionSpec = Object.fromEntries(
+    Object.entries({ name, ...content }).filter(([, v]) => v !== undefined),
+  ) as unknown as JobDefinitionSpec;
+  return { queue: batch.queue ?? defaults.queue, definition };
+}
+
+/** `ContainerOverrides.ResourceRequirements` of a step's tasks. */
+export function resourceRequirements(s: {
+  readonly cpu: number;
+  readonly memory: number;
+  readonly gpu: number;
+}): Array<{ Type: string; Value: string }> {
+  const out = [
+    { Type: "VCPU", Value: String(s.cpu) },
+    { Type: "MEMORY", Value: String(s.memory) },
+  ];
+  if (s.gpu > 0) out.push({ Type: "GPU", Value: String(s.gpu) });
+  return out;
+}
+
+/** The `RegisterJobDefinition` request for a spec (the SDK's input shape). */
+export function registerJobDefinitionInput(
+  spec: JobDefinitionSpec,
+  tags: Readonly<Record<string, string>> = {},
+): Record<string, unknown> {
+  const linux: Record<string, number> = {};
+  if (spec.sharedMemory !== undefined) linux.sharedMemorySize = spec.sharedMemory;
+  if (spec.maxSwap !== undefined) {
+    linux.maxSwap = spec.maxSwap;
+    linux.swappiness = 60;
+  }
+  return {
+    jobDefinitionName: spec.name,
+    type: "container",
+    propagateTags: true,
+    tags: { ...tags },
+    containerProperties: {
+      image: spec.image,
+      // Each state overrides the command; this one only shows up if someone submits the definition by hand.
+      command: ["metaflow", "task", "--help"],
+      resourceRequirements: [
+        { type: "VCPU", value: "1" },
+        { type: "MEMORY", value: "4096" },
+      ],
+      environment: Object.entries(spec.environment).map(([name, value]) => ({ name, value })),
+      ...(spec.secrets
+        ? {
+            secrets: Object.entries(spec.secrets).map(([name, valueFrom]) => ({ name, valueFrom })),
+          }
+        : {}),
+      ...(spec.jobRoleArn ? { jobRoleArn: spec.jobRoleArn } : {}),
+      ...(spec.executionRoleArn ? { executionRoleArn: spec.executionRoleArn } : {}),
+      ...(Object.keys(linux).length > 0 ? { linuxParameters: linux } : {}),
+    },
+  };
+}
+
+/** What a container needs to reach the datastore and the metadata service, and as whom it runs. */
+export interface ContainerSettings {
+  readonly environment: Record<string, string>;
+  /** Variables read from Secrets Manager or SSM (name → ARN). */
+  readonly secrets: Record<string, string>;
+}
+
+/**
+ * The container environment of a task: the S3 datastore, the metadata service (its token as a
+ * Batch secret when `METAFLOW_BATCH_SERVICE_TOKEN_ARN` is set, else as a variable) and the user.
+ */
+export function containerSettings(
+  config: MetaflowConfig,
+  values: { datastoreRoot: string; serviceUrl: string; maskToken?: boolean },
+): ContainerSettings {
+  const environment: Record<string, string> = {
+    METAFLOW_DEFAULT_DATASTORE: "s3",
+    METAFLOW_DATASTORE_SYSROOT_S3: values.datastoreRoot,
+    METAFLOW_DEFAULT_METADATA: "service",
+    METAFLOW_SERVICE_URL: values.serviceUrl,
+    METAFLOW_USER: config.user.value,
+  };
+  if (config.s3Region.source !== "default") environment.METAFLOW_S3_REGION = config.s3Region.value;
+  if (config.s3Endpoint.value) environment.METAFLOW_S3_ENDPOINT_URL = config.s3Endpoint.value;
+  const secrets: Record<string, string> = {};
+  const token = config.serviceToken.value;
+  const arn = config.deploy.batchServiceTokenArn.value;
+  if (arn) secrets.METAFLOW_SERVICE_AUTH_TOKEN = arn;
+  else if (token)
+    environment.METAFLOW_SERVICE_AUTH_TOKEN = values.maskToken ? token.masked : token.reveal();
+  return { environment, secrets };
+}
+
+type BatchSdk = typeof import("@aws-sdk/client-batch");
+let sdk: Promise<BatchSdk> | undefined;
+
+/** A Batch client; the SDK is loaded on first use. Region, endpoint and credentials are the SDK's. */
+export async function batchClient(): Promise<{
+  m: BatchSdk;
+  client: InstanceType<BatchSdk["BatchClient"]>;
+}> {
+  sdk ??= import("@aws-sdk/client-batch");
+  const m = await sdk;
+  return { m, client: new m.BatchClient({}) };
+}
+
+/** The job definition `spec` names: the active one when it exists, else newly registered. */
+export async function ensureJobDefinition(spec: JobDefinitionSpec): Promise<string> {
+  const { m, client } = await batchClient();
+  const found = await client.send(
+    new m.DescribeJobDefinitionsCommand({ jobDefinitionName: spec.name, status: "ACTIVE" }),
+  );
+  if ((found.jobDefinitions ?? []).length > 0) return spec.name;
+  await client.send(new m.RegisterJobDefinitionCommand(registerJobDefinitionInput(spec) as never));
+  return spec.name;
+}

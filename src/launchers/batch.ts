@@ -1,0 +1,280 @@
+/**
+ * The `batch` launcher: `metaflow run` sends a `@batch` step's attempts to AWS Batch, as Metaflow
+ * does. Each attempt is a Batch job running `metaflow task` (the same entrypoint a Slurm job or a
+ * deployed state runs) in the step's image; the task records its attempt and stores its logs, and
+ * the launcher reads the outcome from the metadata once the job has ended. It needs what the job
+ * needs: the S3 datastore and the metadata service. The Batch calls are thin SDK calls
+ * (batch-jobs.ts); the tests run them against a local stand-in of the Batch API.
+ */
+import { logKey, parseLog } from "../datastore/logs.js";
+import { formatTaskCommand, type TaskCommand } from "../task/command.js";
+import type { PlainError } from "../errors.js";
+import type { BatchOptions } from "../decorators/batch.js";
+import {
+  batchClient,
+  containerSettings,
+  ensureJobDefinition,
+  jobDefinitionFor,
+  resourceRequirements,
+} from "./batch-jobs.js";
+import type {
+  AttemptHandle,
+  AttemptListener,
+  AttemptOutcome,
+  AttemptRequest,
+  LauncherContext,
+  TaskLauncher,
+} from "./types.js";
+
+/** How often the jobs' states are asked for (one DescribeJobs call for all of them). */
+const POLL_MS = 1000;
+/** Batch's shortest attempt duration. */
+const MIN_TIMEOUT_SECONDS = 60;
+
+interface Running {
+  readonly request: AttemptRequest;
+  readonly listener: AttemptListener;
+  jobId?: string;
+  settled: boolean;
+}
+
+/** Runs attempts as AWS Batch jobs. */
+export class BatchLauncher implements TaskLauncher {
+  readonly kind = "batch";
+  readonly remote = true;
+  private readonly running = new Set<Running>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly context: LauncherContext) {}
+
+  tryLaunch(request: AttemptRequest, listener: AttemptListener): AttemptHandle | undefined {
+    // Batch queues jobs itself; --max-workers bounds how many this run has submitted at once.
+    if (this.running.size >= this.context.maxWorkers) return undefined;
+    const r: Running = { request, listener, settled: false };
+    this.running.add(r);
+    this.submit(r).catch((err: unknown) =>
+      this.finish(r, { ok: false, error: batchError((err as Error).message ?? String(err)) }),
+    );
+    return { cancel: () => void this.terminate(r) };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.running].map((r) => this.terminate(r)));
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private async submit(r: Running): Promise<void> {
+    const { spec, plan } = r.request;
+    const { config, storageSpec } = this.context.backends;
+    if (
+      storageSpec.type !== "config" ||
+      config.datastore.value !== "s3" ||
+      config.metadata.value !== "service" ||
+      !config.s3Root.value ||
+      !config.serviceUrl.value
+    ) {
+      throw new Error(
+        `step '${spec.step}' has @batch, and a Batch job reaches only the S3 datastore and the metadata service; set METAFLOW_DEFAULT_DATASTORE=s3 and METAFLOW_DEFAULT_METADATA=service (see docs/production.md), or remove @batch to run the step here`,
+      );
+    }
+    if (!spec.runPlan) throw new Error("internal: the run has no stored run plan");
+    const options = plan.launcher.options as BatchOptions;
+    const queue = options.queue ?? config.deploy.batchQueue.value;
+    const image = options.image ?? config.deploy.batchImage.value;
+    if (!queue || !image)
+      throw new Error(
+        `@batch needs ${!queue ? "a queue: @batch({ queue }) or METAFLOW_BATCH_JOB_QUEUE" : "an image: @batch({ image }) or METAFLOW_BATCH_CONTAINER_IMAGE"}`,
+      );
+    const container = containerSettings(config, {
+      datastoreRoot: config.s3Root.value,
+      serviceUrl: config.serviceUrl.value,
+    });
+    const { definition } = jobDefinitionFor(
+      `metaflow-ts-${spec.flowName}`,
+      {
+        queue,
+        image,
+        ...(config.deploy.batchJobRole.value ? { iamRole: config.deploy.batchJobRole.value } : {}),
+        ...(config.deploy.batchExecutionRole.value
+          ? { executionRole: config.deploy.batchExecutionRole.value }
+          : {}),
+      },
+      options,
+      container.environment,
+      container.secrets,
+    );
+    let jobDefinition: string;
+    try {
+      jobDefinition = await ensureJobDefinition(definition);
+    } catch (err) {
+      throw new Error(
+        `could not register the AWS Batch job definition ${definition.name}: ${(err as Error).message}`,
+      );
+    }
+    const { m, client } = await batchClient();
+    const max = (a: number | undefined, b: number | undefined, d: number) =>
+      Math.max(a ?? d, b ?? d);
+    const out = await client.send(
+      new m.SubmitJobCommand({
+        jobName: `${spec.flowName}-${spec.runId}-${spec.step}-${spec.taskId}-${spec.attempt}`
+          .replace(/[^A-Za-z0-9_-]/g, "-")
+          .slice(0, 128),
+        jobQueue: queue,
+        jobDefinition,
+        containerOverrides: {
+          command: ["metaflow", ...formatTaskCommand(taskCommandOf(r.request))],
+          environment: Object.entries(plan.env).map(([name, value]) => ({ name, value })),
+          resourceRequirements: resourceRequirements({
+            cpu: max(plan.resources.cpu, options.cpu, 1),
+            memory: max(plan.resources.memoryMb, options.memory, 4096),
+            gpu: max(plan.resources.gpu, options.gpu, 0),
+          }).map((x) => ({ type: x.Type as never, value: x.Value })),
+        },
+        ...(plan.timeoutMs !== undefined
+          ? {
+              timeout: {
+                attemptDurationSeconds: Math.max(
+                  MIN_TIMEOUT_SECONDS,
+                  Math.ceil(plan.timeoutMs / 1000),
+                ),
+              },
+            }
+          : {}),
+        tags: { "metaflow-ts:run": `${spec.flowName}/${spec.runId}` },
+      }),
+    );
+    r.jobId = out.jobId;
+    if (r.settled) {
+      await this.terminate(r);
+      return;
+    }
+    r.listener.started(`batch job ${out.jobId}`);
+    this.schedulePoll();
+  }
+
+  private schedulePoll(): void {
+    if (this.timer || this.running.size === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.poll()
+        .catch((err: unknown) =>
+          this.context.say(
+            "stderr",
+            `AWS Batch: could not read job states (${(err as Error).message}); trying again`,
+          ),
+        )
+        .finally(() => this.schedulePoll());
+    }, POLL_MS);
+  }
+
+  private async poll(): Promise<void> {
+    const byId = new Map(
+      [...this.running].filter((r) => r.jobId && !r.settled).map((r) => [r.jobId!, r]),
+    );
+    if (byId.size === 0) return;
+    const { m, client } = await batchClient();
+    const ids = [...byId.keys()];
+    for (let i = 0; i < ids.length; i += 100) {
+      const out = await client.send(new m.DescribeJobsCommand({ jobs: ids.slice(i, i + 100) }));
+      for (const job of out.jobs ?? []) {
+        if (job.status !== "SUCCEEDED" && job.status !== "FAILED") continue;
+        const r = byId.get(job.jobId ?? "");
+        if (!r) continue;
+        await this.showLogs(r);
+        this.finish(
+          r,
+          await this.outcome(
+            r,
+            `AWS Batch job ${job.jobId} ended ${job.status}${job.statusReason ? ` (${job.statusReason})` : ""}`,
+          ),
+        );
+      }
+    }
+  }
+
+  /** Shows the logs the task stored, once it has ended (the job wrote them to the datastore). */
+  private async showLogs(r: Running): Promise<void> {
+    const { spec } = r.request;
+    for (const stream of ["stdout", "stderr"] as const) {
+      const text = await this.context.backends.storage
+        .get(logKey(spec.flowName, spec.runId, spec.step, spec.taskId, spec.attempt, stream))
+        .catch(() => undefined);
+      for (const { line } of text ? parseLog(text.toString("utf8")) : [])
+        void r.listener.output(stream, `${line}\n`);
+    }
+  }
+
+  /** What the task recorded about its attempt; when it recorded no end, the job's own verdict. */
+  private async outcome(r: Running, jobVerdict: string): Promise<AttemptOutcome> {
+    const { spec } = r.request;
+    const record = await this.context.backends.metadata.getTask(
+      spec.flowName,
+      spec.runId,
+      spec.step,
+      spec.taskId,
+    );
+    const end = record?.attempts.find((a) => a.start.attempt === spec.attempt)?.end;
+    if (end?.status === "completed" && end.transition)
+      return { ok: true, artifacts: end.artifacts, transition: end.transition };
+    if (end?.error) return { ok: false, error: end.error };
+    return {
+      ok: false,
+      error: batchError(
+        `${jobVerdict} before the task recorded how it ended; the job's log in CloudWatch says why`,
+      ),
+    };
+  }
+
+  private finish(r: Running, outcome: AttemptOutcome): void {
+    if (r.settled) return;
+    r.settled = true;
+    this.running.delete(r);
+    r.listener.done(outcome);
+    this.context.wake();
+  }
+
+  private async terminate(r: Running): Promise<void> {
+    const id = r.jobId;
+    this.finish(r, {
+      ok: false,
+      error: batchError(`AWS Batch job ${id ?? "(not submitted)"} was stopped`),
+    });
+    if (!id) return;
+    const { m, client } = await batchClient();
+    await client
+      .send(new m.TerminateJobCommand({ jobId: id, reason: "stopped by metaflow run" }))
+      .catch(() => undefined);
+  }
+}
+
+/** The `metaflow task` command of an attempt the scheduler planned. */
+function taskCommandOf(request: AttemptRequest): TaskCommand {
+  const { spec } = request;
+  const parents = spec.parents
+    .filter((p) => p.step !== "_parameters")
+    .map((p) => ({ step: p.step, taskId: p.taskId }));
+  const last = spec.frames.at(-1);
+  const entersForeach =
+    !spec.isJoin &&
+    last?.kind === "foreach" &&
+    parents.length === 1 &&
+    parents[0]!.step === last.step &&
+    parents[0]!.taskId === last.taskId;
+  return {
+    plan: spec.runPlan!,
+    step: spec.step,
+    taskId: spec.taskId,
+    attempt: spec.attempt,
+    nextFreeAttempt: false,
+    run: { kind: "existing", runId: spec.runId },
+    parents,
+    ...(entersForeach ? { splitIndex: last.index } : {}),
+    recover: spec.recover !== undefined,
+    ...(spec.recover ? { caught: spec.recover.error.name } : {}),
+    finishRun: false,
+  };
+}
+
+function batchError(message: string): PlainError {
+  return { name: "BatchJobError", code: "batch", message };
+}

@@ -1,0 +1,478 @@
+/**
+ * The team setup's security and limits, against a real PostgreSQL 15 cluster and real
+ * `metaflow service` processes: ended records cannot be rewritten, per-user tokens decide who a
+ * run belongs to, system tags cannot be impersonated, names follow one rule everywhere, and bodies
+ * that used to crash (8,000 artifacts, 5,000 levels of nesting, absurd timestamps) are handled.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import pg from "pg";
+import { RecordConflictError } from "../src/errors.js";
+import { nameProblem } from "../src/graph/names.js";
+import { LocalMetadata } from "../src/metadata/local.js";
+import { MetadataServiceError, ServiceMetadata } from "../src/metadata/service.js";
+import { InvalidTagError } from "../src/metadata/tags.js";
+import type { AttemptEnd, MetadataProvider, RunRecord } from "../src/metadata/types.js";
+import { postgresAvailability, startPostgres, type TestPostgres } from "./helpers/postgres.js";
+import { Project } from "./helpers/project.js";
+import { startServiceProcess, type ServiceProcess } from "./helpers/service.js";
+
+const exec = promisify(execFile);
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+function record(flow: string, extra: Partial<RunRecord> = {}): Omit<RunRecord, "runId"> {
+  return {
+    flow,
+    user: "tester",
+    createdAt: Date.now(),
+    parameters: {},
+    parameterRefs: [],
+    systemTags: ["user:tester", "runtime:dev"],
+    tags: [],
+    codePackage: "cd".repeat(32),
+    flowFile: "flows/x.ts",
+    className: flow,
+    ...extra,
+  };
+}
+const start = (attempt = 0) => ({
+  attempt,
+  startedAt: Date.now(),
+  pid: 42,
+  parents: [],
+  frames: [],
+});
+const ref = (name: string, hash = "ab".repeat(32)) => ({
+  name,
+  hash,
+  size: 3,
+  encoding: "json" as const,
+  type: "number",
+});
+const end = (artifacts = [ref("x")], status: "completed" | "failed" = "completed"): AttemptEnd => ({
+  attempt: 0,
+  finishedAt: Date.now(),
+  status,
+  artifacts,
+});
+
+/** The local provider follows the same rule: ended attempts and runs are written once. */
+void describe("local metadata: ended records are immutable", () => {
+  let md: MetadataProvider;
+  before(async () => {
+    md = new LocalMetadata(await fs.mkdtemp(path.join(os.tmpdir(), "mf-immutable-")));
+  });
+
+  void it("an identical rewrite is accepted, a conflicting one refused; tags stay editable", async () => {
+    const runId = await md.newRun(record("LocalFlow"));
+    await md.startAttempt("LocalFlow", runId, "start", "1", start());
+    const first = end();
+    await md.endAttempt("LocalFlow", runId, "start", "1", first);
+    await md.endAttempt("LocalFlow", runId, "start", "1", first);
+    await assert.rejects(
+      md.endAttempt("LocalFlow", runId, "start", "1", end([ref("x", "cd".repeat(32))])),
+      RecordConflictError,
+    );
+    const task = await md.getTask("LocalFlow", runId, "start", "1");
+    assert.equal(task?.attempts[0]?.end?.artifacts[0]?.hash, "ab".repeat(32));
+
+    const runEnd = { status: "completed" as const, finishedAt: Date.now() };
+    await md.finishRun("LocalFlow", runId, runEnd);
+    await md.finishRun("LocalFlow", runId, runEnd);
+    await assert.rejects(
+      md.finishRun("LocalFlow", runId, { status: "failed", finishedAt: Date.now() }),
+      RecordConflictError,
+    );
+    assert.equal((await md.getRunEnd("LocalFlow", runId))?.status, "completed");
+    assert.deepEqual(await md.updateTags("LocalFlow", runId, { add: ["reviewed"] }), ["reviewed"]);
+  });
+});
+
+const availability = postgresAvailability();
+
+void describe(
+  "metadata service security",
+  { skip: "skip" in availability ? availability.skip : false },
+  () => {
+    let db: TestPostgres;
+    let service: ServiceProcess;
+    let shared: string;
+    const providers: ServiceMetadata[] = [];
+    const provider = (token = shared, url = service.url) => {
+      const p = new ServiceMetadata({ url, token, retryTimeoutMs: 2000 });
+      providers.push(p);
+      return p;
+    };
+    const api = (p: string, init: RequestInit & { token?: string } = {}) =>
+      fetch(`${service.url}${p}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${init.token ?? shared}`,
+          "content-type": "application/json",
+          ...(init.headers as Record<string, string>),
+        },
+      });
+    const put = (p: string, body: unknown, token?: string) =>
+      api(p, { method: "PUT", body: JSON.stringify(body), ...(token ? { token } : {}) });
+    const post = (p: string, body: unknown, token?: string) =>
+      api(p, { method: "POST", body: JSON.stringify(body), ...(token ? { token } : {}) });
+    const errorOf = async (res: Response) =>
+      ((await res.json()) as { error: { code: string; message: string } }).error;
+    const tokenCli = (...args: string[]) =>
+      exec(
+        process.execPath,
+        ["--import", "tsx", path.join(repo, "src/cli/main.ts"), "service", "token", ...args],
+        {
+          cwd: repo,
+          env: { ...process.env, METAFLOW_SERVICE_DATABASE_URL: db.url },
+        },
+      );
+
+    before(async () => {
+      if (!("bin" in availability)) return;
+      db = await startPostgres(availability.bin);
+      shared = randomBytes(24).toString("hex");
+      service = await startServiceProcess({ databaseUrl: db.url, token: shared });
+    });
+    after(async () => {
+      for (const p of providers) p.close();
+      await service?.stop();
+      await db?.destroy();
+    });
+
+    void describe("ended records are immutable", () => {
+      void it("an attempt's end: identical retry 204, conflicting rewrite 409, the record unchanged", async () => {
+        const md = provider();
+        const runId = await md.newRun(record("ImmutableFlow"));
+        await md.startAttempt("ImmutableFlow", runId, "start", "1", start());
+        const first = end();
+        await md.endAttempt("ImmutableFlow", runId, "start", "1", first);
+        const base = `/api/v1/flows/ImmutableFlow/runs/${runId}/steps/start/tasks/1/attempts/0`;
+        assert.equal(
+          (await put(`${base}/end`, first)).status,
+          204,
+          "an identical retry is idempotent",
+        );
+        const forged = await put(`${base}/end`, {
+          ...first,
+          artifacts: [ref("x", "ef".repeat(32))],
+        });
+        assert.equal(forged.status, 409);
+        assert.equal((await errorOf(forged)).code, "immutable");
+        await assert.rejects(
+          md.endAttempt("ImmutableFlow", runId, "start", "1", end([ref("x", "01".repeat(32))])),
+          RecordConflictError,
+        );
+        assert.equal(
+          (await put(`${base}/start`, { ...start(), pid: 7 })).status,
+          409,
+          "nor its start, once it has ended",
+        );
+        const task = await md.getTask("ImmutableFlow", runId, "start", "1");
+        assert.equal(task?.attempts[0]?.end?.artifacts[0]?.hash, "ab".repeat(32));
+        assert.equal(task?.attempts[0]?.start.pid, 42);
+      });
+
+      void it("a run's end: a completed run cannot be marked failed; tags remain editable", async () => {
+        const md = provider();
+        const runId = await md.newRun(record("ImmutableFlow"));
+        const done = { status: "completed" as const, finishedAt: Date.now() };
+        await md.finishRun("ImmutableFlow", runId, done);
+        assert.equal(
+          (await put(`/api/v1/flows/ImmutableFlow/runs/${runId}/end`, done)).status,
+          204,
+        );
+        const res = await put(`/api/v1/flows/ImmutableFlow/runs/${runId}/end`, {
+          status: "failed",
+          finishedAt: Date.now(),
+        });
+        assert.equal(res.status, 409);
+        assert.match((await errorOf(res)).message, /already ended/);
+        await assert.rejects(
+          md.finishRun("ImmutableFlow", runId, { status: "failed", finishedAt: Date.now() }),
+          RecordConflictError,
+        );
+        assert.equal((await md.getRunEnd("ImmutableFlow", runId))?.status, "completed");
+        const late = await put(
+          `/api/v1/flows/ImmutableFlow/runs/${runId}/steps/end/tasks/9/attempts/0/start`,
+          start(),
+        );
+        assert.equal(late.status, 409, "no new task is added to an ended run");
+        assert.deepEqual(await md.updateTags("ImmutableFlow", runId, { add: ["audited"] }), [
+          "audited",
+        ]);
+      });
+    });
+
+    void describe("names and sizes", () => {
+      void it("the service refuses exactly the names `metaflow check` refuses", async () => {
+        const md = provider();
+        const runId = await md.newRun(record("NamesFlow"));
+        const names = [
+          "train",
+          "_private",
+          "x".repeat(128),
+          "x".repeat(129),
+          "$load",
+          "läden",
+          "9lives",
+        ];
+        for (const name of names) {
+          const res = await put(
+            `/api/v1/flows/NamesFlow/runs/${runId}/steps/${encodeURIComponent(name)}/tasks/1/attempts/0/start`,
+            start(),
+          );
+          const refused = res.status === 400;
+          assert.equal(
+            refused,
+            nameProblem(name) !== undefined,
+            `${name.slice(0, 20)}: HTTP ${res.status}`,
+          );
+        }
+        const longArtifact = await put(
+          `/api/v1/flows/NamesFlow/runs/${runId}/steps/train/tasks/1/attempts/0/end`,
+          end([ref("a".repeat(1025))]),
+        );
+        assert.equal(longArtifact.status, 400);
+        assert.match((await errorOf(longArtifact)).message, /artifacts\[0\]\.name .*1024/);
+      });
+
+      void it("an attempt with 8,000 artifacts (a body over 1 MiB) is recorded in batches", async () => {
+        const md = provider();
+        const runId = await md.newRun(record("ManyFlow"));
+        await md.startAttempt("ManyFlow", runId, "start", "1", start());
+        const artifacts = Array.from({ length: 8000 }, (_, i) =>
+          ref(
+            `artifact_number_${String(i).padStart(5, "0")}_${"p".repeat(40)}`,
+            createHash("sha256").update(String(i)).digest("hex"),
+          ),
+        );
+        const body = end(artifacts);
+        assert.ok(
+          JSON.stringify(body).length > 1024 * 1024,
+          "the body alone is over the service's limit",
+        );
+        assert.equal(
+          (
+            await put(
+              `/api/v1/flows/ManyFlow/runs/${runId}/steps/start/tasks/1/attempts/0/end`,
+              body,
+            )
+          ).status,
+          413,
+        );
+        await md.endAttempt("ManyFlow", runId, "start", "1", body);
+        await md.endAttempt("ManyFlow", runId, "start", "1", body); // a retry is idempotent
+        const task = await md.getTask("ManyFlow", runId, "start", "1");
+        assert.deepEqual(task?.attempts[0]?.end?.artifacts, artifacts);
+        await assert.rejects(
+          md.endAttempt("ManyFlow", runId, "start", "1", end(artifacts.slice(1))),
+          RecordConflictError,
+        );
+      });
+
+      void it("5,000 levels of nesting and absurd timestamps get 400, not 500", async () => {
+        // Built as text: JSON.stringify itself overflows the stack at this depth.
+        const nested = `${'{"a":'.repeat(5000)}1${"}".repeat(5000)}`;
+        const body = JSON.stringify({
+          ...record("LimitsFlow"),
+          parameters: { p: "NESTED" },
+        }).replace('"NESTED"', nested);
+        const deep = await api("/api/v1/flows/LimitsFlow/runs", { method: "POST", body });
+        assert.equal(deep.status, 400);
+        assert.match((await errorOf(deep)).message, /nest/);
+        for (const createdAt of [1, -5, Date.now() + 10 * 365 * 86_400_000]) {
+          const res = await post("/api/v1/flows/LimitsFlow/runs", {
+            ...record("LimitsFlow"),
+            createdAt,
+          });
+          assert.equal(res.status, 400, String(createdAt));
+          assert.match((await errorOf(res)).message, /body\.createdAt/);
+        }
+        const runId = await provider().newRun(record("LimitsFlow"));
+        const res = await put(
+          `/api/v1/flows/LimitsFlow/runs/${runId}/steps/start/tasks/1/attempts/0/start`,
+          { ...start(), startedAt: 1 },
+        );
+        assert.equal(res.status, 400);
+        assert.match((await errorOf(res)).message, /body\.startedAt/);
+      });
+    });
+
+    void describe("system tags cannot be impersonated", () => {
+      void it("user tags in a system namespace are refused when a run starts and when tags are edited", async () => {
+        const bad = await post("/api/v1/flows/TagFlow/runs", {
+          ...record("TagFlow"),
+          tags: ["fine", "user:alice"],
+        });
+        assert.equal(bad.status, 400);
+        assert.match((await errorOf(bad)).message, /body\.tags\[1\].*user:alice.*system/);
+        const md = provider();
+        const runId = await md.newRun(record("TagFlow"));
+        const edit = await post(`/api/v1/flows/TagFlow/runs/${runId}/tags`, {
+          add: ["metaflow_version:9"],
+        });
+        assert.equal(edit.status, 400);
+        await assert.rejects(
+          md.updateTags("TagFlow", runId, { add: ["runtime:prod"] }),
+          InvalidTagError,
+        );
+        assert.deepEqual(await md.getTags("TagFlow", runId), []);
+      });
+    });
+
+    void describe("per-user tokens", () => {
+      let ann = "";
+      let bob = "";
+      let annId = "";
+
+      before(async () => {
+        const a = await tokenCli("create", "--user", "ann");
+        ann = a.stdout.trim();
+        annId = /token (\d+)/.exec(a.stderr)?.[1] ?? "";
+        bob = (await tokenCli("create", "--user", "bob", "--label", "laptop")).stdout.trim();
+      });
+
+      void it("creates tokens that are shown once and stored only as a SHA-256 hash", async () => {
+        assert.match(ann, /^mft_[A-Za-z0-9_-]{43}$/);
+        assert.ok(annId, "the id is printed");
+        const listed = (await tokenCli("list")).stdout;
+        assert.match(listed, /ann/);
+        assert.match(listed, /bob\s.*laptop/);
+        assert.ok(!listed.includes(ann) && !listed.includes(bob), "list never shows a token");
+        const client = new pg.Client({ connectionString: db.url });
+        await client.connect();
+        try {
+          const { rows } = await client.query("SELECT * FROM api_tokens");
+          const dump = JSON.stringify(rows);
+          assert.ok(
+            !dump.includes(ann) && !dump.includes(ann.slice(4)),
+            "no plaintext token in the database",
+          );
+          const hashes = rows.map((r: { token_sha256: Buffer }) => r.token_sha256.toString("hex"));
+          assert.ok(hashes.includes(createHash("sha256").update(ann).digest("hex")));
+        } finally {
+          await client.end();
+        }
+      });
+
+      void it("records a run under the token's user, whatever the client claims", async () => {
+        const md = provider(ann);
+        const runId = await md.newRun(
+          record("OwnedFlow", { user: "mallory", systemTags: ["user:mallory", "runtime:dev"] }),
+        );
+        const run = await md.getRun("OwnedFlow", runId);
+        assert.equal(run?.user, "ann");
+        assert.ok(run?.systemTags.includes("user:ann"));
+        assert.ok(!run?.systemTags.includes("user:mallory"));
+        const who = await api("/api/v1/whoami", { token: ann });
+        assert.deepEqual(await who.json(), { user: "ann", auth: "user-token" });
+      });
+
+      void it("lets only the run's owner write its attempts and end; anyone may tag it", async () => {
+        const runId = await provider(bob).newRun(record("OwnedFlow", { user: "bob" }));
+        const res = await put(
+          `/api/v1/flows/OwnedFlow/runs/${runId}/end`,
+          { status: "failed", finishedAt: Date.now() },
+          ann,
+        );
+        assert.equal(res.status, 403);
+        assert.match((await errorOf(res)).message, /belongs to bob/);
+        assert.equal(
+          (
+            await put(
+              `/api/v1/flows/OwnedFlow/runs/${runId}/steps/start/tasks/1/attempts/0/start`,
+              start(),
+              ann,
+            )
+          ).status,
+          403,
+        );
+        assert.deepEqual(
+          await provider(ann).updateTags("OwnedFlow", runId, { add: ["seen-by-ann"] }),
+          ["seen-by-ann"],
+        );
+        await provider(bob).finishRun("OwnedFlow", runId, {
+          status: "completed",
+          finishedAt: Date.now(),
+        });
+      });
+
+      void it("a real run through the CLI is recorded under the token's user", async () => {
+        const work = new Project();
+        try {
+          work.write(
+            "flow.ts",
+            `import { FlowSpec, step } from "metaflow-ts";
+export default class TokenFlow extends FlowSpec {
+  @step start() { this.next(this.end); }
+  @step end() {}
+}
+`,
+          );
+          const env = {
+            METAFLOW_HOME: path.join(work.dir, "no-config"),
+            METAFLOW_DEFAULT_METADATA: "service",
+            METAFLOW_SERVICE_URL: service.url,
+            METAFLOW_SERVICE_AUTH_TOKEN: ann,
+            METAFLOW_USER: "mallory",
+          };
+          const r = await work.cli(["run", "flow.ts"], { env });
+          assert.equal(r.code, 0, r.stderr);
+          const md = provider();
+          const runId = (await md.listRuns("TokenFlow"))[0]!;
+          assert.equal((await md.getRun("TokenFlow", runId))?.user, "ann");
+        } finally {
+          work.cleanup();
+        }
+      });
+
+      void it("a revoked token is refused at once", async () => {
+        const temp = (await tokenCli("create", "--user", "carol")).stdout.trim();
+        assert.equal((await api("/api/v1/flows", { token: temp })).status, 200);
+        const id = /^\s*(\d+)\s+carol/m.exec((await tokenCli("list")).stdout)?.[1];
+        assert.ok(id);
+        await tokenCli("revoke", id);
+        assert.equal((await api("/api/v1/flows", { token: temp })).status, 401);
+        assert.match(
+          (await tokenCli("list")).stdout,
+          new RegExp(`^\\s*${id}\\s+carol.*revoked`, "m"),
+        );
+        await assert.rejects(tokenCli("revoke", "999999"), /no token 999999/);
+        await assert.rejects(tokenCli("create", "--user", "bad user"), /--user/);
+      });
+
+      void it("a service started without a shared token accepts per-user tokens only", async () => {
+        // The password as libpq's ?password= parameter this time: it must be masked in the log too.
+        const url = `postgres://postgres@127.0.0.1:${db.port}/metaflow?password=${db.password}`;
+        const strict = await startServiceProcess({ databaseUrl: url });
+        try {
+          assert.match(strict.output(), /per-user tokens only/);
+          assert.match(strict.output(), /metaflow\?password=\*\*\*/);
+          assert.ok(!strict.output().includes(db.password), "the password is not logged");
+          const ok = await fetch(`${strict.url}/api/v1/flows`, {
+            headers: { authorization: `Bearer ${ann}` },
+          });
+          assert.equal(ok.status, 200);
+          const sharedRes = await fetch(`${strict.url}/api/v1/flows`, {
+            headers: { authorization: `Bearer ${shared}` },
+          });
+          assert.equal(sharedRes.status, 401);
+          await assert.rejects(
+            provider(shared, strict.url).listFlows(),
+            (e: unknown) => e instanceof MetadataServiceError && e.status === 401,
+          );
+        } finally {
+          await strict.stop();
+        }
+      });
+    });
+  },
+);
