@@ -223,11 +223,16 @@ void describe("the UI in a browser", { skip: "skip" in chromiumPath ? chromiumPa
       await page.goto(`${ui.url}/#/tasks/WaitFlow/${runId}/wait/${taskId}`);
       await page.getByTestId("logs").filter({ hasText: "waiting for the gate" }).waitFor();
       const bar = page.frameLocator("iframe[title='card progress']").locator("[role=progressbar]");
-      const valueNow = async () => bar.getAttribute("aria-valuenow", { timeout: 5000 }).catch(() => null);
+      let probeError = "";
+      const valueNow = async () =>
+        bar.getAttribute("aria-valuenow", { timeout: 5000 }).catch((err: unknown) => {
+          probeError = String((err as Error).message).split("\n").slice(0, 4).join(" | ");
+          return null;
+        });
       // On failure, say what the page and the API showed.
       const state = async () => {
         await shot(page, "task-live-card-failed");
-        return `progress ${await valueNow()}; task ${JSON.stringify(await (await fetch(`${ui.url}/api/tasks/WaitFlow/${runId}/wait/${taskId}`)).json())}`;
+        return `progress ${await valueNow()} (${probeError}); frames ${page.frames().map((f) => f.url()).join(", ")}; task ${JSON.stringify(await (await fetch(`${ui.url}/api/tasks/WaitFlow/${runId}/wait/${taskId}`)).json())}`;
       };
       await waitUntil(async () => (await valueNow()) === "3", state);
       fs.writeFileSync(gate, "go");

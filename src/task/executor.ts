@@ -124,6 +124,8 @@ export async function executeTask(
     bytesWritten,
     bytesLoaded: loader.stats.bytesLoaded,
   });
+  // What a failed attempt had assigned is kept for inspection, unless storing it is what failed:
+  // then nothing of the attempt is stored (a value that cannot be stored leaves nothing half-stored).
   let slots: ArtifactSlots | undefined;
   try {
     const { value: exports, definitions: own } = collectDefinitions(() => sandbox.load(scriptFor(spec.bundlePath, spec.flowFile), spec.flowFile, library));
@@ -181,7 +183,7 @@ export async function executeTask(
     // A step that caught the exit signal still asked to exit: that ends the task as a failure.
     if (sandbox.exitCode !== undefined) throw new TaskExitSignal(sandbox.exitCode);
     const stepEnd = performance.now();
-    const result = await finish(spec, flow, taskSlots, store, sandbox, recorded, (persistMs, bytes) => timings(stepEnd - setupEnd, persistMs, bytes));
+    const result = await finish(spec, flow, taskSlots, store, sandbox, recorded, (persistMs, bytes) => timings(stepEnd - setupEnd, persistMs, bytes), () => (slots = undefined));
     await runEndHooks(ends, spec, write, { status: "completed", artifacts: result.artifacts.map((a) => ({ name: a.name, type: a.type, size: a.size })) });
     return result;
   } catch (err) {
@@ -246,12 +248,14 @@ async function finish(
   sandbox: Sandbox,
   recorded: RecordedTransition | undefined,
   timings: (persistMs: number, bytesWritten: number) => TaskTimings,
+  persisting: () => void,
 ): Promise<ExecutionResult> {
   const transition = resolveTransition({ step: spec.step, isEnd: spec.isEnd, maxNumSplits: spec.maxNumSplits }, flow, recorded);
   // A generator (or any one-shot iterator) cannot be stored or read twice: the artifact becomes its elements.
   const oneShot = transition.kind === "foreach" && transition.elements && isIterator(flow[transition.foreach]);
   if (oneShot && transition.kind === "foreach") flow[transition.foreach] = sandbox.array(transition.elements!);
   const tp = performance.now();
+  persisting();
   const { refs, bytesWritten } = await slots.persist(spec.step, store);
   if (transition.kind !== "foreach") return { artifacts: refs, transition, timings: timings(performance.now() - tp, bytesWritten) };
   let items = refs.find((r) => r.name === transition.foreach);
