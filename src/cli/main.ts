@@ -56,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
     // With a flow file, `run`/`resume` know the flow's parameters (also for --help).
     const flowArg = firstPositional(argv.slice(1));
     const asked = COMMANDS.find(([name]) => name === command);
-    for (const [name, build] of asked ? [asked] : COMMANDS) {
+    // `--version` needs no command; anything else unknown (or the help) shows them all.
+    const versionOnly = command === "--version" || command === "-V";
+    for (const [name, build] of asked ? [asked] : versionOnly ? [] : COMMANDS) {
       program.addCommand(await build(name === command ? flowArg : undefined));
     }
     for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });
