@@ -92,15 +92,19 @@ export const RUN_OPTION_NAMES: readonly string[] = [
   "production",
 ];
 
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Each run option by the attribute its flag lands on (every flow instance checks its parameters). */
+const RUN_OPTIONS_BY_ATTRIBUTE = new Map(RUN_OPTION_NAMES.map((o) => [camel(o), o]));
+
 function checkName(name: string, what: string): void {
   if (typeof name !== "string" || !NAME_RE.test(name)) {
     throw new TypeError(
       `${what} name ${JSON.stringify(name)} is invalid: use letters, digits, '-' and '_', starting with a letter`,
     );
   }
-  const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
   // `--max-workers` and `--maxWorkers` land on the same option attribute, so both forms clash.
-  const option = RUN_OPTION_NAMES.find((o) => o === name || camel(o) === camel(name));
+  const option = RUN_OPTIONS_BY_ATTRIBUTE.get(camel(name));
   if (option !== undefined) {
     throw new TypeError(`${what} name '${name}' clashes with the 'metaflow run' option --${option}: choose another name`);
   }
