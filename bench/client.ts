@@ -16,9 +16,8 @@ import { currentUser } from "../src/config.js";
 import { LocalMetadata } from "../src/metadata/local.js";
 import type { TakenTransition } from "../src/metadata/types.js";
 import { Flow, namespace, Task } from "../src/index.js";
+import { DIST_INDEX } from "./common.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const DIST_INDEX = path.join(REPO, "dist", "index.js");
 const RUNS = 1000;
 const BIG_BYTES = 100 * 1024 * 1024;
 const FLOW = "BenchClientFlow";

@@ -15,7 +15,7 @@ import type { ArtifactRef } from "../src/datastore/types.js";
 import * as library from "../src/index.js";
 import { LocalMetadata } from "../src/metadata/local.js";
 import { runFlow } from "../src/runtime/run.js";
-import type { BenchRow } from "./remote.js";
+import { median, type BenchRow } from "./common.js";
 
 const FLOW = path.join(path.dirname(fileURLToPath(import.meta.url)), "flows", "table.ts");
 const ROWS = 10_000_000;
@@ -28,10 +28,6 @@ interface TableRun {
   readonly peakRssMb: number;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 async function tableRun(kind: "arrow" | "objects", seed: number, root: string): Promise<TableRun> {
   const s = await runFlow(

@@ -7,18 +7,9 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
+import { CLI, DIST_INDEX, type BenchRow } from "./common.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CLI = path.join(REPO, "bin", "metaflow.js");
-const DIST_INDEX = path.join(REPO, "dist", "index.js");
 
-interface Row {
-  readonly name: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly note?: string;
-}
 
 const LOUD = `import { FlowSpec, Parameter, step } from "metaflow-ts";
 export default class LoudFlow extends FlowSpec {
@@ -58,11 +49,11 @@ function measure(dir: string, args: string[], slowly: boolean): Promise<{ mb: nu
 }
 
 /** The figures, as rows for bench/run.ts. */
-export async function benchOutput(): Promise<Row[]> {
+export async function benchOutput(): Promise<BenchRow[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mf-bench-output-"));
   fs.mkdirSync(path.join(dir, ".metaflow"));
   fs.writeFileSync(path.join(dir, "loud.ts"), LOUD);
-  const rows: Row[] = [];
+  const rows: BenchRow[] = [];
   try {
     const run = await measure(dir, [CLI, "run", "loud.ts"], true);
     rows.push({ name: "CLI peak RSS, 500 MB of task output, slow reader", value: run.mb, unit: "MB", note: `${(run.bytes / 2 ** 20).toFixed(0)} MB read in ${run.seconds.toFixed(1)} s` });

@@ -7,25 +7,13 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { remoteAvailability, startRemoteStack, type RemoteStack } from "../test/helpers/remote.js";
 import { Project } from "../test/helpers/project.js";
+import { median, type BenchRow } from "./common.js";
 
 const FLOW = path.join(path.dirname(fileURLToPath(import.meta.url)), "flows", "foreach.ts");
 /** Measured rounds; each figure is the median. */
 const RUNS = 5;
 
-/** A benchmark figure, as `bench/run.ts` prints it. */
-export interface BenchRow {
-  readonly name: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly target?: string;
-  readonly ok?: boolean;
-  readonly note?: string;
-}
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** Wall time in ms of one `metaflow run foreach.ts --n 100` in `work` with `env`. */
 async function foreach100(work: Project, env: Record<string, string>): Promise<number> {

@@ -6,36 +6,27 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import * as vm from "node:vm";
 import { Worker } from "node:worker_threads";
 import * as library from "../src/index.js";
 import { runFlow } from "../src/runtime/run.js";
+import { benchClient } from "./client.js";
 import { benchData, stepArtifact } from "./data.js";
+import { benchOutput } from "./output.js";
+import { benchRemote } from "./remote.js";
+import { benchSlurm } from "./slurm.js";
+import { benchUi } from "./ui.js";
+import { CLI, median, REPO, type BenchRow } from "./common.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CLI = path.join(REPO, "bin", "metaflow.js");
 
-interface Row {
-  readonly name: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly target?: string;
-  readonly ok?: boolean;
-  readonly note?: string;
-}
 
-const rows: Row[] = [];
-function report(row: Row): void {
+const rows: BenchRow[] = [];
+function report(row: BenchRow): void {
   rows.push(row);
   const mark = row.ok === undefined ? "    " : row.ok ? "PASS" : "MISS";
   console.log(`${mark}  ${row.name.padEnd(44)} ${row.value.toFixed(row.unit === "ms" ? 1 : 2).padStart(9)} ${row.unit.padEnd(6)} ${row.target ? `target ${row.target}` : ""}${row.note ? `  (${row.note})` : ""}`);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 let lastRunSeconds = 0;
 
@@ -144,35 +135,13 @@ async function main(): Promise<void> {
   try {
     await floors();
     await core(dir);
-    const extra = path.join(REPO, "bench", "client.ts");
-    if (fs.existsSync(extra)) {
-      const { benchClient } = (await import(extra)) as { benchClient: () => Promise<Array<Row>> | Promise<Record<string, number>> };
-      const out = await benchClient();
-      if (Array.isArray(out)) for (const r of out) report(r);
-      else for (const [k, v] of Object.entries(out)) report({ name: k, value: v, unit: "" });
-    }
+    for (const [name, value] of Object.entries(await benchClient())) report({ name, value, unit: "" });
     await benchData(report);
-    const remote = path.join(REPO, "bench", "remote.ts");
-    if (fs.existsSync(remote)) {
-      const { benchRemote } = (await import(remote)) as { benchRemote: (report: (r: Row) => void) => Promise<void> };
-      await benchRemote(report);
-    }
-    const slurm = path.join(REPO, "bench", "slurm.ts");
-    if (fs.existsSync(slurm)) {
-      const { benchSlurm } = (await import(slurm)) as { benchSlurm: (report: (r: Row) => void) => Promise<void> };
-      await benchSlurm(report);
-    }
-    const ui = path.join(REPO, "bench", "ui.ts");
-    if (fs.existsSync(ui)) {
-      const { benchUi } = (await import(ui)) as { benchUi: (report: (r: Row) => void) => Promise<void> };
-      await benchUi(report);
-    }
+    await benchRemote(report);
+    await benchSlurm(report);
+    await benchUi(report);
     // Last: it writes and reads 700 MB, whose write-back would slow the figures measured after it.
-    const output = path.join(REPO, "bench", "output.ts");
-    if (fs.existsSync(output) && !process.env.BENCH_SKIP_OUTPUT) {
-      const { benchOutput } = (await import(output)) as { benchOutput: () => Promise<Row[]> };
-      for (const r of await benchOutput()) report(r);
-    }
+    if (!process.env.BENCH_SKIP_OUTPUT) for (const r of await benchOutput()) report(r);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -9,18 +9,11 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { TestSlurm } from "../test/helpers/slurm.js";
-import type { BenchRow } from "./remote.js";
+import { CLI, median, REPO, type BenchRow } from "./common.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CLI = path.join(REPO, "bin", "metaflow.js");
 const TASKS = 100;
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** Wall milliseconds of one `metaflow run`; throws with its output when it fails. */
 function run(dir: string, env: Record<string, string>, args: string[]): number {

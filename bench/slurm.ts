@@ -6,16 +6,12 @@
  */
 import { SlurmCli, SlurmPoller, submitArray, submitJob } from "../src/launchers/slurm/index.js";
 import { slurmAvailability, startSlurm, type TestSlurm } from "../test/helpers/slurm.js";
-import type { BenchRow } from "./remote.js";
 import { benchSlurmRuns } from "./slurm-runs.js";
+import { median, type BenchRow } from "./common.js";
 
 const ELEMENTS = 100;
 const ROUNDS = 3;
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** Milliseconds from `sbatch` until squeue shows none of the job's elements pending or running. */
 async function plainArray(cluster: TestSlurm): Promise<number> {

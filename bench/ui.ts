@@ -7,24 +7,14 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { ContentStore } from "../src/datastore/cas.js";
 import { LocalStorage } from "../src/datastore/local.js";
 import { LocalMetadata } from "../src/metadata/local.js";
+import { CLI, type BenchRow } from "./common.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CLI = path.join(REPO, "bin", "metaflow.js");
 const RUNS = 10_000;
 const FLOW = "BenchUiFlow";
 
-interface Row {
-  readonly name: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly target?: string;
-  readonly ok?: boolean;
-  readonly note?: string;
-}
 
 async function populate(root: string): Promise<void> {
   const metadata = new LocalMetadata(root);
@@ -66,7 +56,7 @@ function startUi(dir: string): Promise<{ url: string; stop: () => void }> {
 }
 
 /** Measures the runs page; returns rows for `npm run bench` (or one note when Chromium is missing). */
-export async function benchUi(report: (row: Row) => void): Promise<void> {
+export async function benchUi(report: (row: BenchRow) => void): Promise<void> {
   const browserPath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => fs.existsSync(p));
   if (!browserPath) {
     report({ name: "UI runs page, 10,000 runs", value: Number.NaN, unit: "ms", note: "skipped: apt-get install -y chromium" });
