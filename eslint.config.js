@@ -41,14 +41,14 @@ export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", ".metaflow/**", "test/fixtures/bad/**", "bin/**"] },
   ...tseslint.configs.recommended,
   {
-    files: ["**/*.ts"],
+    files: ["**/*.ts", "**/*.tsx"],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { "import-x": importX },
     settings: {
-      // Parse TypeScript and resolve `./x.js` to `./x.ts`, so the import rules see the real graph.
-      "import-x/extensions": [".ts", ".js", ".mjs"],
-      "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
-      "import-x/resolver-next": [createNodeResolver({ extensionAlias: { ".js": [".ts", ".js"] } })],
+      // Parse TypeScript and resolve `./x.js` to `./x.ts` or `./x.tsx`, so the import rules see the real graph.
+      "import-x/extensions": [".ts", ".tsx", ".js", ".mjs"],
+      "import-x/parsers": { "@typescript-eslint/parser": [".ts", ".tsx"] },
+      "import-x/resolver-next": [createNodeResolver({ extensionAlias: { ".js": [".ts", ".tsx", ".js"] } })],
     },
     rules: {
       "@typescript-eslint/no-floating-promises": "error",
@@ -61,8 +61,8 @@ export default tseslint.config(
   },
   {
     // Unit tests beside the code may reach any floor to set up what they test.
-    files: ["src/**/*.ts"],
-    ignores: ["src/**/*.test.ts"],
+    files: ["src/**/*.{ts,tsx}"],
+    ignores: ["src/**/*.test.{ts,tsx}"],
     rules: { "import-x/no-restricted-paths": ["error", { zones }] },
   },
   {
