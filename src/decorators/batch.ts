@@ -4,7 +4,7 @@
  * `metaflow run` sends a `@batch` step's tasks to Batch through the `batch` task launcher. Unset
  * options come from the deployment's settings (`METAFLOW_BATCH_*`); `@resources` applies too.
  */
-import { checkKeys } from "./contract.js";
+import { checkKeys, requestResources } from "./contract.js";
 import { stepDecorator } from "./make.js";
 
 /** Options of `@batch`; unset fields come from the settings. */
@@ -83,15 +83,8 @@ export const batch = stepDecorator<BatchOptions, BatchOptions>({
   help: "batch:queue=Q,image=I,cpu=N,memory=MiB,gpu=N runs the step's tasks as AWS Batch jobs",
   parse: (raw) => parseBatchOptions(raw),
   plan(options, plan) {
-    const r = plan.resources;
     // The larger of @batch and @resources is requested, as in Metaflow.
-    const max = (a: number | undefined, b: number | undefined) =>
-      a === undefined ? b : b === undefined ? a : Math.max(a, b);
-    plan.resources = {
-      cpu: max(r.cpu, options.cpu),
-      memoryMb: max(r.memoryMb, options.memory),
-      gpu: max(r.gpu, options.gpu),
-    };
+    requestResources(plan, { cpu: options.cpu, memoryMb: options.memory, gpu: options.gpu });
     plan.launcher = { kind: "batch", options: { ...options } };
   },
 });

@@ -68,6 +68,16 @@ export interface TaskPlan {
   launcher: LauncherChoice;
 }
 
+/**
+ * Adds a decorator's request to the plan's: each field becomes the larger of the two, so
+ * `@resources` and a compute decorator (`@batch`, `@slurm`) combine the same way in any order.
+ */
+export function requestResources(plan: TaskPlan, request: Partial<ResourceRequest>): void {
+  const larger = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.max(a, b));
+  const r = plan.resources;
+  plan.resources = { cpu: larger(r.cpu, request.cpu), memoryMb: larger(r.memoryMb, request.memoryMb), gpu: larger(r.gpu, request.gpu) };
+}
+
 /** A fresh plan with every default. */
 export function defaultPlan(): TaskPlan {
   return {

@@ -2,7 +2,7 @@
  * `@resources({ cpu, memory, gpu })`: what a task needs. Locally, a memory request runs the task
  * in its own process with that V8 heap limit; compute backends read all three.
  */
-import { checkKeys, numberOption } from "./contract.js";
+import { checkKeys, numberOption, requestResources } from "./contract.js";
 import { stepDecorator } from "./make.js";
 
 /** Options of `@resources`. */
@@ -32,7 +32,7 @@ export const resources = stepDecorator<ResourcesOptions, Required<ResourcesOptio
     return { cpu, memory: memory ?? 4096, gpu, memorySet: memory !== undefined };
   },
   plan(options, plan) {
-    plan.resources = { cpu: options.cpu, memoryMb: options.memorySet ? options.memory : undefined, gpu: options.gpu };
+    requestResources(plan, { cpu: options.cpu, memoryMb: options.memorySet ? options.memory : undefined, gpu: options.gpu });
     // Locally, a memory limit needs a process of its own (a V8 heap limit); remote launchers
     // read the request as it is.
     if (options.memorySet && plan.launcher.kind === "host") plan.launcher = { kind: "process", options: {} };
