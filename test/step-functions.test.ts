@@ -147,6 +147,9 @@ void describe(
       assert.equal(boom.successful, false);
       assert.match(boom.exception?.message ?? "", /threshold 3 is too high/);
       assert.match(await boom.stderr(), /threshold 3 is too high/);
+      // The failed attempt keeps its artifacts (here the one it inherited), as a local run does.
+      assert.equal(boom.artifactsFromFailedAttempt, 0);
+      assert.equal(await boom.data("seen" as never), 3);
       assert.deepEqual(
         (await deployed.list()).map((r) => r.executionArn),
         [triggered.executionArn],

@@ -192,7 +192,8 @@ async function execute(backends: Backends, spec: TaskSpec, o: RemoteTaskOptions,
       attempt: spec.attempt,
       finishedAt: Date.now(),
       status: "failed",
-      artifacts: [],
+      // What the attempt had assigned before it failed (the executor stored it), as a local run keeps it.
+      artifacts: err instanceof ExecutionFailure ? (err.artifacts ?? []) : [],
       error,
     });
     return { ok: false, error };
