@@ -6,7 +6,7 @@
  * memory only, and every request checks it again with the service, so revoking a token ends its
  * sessions at once; a restart of the service signs everyone out.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type * as http from "node:http";
 import { escapeHtml } from "../cards/escape.js";
 import { BASE_HEADERS, readBody, sendBody } from "./http.js";
@@ -114,14 +114,4 @@ export class Authenticator {
     const secure = req.headers["x-forwarded-proto"] === "https" || (req.socket as { encrypted?: boolean }).encrypted === true;
     return `${COOKIE}=${value}; Path=${this.basePath}; HttpOnly; SameSite=Strict${maxAge === undefined ? "" : `; Max-Age=${maxAge}`}${secure ? "; Secure" : ""}`;
   }
-}
-
-/** An authentication function that accepts one shared token (a team UI without per-user tokens). */
-export function sharedTokenOnly(token: string): UiAuthenticate {
-  const want = createHash("sha256").update(token).digest();
-  return async (authorization) => {
-    const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1];
-    if (presented === undefined) return undefined;
-    return timingSafeEqual(createHash("sha256").update(presented).digest(), want) ? { user: undefined } : undefined;
-  };
 }

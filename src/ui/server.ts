@@ -18,7 +18,7 @@ import { namespace } from "../client/namespace.js";
 import { MetaflowError, UsageError } from "../errors.js";
 import { SystemTagError } from "../metadata/tags.js";
 import { UiApi } from "./api.js";
-import { Authenticator, sharedTokenOnly, type UiAuthenticate, type UiCaller } from "./auth.js";
+import { Authenticator, type UiAuthenticate, type UiCaller } from "./auth.js";
 import { BASE_HEADERS, pathSegments, sendBody, sendJson, UiHttpError } from "./http.js";
 
 /** How to serve the UI. */
@@ -32,8 +32,6 @@ export interface UiHandlerOptions {
    * per-user tokens). @default none: no sign-in (a local UI)
    */
   readonly authenticate?: UiAuthenticate;
-  /** Require sign-in with this one shared token (when `authenticate` is not given). @default none */
-  readonly token?: string;
   /**
    * Host names the UI answers to, against DNS rebinding; undefined accepts any (a server bound to
    * every interface, or behind a proxy). @default ["127.0.0.1", "localhost", "[::1]"]
@@ -138,10 +136,6 @@ async function route(c: UiContext, req: http.IncomingMessage, res: http.ServerRe
   if (!(await c.api.handle(req, res, segments, url.searchParams, c.streams.signal, caller))) throw new UiHttpError(404, "no-such-page", "No such page");
 }
 
-function authenticateOf(options: UiHandlerOptions): UiAuthenticate | undefined {
-  return options.authenticate ?? (options.token === undefined ? undefined : sharedTokenOnly(options.token));
-}
-
 /**
  * The UI as a request handler. It reads every user's runs: it switches the client of this
  * process to the global namespace.
@@ -149,7 +143,7 @@ function authenticateOf(options: UiHandlerOptions): UiAuthenticate | undefined {
 export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
   const basePath = options.basePath ?? "/";
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const authenticate = authenticateOf(options);
+  const authenticate = options.authenticate;
   const c: UiContext = {
     basePath,
     api: new UiApi(options.client ?? {}, log),
