@@ -194,6 +194,25 @@ void describe(
           "--output-key",
           key,
         ];
+        // A bad --output-key, or --new-run-for on another step, is refused before any run exists.
+        const refused: Array<[string[], RegExp]> = [
+          [
+            start.map((a) => (a === key ? "data/ab/0123456789abcdef" : a)),
+            /--output-key must be sfn\/<deployment>\/<execution>\/start\/sfn\.json .*got "data\/ab\/0123456789abcdef"/,
+          ],
+          [
+            start.map((a) => (a === "start" ? "a" : a)),
+            /--new-run-for creates the run, which only the start task does; step 'a' takes --run-id/,
+          ],
+        ];
+        for (const [argv, message] of refused) {
+          const r = await work.cli(
+            argv.map((a) => (a === execution ? `${execution}-refused` : a)),
+            { env: setup.env() },
+          );
+          assert.equal(r.code, 2, r.stderr);
+          assert.match(r.stderr, message);
+        }
         for (let i = 0; i < 2; i++) {
           const r = await work.cli(start, { env: setup.env() });
           assert.equal(r.code, 0, r.stderr);

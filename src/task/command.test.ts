@@ -79,6 +79,7 @@ void describe("metaflow task command contract", () => {
       },
       parents: [],
       joinOf: undefined,
+      outputKey: "sfn/TrainFlow/e1/start/sfn.json",
       caught: "States.Timeout",
       recover: true,
       finishRun: true,
@@ -125,6 +126,36 @@ void describe("metaflow task command contract", () => {
     assert.throws(
       () => parseTaskCommand(["task", "--run-id", "1", "--step", "s", "--task-id", "t"]),
       /--plan is required/,
+    );
+    // Checked with the flags, before a run is created: no run is left without an end.
+    const withKey = (key: string) => {
+      const a = [...argv];
+      a[a.indexOf("--output-key") + 1] = key;
+      return a;
+    };
+    for (const key of [
+      "data/ab/0123456789abcdef",
+      "flows/TrainFlow/1712/_end.json",
+      "sfn/TrainFlow/e1/other/sfn-2.json",
+      "sfn/TrainFlow/e1/join/sfn-3.json",
+      "sfn/TrainFlow/../join/sfn-2.json",
+      "/sfn/TrainFlow/e1/join/sfn-2.json",
+    ]) {
+      assert.throws(
+        () => parseTaskCommand(withKey(key)),
+        new RegExp(
+          `--output-key must be sfn/<deployment>/<execution>/join/sfn-2\\.json .*got ${JSON.stringify(key).replace(/[.]/g, "\\.")}`,
+        ),
+        key,
+      );
+    }
+    const newRun = ["--new-run-for", "arn:aws:states:r:1:execution:sm:e1"];
+    const withRunId = argv.indexOf("--run-id");
+    const joinNewRun = [...argv];
+    joinNewRun.splice(withRunId, 2, ...newRun);
+    assert.throws(
+      () => parseTaskCommand(joinNewRun),
+      /--new-run-for creates the run, which only the start task does; step 'join' takes --run-id/,
     );
     assert.throws(
       () => parseRunFailedCommand(["task", "--plan", "p", "--run-failed-for", "arn"]),

@@ -5,6 +5,7 @@
  * evaluated by Step Functions) and the parser, so they cannot drift apart.
  */
 import { UsageError } from "../errors.js";
+import { outputKeyProblem } from "./task-ids.js";
 
 /** A task's place in the run: `step/taskId`. */
 export interface TaskRef {
@@ -217,6 +218,11 @@ export function taskCommandFromFlags(flags: FlagSource): TaskCommand {
   if ((execution === undefined) === (runId === undefined)) {
     throw new TaskCommandError("give exactly one of --run-id and --new-run-for");
   }
+  if (execution !== undefined && step !== "start") {
+    throw new TaskCommandError(
+      `--new-run-for creates the run, which only the start task does; step '${step}' takes --run-id`,
+    );
+  }
   if (
     execution === undefined &&
     (flags.value("--parameters") !== undefined || flags.list("--sys-tag").length > 0)
@@ -240,6 +246,8 @@ export function taskCommandFromFlags(flags: FlagSource): TaskCommand {
   const splitIndex = whole("--split-index", flags.value("--split-index"));
   const caught = flags.value("--caught");
   const outputKey = flags.value("--output-key");
+  const keyProblem = outputKey === undefined ? undefined : outputKeyProblem(outputKey, step, taskId);
+  if (keyProblem !== undefined) throw new TaskCommandError(keyProblem);
   const label = flags.value("--label");
   return {
     plan,

@@ -157,17 +157,15 @@ export function outputDocument(
   };
 }
 
-/** Writes an output document where the state machine reads it (a datastore key, strongly consistent on S3). */
+/**
+ * Writes an output document where the state machine reads it (a datastore key, strongly consistent
+ * on S3); the key was checked with the command's flags (`outputKeyProblem`), before the run began.
+ */
 export async function writeOutputDocument(
   backends: Backends,
   key: string,
   doc: TaskOutputDocument,
 ): Promise<void> {
-  if (key.startsWith("/") || key.split("/").some((p) => p === "" || p === "." || p === "..")) {
-    throw new UsageError(
-      `metaflow task: --output-key must be a relative datastore key such as sfn/Flow/exec/start/sfn.json, got ${JSON.stringify(key)}`,
-    );
-  }
   await backends.storage.put(key, Buffer.from(JSON.stringify(doc)));
 }
 

@@ -53,6 +53,26 @@ export function outputKey(
 }
 
 /**
+ * Why `key` is not where the state machine reads the output document of task `step/taskId`
+ * (`sfn/<deployment>/<execution>/<step>/<taskId>.json`, as {@link outputKey} makes it), or
+ * undefined when it is. Any other key could overwrite a content object or a metadata record.
+ */
+export function outputKeyProblem(key: string, step: string, taskId: string): string | undefined {
+  const parts = key.split("/");
+  const named = (p: string | undefined) => p !== undefined && p !== "" && p !== "." && p !== "..";
+  const ok =
+    parts.length === 5 &&
+    parts[0] === "sfn" &&
+    named(parts[1]) &&
+    named(parts[2]) &&
+    parts[3] === step &&
+    parts[4] === `${taskId}.json`;
+  return ok
+    ? undefined
+    : `--output-key must be sfn/<deployment>/<execution>/${step}/${taskId}.json (the key the state machine reads for this task), got ${JSON.stringify(key)}`;
+}
+
+/**
  * Where the start task of the execution `executionArn`
  * (`arn:aws:states:<region>:<account>:execution:<deployment>:<name>`) wrote its output document:
  * how the run-failed state finds the run id. Undefined for an ARN of another shape.
