@@ -20,10 +20,16 @@ export interface UiCaller {
 export type UiAuthenticate = (authorization: string | undefined) => Promise<UiCaller | undefined>;
 
 const COOKIE = "mf_ui_session";
-/** A session ends this long after it was last used. @default 12 hours */
-const IDLE_MS = 12 * 60 * 60 * 1000;
-/** Most sessions kept; the least recently used one goes first. */
-const MAX_SESSIONS = 10_000;
+
+/** Limits of the sessions and the clock they are measured by (tests shorten them). */
+export interface SessionOptions {
+  /** A session ends this long after it was last used. @default 12 hours */
+  readonly idleMs?: number;
+  /** Most sessions kept; the least recently used one goes first. @default 10000 */
+  readonly maxSessions?: number;
+  /** Milliseconds since the epoch. @default Date.now */
+  readonly clock?: () => number;
+}
 
 interface Session {
   readonly authorization: string;
@@ -33,20 +39,30 @@ interface Session {
 /** Sessions of the team UI and its login page. */
 export class Authenticator {
   private readonly sessions = new Map<string, Session>();
+  private readonly idleMs: number;
+  private readonly maxSessions: number;
+  private readonly clock: () => number;
 
   constructor(
     private readonly authenticate: UiAuthenticate,
     private readonly basePath: string,
-    private readonly clock: () => number = Date.now,
-  ) {}
+    options: SessionOptions = {},
+  ) {
+    this.idleMs = options.idleMs ?? 12 * 60 * 60 * 1000;
+    this.maxSessions = options.maxSessions ?? 10_000;
+    this.clock = options.clock ?? Date.now;
+  }
 
-  /** The caller of a request with a valid token (header) or session cookie, else undefined. */
+  /**
+   * The caller of a request with a valid bearer token or session cookie, else undefined. An
+   * `Authorization` header of another scheme (a proxy's Basic auth) is not ours: the cookie decides.
+   */
   async caller(req: http.IncomingMessage): Promise<UiCaller | undefined> {
     const header = req.headers.authorization;
-    if (header !== undefined) return this.authenticate(header);
+    if (header !== undefined && /^Bearer\s/i.test(header)) return this.authenticate(header);
     const id = this.cookie(req);
     const session = id === undefined ? undefined : this.sessions.get(id);
-    if (!session || this.clock() - session.lastUsed > IDLE_MS) {
+    if (!session || this.clock() - session.lastUsed > this.idleMs) {
       if (id !== undefined) this.sessions.delete(id);
       return undefined;
     }
@@ -99,7 +115,7 @@ export class Authenticator {
     }
     const id = randomBytes(32).toString("hex");
     this.sessions.set(id, { authorization, lastUsed: this.clock() });
-    while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+    while (this.sessions.size > this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
     res.writeHead(303, { ...BASE_HEADERS, location: this.basePath, "set-cookie": this.setCookie(req, id) }).end();
   }
 
