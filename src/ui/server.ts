@@ -90,7 +90,18 @@ function checkOrigin(c: UiContext, req: http.IncomingMessage, method: string): v
   if (method !== "GET" && method !== "HEAD") {
     // Cross-site pages cannot send JSON without a preflight we never allow; a foreign Origin is refused outright.
     const origin = req.headers.origin;
-    if (origin !== undefined && new URL(origin, "http://x.invalid").host !== req.headers.host) throw new UiHttpError(403, "cross-origin", "Cross-origin edits are refused");
+    if (origin !== undefined && originHost(origin) !== req.headers.host) {
+      throw new UiHttpError(403, "cross-origin", `Cross-origin edits are refused: Origin ${JSON.stringify(origin.slice(0, 80))} is not this UI's host ${JSON.stringify((req.headers.host ?? "").slice(0, 80))} (a proxy in front of the UI must pass the Host header on)`);
+    }
+  }
+}
+
+/** The host of an Origin header; undefined when it is not a URL (then it matches no host). */
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin, "http://x.invalid").host;
+  } catch {
+    return undefined;
   }
 }
 
