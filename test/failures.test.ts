@@ -345,6 +345,19 @@ export default class WithCatchFlow extends FlowSpec {
     assert.deepEqual(names.filter((n) => n !== "reached"), [], "no artifact holds the error when var is not given");
   });
 
+  void test("@timeout longer than setTimeout's 24.8 days lets the task run", async () => {
+    project.write(
+      "long_limit.ts",
+      `${HEADER}
+export default class LongLimitFlow extends FlowSpec {
+  @timeout({ hours: 600 }) @step async start() { await new Promise((r) => setTimeout(r, 300)); this.next(this.end); }
+  @step end() {}
+}`,
+    );
+    const r = await project.cli(["run", "long_limit.ts"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
   void test("@timeout stops a synchronous busy loop and names the limit", async () => {
     project.write(
       "busy.ts",

@@ -21,6 +21,9 @@ import { timeoutError } from "./task-errors.js";
 
 export type { LoopResult, SchedulerSetup, TaskStat } from "./scheduler-types.js";
 
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Runs the tasks of one run, from `start` to the end or the first failure. */
 export class Scheduler {
   private readonly queue = new ReadyQueue<QueuedTask>();
@@ -264,10 +267,17 @@ export class Scheduler {
       this.showLine(attempt, "stderr", `@catchError caught ${e.name}: ${e.message}`);
     }
     if (plan.timeoutMs !== undefined && !task.recover) {
-      attempt.timer = setTimeout(() => {
-        attempt.timedOut = true;
-        attempt.handle?.cancel();
-      }, plan.timeoutMs);
+      const deadline = Date.now() + plan.timeoutMs;
+      // setTimeout fires at once past 2^31-1 ms (~24.8 days): longer limits wait in steps.
+      const arm = () => {
+        const left = deadline - Date.now();
+        attempt.timer = setTimeout(() => {
+          if (Date.now() < deadline) return arm();
+          attempt.timedOut = true;
+          attempt.handle?.cancel();
+        }, Math.min(Math.max(left, 0), MAX_TIMER_MS));
+      };
+      arm();
     }
   }
 
