@@ -246,7 +246,8 @@ export function taskCommandFromFlags(flags: FlagSource): TaskCommand {
   const splitIndex = whole("--split-index", flags.value("--split-index"));
   const caught = flags.value("--caught");
   const outputKey = flags.value("--output-key");
-  const keyProblem = outputKey === undefined ? undefined : outputKeyProblem(outputKey, step, taskId);
+  const keyProblem =
+    outputKey === undefined ? undefined : outputKeyProblem(outputKey, step, taskId);
   if (keyProblem !== undefined) throw new TaskCommandError(keyProblem);
   const label = flags.value("--label");
   return {

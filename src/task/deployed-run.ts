@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import type { Backends } from "../backends.js";
 import { currentUser, VERSION } from "../config.js";
+import { artifactRef } from "../datastore/cas.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { ParameterError, UsageError } from "../errors.js";
 import type { TakenTransition } from "../metadata/types.js";
@@ -59,15 +60,7 @@ export async function startDeployedRun(
   const summary: Record<string, unknown> = {};
   for (const p of plan.parameters ?? []) {
     const v = values.get(p.name);
-    const stored = await backends.store.putValue(v);
-    parameterRefs.push({
-      name: p.field,
-      hash: stored.hash,
-      size: stored.size,
-      encoding: stored.encoding,
-      type: stored.type,
-      ...(stored.typedArray ? { typedArray: stored.typedArray } : {}),
-    });
+    parameterRefs.push(artifactRef(p.field, await backends.store.putValue(v)));
     summary[p.name] =
       p.kind === "include-file" && v != null
         ? `<included file, ${(v as string | Buffer).length} ${typeof v === "string" ? "chars" : "bytes"}>`
