@@ -78,14 +78,8 @@ export class UiApi {
   }
 
   private async editTags(req: http.IncomingMessage, flow: string, runId: string, caller: UiCaller | undefined): Promise<unknown> {
-    const body = await readJsonObject(req);
-    const list = (field: "add" | "remove"): string[] => {
-      const v = body[field] ?? [];
-      if (!Array.isArray(v) || v.some((t) => typeof t !== "string") || v.length > 50) throw new UiHttpError(400, "invalid-input", `body.${field} must be a list of at most 50 tags (strings)`);
-      return v as string[];
-    };
+    const { add, remove } = tagEdit(await readJsonObject(req));
     const run = await Run.get(parsePathspec(`${flow}/${runId}`, "run").join("/"), this.client);
-    const [remove, add] = [list("remove"), list("add")];
     await run.replaceTags(remove, add);
     // The tag API records no author: the service's log says who changed what.
     if (caller) this.log(`UI: tags of ${flow}/${runId} edited by ${caller.user === undefined ? "the shared token" : `user ${caller.user}`}: +${JSON.stringify(add)} -${JSON.stringify(remove)}`);
@@ -130,6 +124,22 @@ export class UiApi {
     }
     sendBody(res, 200, "text/html; charset=utf-8", html, headers);
   }
+}
+
+/** The tags a tag-edit body `{ add?, remove? }` adds and removes; 400 for other keys or an empty edit. */
+function tagEdit(body: Record<string, unknown>): { add: string[]; remove: string[] } {
+  const unknown = Object.keys(body).filter((k) => k !== "add" && k !== "remove");
+  if (unknown.length > 0) {
+    throw new UiHttpError(400, "invalid-input", `A tag edit takes only "add" and "remove" (lists of tags); unknown key${unknown.length > 1 ? "s" : ""}: ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40))).join(", ")}`);
+  }
+  const list = (field: "add" | "remove"): string[] => {
+    const v = body[field] ?? [];
+    if (!Array.isArray(v) || v.some((t) => typeof t !== "string") || v.length > 50) throw new UiHttpError(400, "invalid-input", `body.${field} must be a list of at most 50 tags (strings)`);
+    return v as string[];
+  };
+  const [add, remove] = [list("add"), list("remove")];
+  if (add.length === 0 && remove.length === 0) throw new UiHttpError(400, "invalid-input", `A tag edit needs a tag in "add" or "remove"; both lists are empty`);
+  return { add, remove };
 }
 
 function onlyGet(method: string): void {

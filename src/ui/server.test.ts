@@ -1,6 +1,6 @@
 /**
  * The UI's request handler in-process over real HTTP, for what needs no runs: origin checks,
- * sign-out and a proxy's Basic auth.
+ * sign-out, a proxy's Basic auth, and tag-edit bodies refused before any run is read.
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -80,6 +80,21 @@ void describe("UI handler", () => {
     const r = await request(`${local.url}/api/runs/F/1/tags`, "POST", { ...json, origin: "http://evil.example" }, JSON.stringify({ add: ["x"] }));
     assert.equal(r.status, 403);
     assert.match(r.text, /Origin \\"http:\/\/evil.example\\" is not this UI's host \\"127.0.0.1:\d+\\"/);
+  });
+
+  void it("refuses a tag edit with unknown keys or nothing to change, before reading the run", async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ tags: ["x"] }, /takes only "add" and "remove" \(lists of tags\); unknown key: "tags"/],
+      [{ add: ["x"], tag: "y", labels: [] }, /unknown keys: "tag", "labels"/],
+      [{}, /needs a tag in "add" or "remove"; both lists are empty/],
+      [{ add: [], remove: [] }, /both lists are empty/],
+    ];
+    for (const [body, message] of cases) {
+      // The run does not exist: a 400 shows the body was judged first.
+      const r = await request(`${local.url}/api/runs/F/1/tags`, "POST", json, JSON.stringify(body));
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match((JSON.parse(r.text) as { error: { message: string } }).error.message, message);
+    }
   });
 
   void it("signs out with POST only", async () => {
