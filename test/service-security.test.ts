@@ -14,6 +14,12 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
+import * as arrow from "apache-arrow";
+import { tableFromArrays } from "apache-arrow";
+import { useArrow } from "../src/datastore/arrow.js";
+import { artifactRef, ContentStore } from "../src/datastore/cas.js";
+import { LocalStorage } from "../src/datastore/local.js";
+import type { ArtifactRef } from "../src/datastore/types.js";
 import { RecordConflictError } from "../src/errors.js";
 import { nameProblem } from "../src/graph/names.js";
 import { LocalMetadata } from "../src/metadata/local.js";
@@ -56,7 +62,7 @@ const ref = (name: string, hash = "ab".repeat(32)) => ({
   encoding: "json" as const,
   type: "number",
 });
-const end = (artifacts = [ref("x")], status: "completed" | "failed" = "completed"): AttemptEnd => ({
+const end = (artifacts: ArtifactRef[] = [ref("x")], status: "completed" | "failed" = "completed"): AttemptEnd => ({
   attempt: 0,
   finishedAt: Date.now(),
   status,
@@ -303,6 +309,81 @@ void describe(
         );
         assert.equal(res.status, 400);
         assert.match((await errorOf(res)).message, /body\.startedAt/);
+      });
+    });
+
+    void describe("artifact refs", () => {
+      void it("refs the runtime writes (v8, buffer, typed, bytes with a serializer and summary) are accepted as sent", async () => {
+        const dir = await fs.mkdtemp(path.join(os.tmpdir(), "mf-refs-"));
+        try {
+          const cas = new ContentStore(new LocalStorage(dir));
+          // The service process loads its own copy of apache-arrow; this one must match the tests'.
+          useArrow(arrow);
+          const values: Record<string, unknown> = {
+            n: 3,
+            buf: Buffer.from("abc"),
+            floats: Float64Array.from([1, 2]),
+            map: new Map([["k", 1]]),
+            table: tableFromArrays({ x: Float64Array.from([1, 2, 3]) }),
+          };
+          const refs = await Promise.all(
+            Object.entries(values).map(async ([k, value]) => artifactRef(k, await cas.putValue(value))),
+          );
+          assert.deepEqual(
+            refs.map((r) => r.encoding),
+            ["v8", "buffer", "typed", "v8", "bytes"],
+          );
+          assert.equal(refs[4]?.serializer, "arrow");
+          assert.ok(refs[4]?.summary, "the Arrow ref carries a summary");
+          const md = provider();
+          const runId = await md.newRun(record("RefsFlow", { parameterRefs: refs }));
+          await md.startAttempt("RefsFlow", runId, "start", "1", start());
+          await md.endAttempt("RefsFlow", runId, "start", "1", end(refs));
+          const task = await md.getTask("RefsFlow", runId, "start", "1");
+          assert.deepEqual(task?.attempts[0]?.end?.artifacts, refs);
+        } finally {
+          await fs.rm(dir, { recursive: true, force: true });
+        }
+      });
+
+      void it("a ref with a bad encoding, hash, serializer, summary or typedArray is a 400 naming the field and value", async () => {
+        const md = provider();
+        const runId = await md.newRun(record("RefsFlow"));
+        await md.startAttempt("RefsFlow", runId, "start", "1", start());
+        const url = `/api/v1/flows/RefsFlow/runs/${runId}/steps/start/tasks/1/attempts/0/end`;
+        const bad: Array<[Record<string, unknown>, RegExp]> = [
+          [{ encoding: "pickle" }, /artifacts\[0\]\.encoding must be one of buffer, typed, v8, json, bytes, got "pickle"/],
+          [{ encoding: 7 }, /artifacts\[0\]\.encoding .*got number/],
+          [{ hash: "ab" }, /artifacts\[0\]\.hash must be a sha256 hash .*got "ab"/],
+          [{ hash: "AB".repeat(32) }, /artifacts\[0\]\.hash .*got "ABAB/],
+          [{ hash: "ab".repeat(33) }, /artifacts\[0\]\.hash /],
+          [{ encoding: "bytes" }, /artifacts\[0\]\.serializer must name the serializer .*"bytes", got none/],
+          [{ encoding: "bytes", serializer: "-arrow" }, /artifacts\[0\]\.serializer must be 1 to 100 .*got "-arrow"/],
+          [{ serializer: "a b" }, /artifacts\[0\]\.serializer .*got "a b"/],
+          [{ serializer: 5 }, /artifacts\[0\]\.serializer .*got number/],
+          [{ summary: [1, 2] }, /artifacts\[0\]\.summary must be a JSON object, got an array/],
+          [{ summary: "rows: 3" }, /artifacts\[0\]\.summary must be a JSON object, got "rows: 3"/],
+          [{ summary: { big: "x".repeat(17_000) } }, /artifacts\[0\]\.summary must be at most 16384 characters as JSON, got 17010/],
+          [{ encoding: "typed", typedArray: 64 }, /artifacts\[0\]\.typedArray must be a string, got number/],
+        ];
+        for (const [change, message] of bad) {
+          const res = await put(url, end([{ ...ref("x"), ...change } as never]));
+          assert.equal(res.status, 400, JSON.stringify(change).slice(0, 60));
+          assert.match((await errorOf(res)).message, message);
+        }
+        const param = await post("/api/v1/flows/RefsFlow/runs", {
+          ...record("RefsFlow"),
+          parameterRefs: [{ ...ref("alpha"), encoding: "yaml" }],
+        });
+        assert.equal(param.status, 400, "parameter refs follow the same rule");
+        assert.match((await errorOf(param)).message, /body\.parameterRefs\[0\]\.encoding .*"yaml"/);
+        const batch = await put(`${url.slice(0, -"/end".length)}/artifacts/0`, {
+          artifacts: [{ ...ref("x"), hash: "zz".repeat(32) }],
+        });
+        assert.equal(batch.status, 400, "and so do artifact batches");
+        assert.match((await errorOf(batch)).message, /body\.artifacts\[0\]\.hash .*"zzzz/);
+        const task = await md.getTask("RefsFlow", runId, "start", "1");
+        assert.equal(task?.attempts[0]?.end, undefined, "nothing was recorded");
       });
     });
 

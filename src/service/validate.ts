@@ -169,17 +169,47 @@ export function tagList(field: string, v: unknown, kind: "user" | "system" = "us
   return [...new Set(list)];
 }
 
+/** The encodings readers know how to decode (`Encoding` in datastore/types.ts). */
+const ENCODINGS = ["buffer", "typed", "v8", "json", "bytes"] as const;
+/** A content hash: sha256 as lowercase hex, as the content-addressed store computes it. */
+const HASH_RE = /^[0-9a-f]{64}$/;
+/**
+ * A serializer's name: the rule `registerSerializer` applies (NAME_PATTERN in
+ * datastore/serializers.ts, which does not export it); keep the two in step.
+ */
+const SERIALIZER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@/-]{0,99}$/;
+/** Largest `summary` as JSON, in characters: the limit the runtime puts on `describe()` (datastore/codec.ts). */
+export const MAX_SUMMARY_CHARS = 16 * 1024;
+
 /** Artifact refs are produced by the runtime; check the fields readers rely on. */
 function artifactRefs(field: string, v: unknown): void {
   array(field, v, 100_000).forEach((r, i) => {
-    const o = object(`${field}[${i}]`, r);
-    text(`${field}[${i}].name`, o.name, { max: MAX_ARTIFACT_NAME_LENGTH });
+    const at = `${field}[${i}]`;
+    const o = object(at, r);
+    text(`${at}.name`, o.name, { max: MAX_ARTIFACT_NAME_LENGTH });
     const problem = artifactNameProblem(o.name as string);
-    if (problem) throw badRequest(`${field}[${i}].name`, problem);
-    text(`${field}[${i}].hash`, o.hash, { max: 128, re: /^[0-9a-f]+$/ });
-    integer(`${field}[${i}].size`, o.size);
-    text(`${field}[${i}].encoding`, o.encoding, { max: 32 });
-    text(`${field}[${i}].type`, o.type, { max: 1024 });
+    if (problem) throw badRequest(`${at}.name`, problem);
+    if (typeof o.hash !== "string" || !HASH_RE.test(o.hash))
+      throw badRequest(`${at}.hash`, `must be a sha256 hash (64 lowercase hex digits), got ${show(o.hash)}`);
+    integer(`${at}.size`, o.size);
+    oneOf(`${at}.encoding`, o.encoding, ENCODINGS);
+    text(`${at}.type`, o.type, { max: 1024 });
+    text(`${at}.typedArray`, o.typedArray, { optional: true, max: 64 });
+    if (o.serializer === undefined) {
+      if (o.encoding === "bytes")
+        throw badRequest(`${at}.serializer`, `must name the serializer that wrote an artifact with encoding "bytes", got none`);
+    } else if (typeof o.serializer !== "string" || !SERIALIZER_NAME_RE.test(o.serializer)) {
+      throw badRequest(
+        `${at}.serializer`,
+        `must be 1 to 100 letters, digits or ".-_@/" starting with a letter or digit, got ${show(o.serializer)}`,
+      );
+    }
+    if (o.summary !== undefined) {
+      object(`${at}.summary`, o.summary);
+      const chars = JSON.stringify(o.summary).length;
+      if (chars > MAX_SUMMARY_CHARS)
+        throw badRequest(`${at}.summary`, `must be at most ${MAX_SUMMARY_CHARS} characters as JSON, got ${chars}`);
+    }
   });
 }
 
