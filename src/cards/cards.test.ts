@@ -113,6 +113,21 @@ void describe("card components escape every value", () => {
     assert.throws(() => Table.fromArrow([[1]] as never), /Table.fromArrow expects an Apache Arrow Table/);
   });
 
+  void it("refuses a maxRows that is not a whole number from 1", () => {
+    for (const [bad, shown] of [
+      [-1, "-1"],
+      [0, "0"],
+      [Number.NaN, "NaN"],
+      [2.5, "2.5"],
+      [Infinity, "Infinity"],
+      ["10", '"10"'],
+    ] as const) {
+      assert.throws(() => new Table([[1]], { maxRows: bad as number }), (err: Error) => err instanceof RangeError && err.message === `Table.maxRows must be a whole number ≥ 1, got ${shown}`, String(bad));
+      assert.throws(() => Table.fromRecords([{ a: 1 }], { maxRows: bad as number }), /Table.maxRows must be a whole number ≥ 1/);
+    }
+    assert.match(render(new Table([[1], [2]], { maxRows: 1 })), /1 more row not shown/);
+  });
+
   void it("turns a component that throws into an error box in its place", () => {
     class Broken extends CardComponent {
       override render(): string {

@@ -49,7 +49,11 @@ export class Table extends CardComponent {
   private hiddenRows = 0;
   constructor(rows: readonly (readonly unknown[])[] | ArrowLike = [], options: TableOptions = {}) {
     super();
-    this.maxRows = options.maxRows ?? 1000;
+    const maxRows = options.maxRows ?? 1000;
+    if (typeof maxRows !== "number" || !Number.isSafeInteger(maxRows) || maxRows < 1) {
+      throw new RangeError(`Table.maxRows must be a whole number ≥ 1, got ${typeof maxRows === "number" ? String(maxRows) : JSON.stringify(maxRows)}`);
+    }
+    this.maxRows = maxRows;
     if (isArrowLike(rows)) {
       const arrow = arrowRows(rows, this.maxRows);
       this.rows = arrow.rows;
