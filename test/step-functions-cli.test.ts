@@ -45,6 +45,16 @@ export default class BatchStepFlow extends FlowSpec {
 }
 `;
 
+/** A @batch step whose job dies (as from the OOM killer) before the task can record its end. */
+const KILLED_FLOW = `import { batch, FlowSpec, step } from "metaflow-ts";
+export default class KilledBatchFlow extends FlowSpec {
+  @step start() { this.next(this.train); }
+  @batch({ cpu: 1 })
+  @step train() { process.kill(process.pid, "SIGKILL"); this.next(this.end); }
+  @step end() {}
+}
+`;
+
 const PLAIN_FLOW = `import { FlowSpec, Parameter, step } from "metaflow-ts";
 export default class PlainFlow extends FlowSpec {
   alpha = Parameter("alpha", { default: 0.5 });
@@ -62,6 +72,7 @@ before(async () => {
   work.write("proj.ts", PROJECT_FLOW);
   work.write("plain.ts", PLAIN_FLOW);
   work.write("batchstep.ts", BATCH_FLOW);
+  work.write("killed.ts", KILLED_FLOW);
   work.write("badschedule.ts", PROJECT_FLOW.replace('"0 3 * * *"', '"0 3 * * * * *"'));
 });
 
@@ -360,6 +371,29 @@ void describe("metaflow run with a @batch step", { skip }, () => {
     const train = await (await run.step("train")).task();
     assert.deepEqual(((await train.data("where" as never)) as string[]).slice(1), ["batch"]);
     assert.match(await train.stdout(), /training on batch/);
+  });
+
+  void it("a job that dies before its task records the end ends as a failed attempt in the metadata", async () => {
+    const r = await work.cli(["run", "killed.ts", "--run-id-file", "killed-id.txt"], {
+      env: setup.env(),
+    });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stderr,
+      /AWS Batch job job-\d+ ended FAILED \(killed by SIGKILL\) before the task recorded how it ended/,
+    );
+    const id = (await import("node:fs")).readFileSync(`${work.dir}/killed-id.txt`, "utf8");
+    const run = await new Flow("KilledBatchFlow").run(id);
+    assert.equal(run.status, "failed");
+    const train = await (await run.step("train")).task();
+    assert.equal(train.successful, false);
+    assert.equal(train.finished, true);
+    assert.deepEqual(
+      train.attempts.map((a) => a.attempt),
+      [0],
+    );
+    assert.equal(train.exception?.name, "BatchJobError");
+    assert.match(train.exception?.message ?? "", /killed by SIGKILL/);
   });
 
   void it("refuses a local datastore with a message that says what a Batch job needs", async () => {

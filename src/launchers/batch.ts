@@ -10,6 +10,7 @@ import { logKey, parseLog } from "../datastore/logs.js";
 import { formatTaskCommand, type TaskCommand } from "../task/command.js";
 import type { PlainError } from "../errors.js";
 import type { BatchOptions } from "../decorators/batch.js";
+import { readAttempt } from "./slurm/outcome-record.js";
 import {
   batchClient,
   containerSettings,
@@ -35,6 +36,8 @@ interface Running {
   readonly request: AttemptRequest;
   readonly listener: AttemptListener;
   jobId?: string;
+  /** Cancelled: the job is being terminated and the attempt settled from its record. */
+  stopping: boolean;
   settled: boolean;
 }
 
@@ -50,10 +53,15 @@ export class BatchLauncher implements TaskLauncher {
   tryLaunch(request: AttemptRequest, listener: AttemptListener): AttemptHandle | undefined {
     // Batch queues jobs itself; --max-workers bounds how many this run has submitted at once.
     if (this.running.size >= this.context.maxWorkers) return undefined;
-    const r: Running = { request, listener, settled: false };
+    const r: Running = { request, listener, stopping: false, settled: false };
     this.running.add(r);
+    // No job exists, so nothing recorded the attempt: the scheduler records it.
     this.submit(r).catch((err: unknown) =>
-      this.finish(r, { ok: false, error: batchError((err as Error).message ?? String(err)) }),
+      this.finish(r, {
+        ok: false,
+        error: batchError((err as Error).message ?? String(err)),
+        unrecorded: "attempt",
+      }),
     );
     return { cancel: () => void this.terminate(r) };
   }
@@ -144,8 +152,9 @@ export class BatchLauncher implements TaskLauncher {
       }),
     );
     r.jobId = out.jobId;
-    if (r.settled) {
-      await this.terminate(r);
+    if (r.settled || r.stopping) {
+      // Cancelled while it was being submitted: the attempt is settled, the job must not run.
+      await this.terminateJob(out.jobId);
       return;
     }
     r.listener.started(`batch job ${out.jobId}`);
@@ -181,12 +190,9 @@ export class BatchLauncher implements TaskLauncher {
         const r = byId.get(job.jobId ?? "");
         if (!r) continue;
         await this.showLogs(r);
-        this.finish(
+        await this.settle(
           r,
-          await this.outcome(
-            r,
-            `AWS Batch job ${job.jobId} ended ${job.status}${job.statusReason ? ` (${job.statusReason})` : ""}`,
-          ),
+          `AWS Batch job ${job.jobId} ended ${job.status}${job.statusReason ? ` (${job.statusReason})` : ""} before the task recorded how it ended; the job's log in CloudWatch says why`,
         );
       }
     }
@@ -204,25 +210,35 @@ export class BatchLauncher implements TaskLauncher {
     }
   }
 
-  /** What the task recorded about its attempt; when it recorded no end, the job's own verdict. */
-  private async outcome(r: Running, jobVerdict: string): Promise<AttemptOutcome> {
+  /**
+   * The attempt is over: what the task recorded about it; when it recorded no end (the job was
+   * killed, ran out of memory, its image could not be pulled, or it was cancelled), `verdict`, and
+   * the scheduler is told to record the end (or the whole attempt, when the task never started).
+   */
+  private async settle(r: Running, verdict: string): Promise<void> {
+    if (r.settled) return;
     const { spec } = r.request;
-    const record = await this.context.backends.metadata.getTask(
-      spec.flowName,
-      spec.runId,
-      spec.step,
-      spec.taskId,
-    );
-    const end = record?.attempts.find((a) => a.start.attempt === spec.attempt)?.end;
+    let entry: Awaited<ReturnType<typeof readAttempt>>;
+    try {
+      entry = await readAttempt(this.context.backends.metadata, spec);
+    } catch (err) {
+      const message = `Step '${spec.step}': could not read the record of attempt ${spec.attempt} to learn how AWS Batch job ${r.jobId ?? "(not submitted)"} ended: ${(err as Error).message}`;
+      return this.finish(r, { ok: false, error: { name: "MetadataError", message } });
+    }
+    const end = entry?.end;
+    let outcome: AttemptOutcome;
     if (end?.status === "completed" && end.transition)
-      return { ok: true, artifacts: end.artifacts, transition: end.transition };
-    if (end?.error) return { ok: false, error: end.error };
-    return {
-      ok: false,
-      error: batchError(
-        `${jobVerdict} before the task recorded how it ended; the job's log in CloudWatch says why`,
-      ),
-    };
+      outcome = { ok: true, artifacts: end.artifacts, transition: end.transition };
+    else if (end)
+      outcome = {
+        ok: false,
+        error: end.error ?? {
+          name: "TaskError",
+          message: `Step '${spec.step}' failed without an error message`,
+        },
+      };
+    else outcome = { ok: false, error: batchError(verdict), unrecorded: entry ? "end" : "attempt" };
+    this.finish(r, outcome);
   }
 
   private finish(r: Running, outcome: AttemptOutcome): void {
@@ -233,16 +249,20 @@ export class BatchLauncher implements TaskLauncher {
     this.context.wake();
   }
 
+  /** Stops the attempt's job (if it was submitted), then settles the attempt from its record. */
   private async terminate(r: Running): Promise<void> {
+    if (r.settled || r.stopping) return;
+    r.stopping = true;
     const id = r.jobId;
-    this.finish(r, {
-      ok: false,
-      error: batchError(`AWS Batch job ${id ?? "(not submitted)"} was stopped`),
-    });
-    if (!id) return;
+    if (id) await this.terminateJob(id);
+    await this.settle(r, `AWS Batch job ${id ?? "(not submitted)"} was stopped`);
+  }
+
+  private async terminateJob(jobId: string | undefined): Promise<void> {
+    if (!jobId) return;
     const { m, client } = await batchClient();
     await client
-      .send(new m.TerminateJobCommand({ jobId: id, reason: "stopped by metaflow run" }))
+      .send(new m.TerminateJobCommand({ jobId, reason: "stopped by metaflow run" }))
       .catch(() => undefined);
   }
 }
