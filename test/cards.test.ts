@@ -310,6 +310,13 @@ export default class OptFlow extends FlowSpec {
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /step 'start': @card.refreshInterval must be a number of seconds ≥ 0, got -1/);
 
+    // An unknown type stops the run before any task, instead of an error card in every task.
+    p.write("typo.ts", flow(`@card({ type: "sumary" })`));
+    const typo = await p.cli(["run", "typo.ts"]);
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.stderr, /@card failed in its plan hook in step 'start': there is no card type 'sumary'; the types are: blank, default\. A type of your own is added with registerCardType/);
+    assert.doesNotMatch(typo.stdout, /Task is starting/);
+
     p.write("id.ts", flow(`@card({ id: "no spaces" })`));
     assert.match((await p.cli(["run", "id.ts"])).stderr, /@card.id must be 1-64 letters, digits or _, got "no spaces"/);
 
@@ -317,6 +324,9 @@ export default class OptFlow extends FlowSpec {
     const opt = await p.cli(["run", "plain.ts", "--with", "card:type=<b>"]);
     assert.equal(opt.code, 2);
     assert.match(opt.stderr, /--with card:type=<b>: @card.type must be a card type name such as "default" or "blank", got "<b>"/);
+    const unknown = await p.cli(["run", "plain.ts", "--with", "card:type=nope"]);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /there is no card type 'nope'; the types are: blank, default/);
     const key = await p.cli(["run", "plain.ts", "--with", "card:colour=red"]);
     assert.match(key.stderr, /@card has no option 'colour'; its options are: type, id, options, timeout, refreshInterval/);
     assert.deepEqual(await p.metadata.listRuns("OptFlow"), [], "no run was recorded");

@@ -16,6 +16,7 @@ import type { CardSet } from "./card-set.js";
 import type { CardSpec } from "./collector.js";
 import { checkStepCards, parseCardOptions, type CardOptions } from "./options.js";
 import { PREVIEW_LIMIT } from "./preview.js";
+import { checkCardType } from "./registry.js";
 import type { CardArtifactInfo, CardData } from "./card-type.js";
 import { startTaskCards, type TaskCards, type TaskOutcome } from "./task-cards.js";
 
@@ -38,7 +39,9 @@ export const card = stepDecorator<CardOptions, CardSpec>({
   help: "card:type=default|blank,id=ID,refreshInterval=S renders an HTML report of each task (metaflow card view)",
   repeatable: true,
   parse: (raw) => parseCardOptions(raw),
-  plan(_spec, _plan, context) {
+  plan(spec, _plan, context) {
+    // An unknown type (a typo) stops the run before it starts, not as an error card in every task.
+    checkCardType(spec.type);
     checkStepCards(
       context.step,
       context.decorators.filter((d) => d.name === "card").map((d) => d.options as unknown as CardSpec),

@@ -31,3 +31,15 @@ export function findCardType(type: string): CardTypeDefinition | undefined {
 export function cardTypeNames(): string[] {
   return [...builtins.keys(), ...added.keys()].sort();
 }
+
+/**
+ * Throws when no card type is named `type`. Checked when a run is planned: the flow module has
+ * been loaded by then, so its own `registerCardType` calls count.
+ */
+export function checkCardType(type: string): void {
+  if (findCardType(type)) return;
+  throw new Error(
+    `there is no card type '${type}'; the types are: ${cardTypeNames().join(", ")}. ` +
+      `A type of your own is added with registerCardType({ type: "${type}", ... }) at the top level of the flow file or a module it imports`,
+  );
+}
