@@ -165,3 +165,28 @@ export default class ManyFlow extends FlowSpec {
   const pids = new Set([...r.stdout.matchAll(/\(pid (\d+)\)/g)].map((m) => m[1]));
   assert.ok(pids.size >= 2, `tasks ran in ${pids.size} host(s)`);
 });
+
+void test("a host killed in one task is not called out of memory because an earlier task printed a heap error", async () => {
+  project.write(
+    "stale_tail.ts",
+    `${HEADER}
+import { spawnSync } from "node:child_process";
+export default class StaleTailFlow extends FlowSpec {
+  @step start() {
+    // Straight to the host's stderr, past the task's console: what a crashing child prints.
+    spawnSync("sh", ["-c", "echo 'FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory' >&2"], { stdio: "inherit" });
+    this.next(this.end);
+  }
+  @step end() {
+    spawnSync("sh", ["-c", "kill -9 $PPID"]);
+  }
+}`,
+  );
+  const r = await project.cli(["run", "stale_tail.ts", "--max-workers", "1"]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  const pids = new Set([...r.stdout.matchAll(/\(pid (\d+)\)/g)].map((m) => m[1]));
+  assert.equal(pids.size, 1, "both tasks ran on one host");
+  assert.match(r.stderr, /Step 'end' failed/);
+  assert.match(r.stderr, /Step 'end' failed .*HostExit: .*killed by SIGKILL/);
+  assert.doesNotMatch(r.stderr, /OutOfMemoryError|ran out of memory/);
+});

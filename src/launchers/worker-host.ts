@@ -108,7 +108,13 @@ export class WorkerHost {
       );
     });
     this.ready.catch(() => undefined);
-    this.proc.on("error", () => undefined);
+    // A process that could not be spawned (EAGAIN, EMFILE, ENOMEM) may never emit "exit": end it
+    // here, so its task fails and nothing waits on it for ever. Other errors (a failed kill) do not.
+    this.proc.on("error", (err) => {
+      if (this.proc.pid !== undefined) return;
+      this.stderrTail += `could not start a worker process: ${err.message}`;
+      this.proc.emit("exit", null, null);
+    });
     this.commands = this.proc.stdio[COMMAND_FD] as Writable;
     // Writing to a host that just died fails with EPIPE; its task then ends through the exit event.
     this.commands.on("error", () => undefined);
@@ -250,6 +256,8 @@ export class WorkerHost {
   /** Sends a task; the listener hears its logs and its end (done or host exit). */
   run(task: TaskSpec, listener: TaskListener): void {
     this.listener = listener;
+    // A crash report describes this task only, not what an earlier task left on stderr.
+    this.stderrTail = "";
     this.running = { taskId: task.taskId, attempt: task.attempt };
     this.reserved = false;
     this.busySince = performance.now();
