@@ -197,7 +197,8 @@ export class TriggeredRun<F = unknown> {
 
   /** The client `Run`, as soon as the execution's start task has created it. */
   async run(options: { timeoutMs?: number; pollMs?: number } = {}): Promise<Run<F>> {
-    const deadline = Date.now() + (options.timeoutMs ?? 3_600_000);
+    const timeoutMs = options.timeoutMs ?? 3_600_000;
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const runId = await this.runId();
       if (runId !== undefined) return Run.loadOwn<F>(`${this.flowName()}/${runId}`);
@@ -212,7 +213,7 @@ export class TriggeredRun<F = unknown> {
       if (Date.now() > deadline)
         throw new DeployedRunError(
           this.executionArn,
-          `No run after ${options.timeoutMs} ms; the start task's Batch job may still be waiting in its queue`,
+          `No run after ${timeoutMs} ms; the start task's Batch job may still be waiting in its queue`,
         );
       await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
     }
@@ -221,14 +222,15 @@ export class TriggeredRun<F = unknown> {
   /** Waits for the execution to end and resolves to its `Run` (successful or not). */
   async wait(options: { timeoutMs?: number; pollMs?: number } = {}): Promise<Run<F>> {
     const aws = await import("./deploy/step-functions/aws.js");
-    const deadline = Date.now() + (options.timeoutMs ?? 24 * 3_600_000);
+    const timeoutMs = options.timeoutMs ?? 24 * 3_600_000;
+    const deadline = Date.now() + timeoutMs;
     while (
       (await aws.describeExecution(this.executionArn, this.options.aws)).status === "RUNNING"
     ) {
       if (Date.now() > deadline)
         throw new DeployedRunError(
           this.executionArn,
-          `The execution is still running after ${options.timeoutMs} ms`,
+          `The execution is still running after ${timeoutMs} ms`,
         );
       await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
     }

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as path from "node:path";
 import validator from "asl-validator";
-import { Flow, namespace, type Run } from "../src/index.js";
+import { Deployer, Flow, namespace, type Run } from "../src/index.js";
 import { deployAvailability, startDeployStack, type DeployStack } from "./helpers/deploy-stack.js";
 import { Project, REPO, type CliResult } from "./helpers/project.js";
 
@@ -277,8 +277,28 @@ void describe("metaflow step-functions", { skip }, () => {
     );
     fails(
       await sfn(["create", "proj.ts", "--max-workers", "0"]),
-      /--max-workers expects a whole number ≥ 1, got "0"/,
+      /maxWorkers \(--max-workers\) must be a whole number ≥ 1, got 0/,
       2,
+    );
+    fails(
+      await sfn(["create", "proj.ts", "--only-json", "--max-num-splits", "0"]),
+      /maxNumSplits \(--max-num-splits\) must be a whole number ≥ 1, got 0/,
+      2,
+    );
+    fails(
+      await sfn(["create", "proj.ts", "--max-workers", "many"]),
+      /--max-workers expects a whole number ≥ 1, got "many"/,
+      2,
+    );
+    // The Deployer's options are checked by the same code (0 would compile to unlimited concurrency).
+    const plain = path.join(work.dir, "plain.ts");
+    await assert.rejects(
+      new Deployer(plain, { aws: setup.aws.target }).stepFunctions({ maxWorkers: 0 }).create(),
+      /maxWorkers \(--max-workers\) must be a whole number ≥ 1, got 0/,
+    );
+    await assert.rejects(
+      new Deployer(plain, { aws: setup.aws.target }).stepFunctions({ maxNumSplits: 2.5 }).create(),
+      /maxNumSplits \(--max-num-splits\) must be a whole number ≥ 1, got 2\.5/,
     );
     fails(
       await sfn(["create", "proj.ts", "--new-token", "--authorize", "t"]),

@@ -16,8 +16,9 @@ import { loadFlow, type LoadedFlow } from "../runtime/load-flow.js";
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
+/** A count as typed; whether it is allowed (≥ 1) is checked where the deployment is prepared. */
 function toCount(flag: string, v: string): number {
-  if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1)
+  if (!/^\s*\d+\s*$/.test(v))
     throw new library.UsageError(`${flag} expects a whole number ≥ 1, got ${JSON.stringify(v)}`);
   return Number(v);
 }

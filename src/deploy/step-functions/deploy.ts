@@ -20,6 +20,7 @@ import type { LoadedFlow } from "../../runtime/load-flow.js";
 import { flowRunTags } from "../../runtime/run-tags.js";
 import { convertParameter, parameterEnvVar, resolveParameters } from "../../task/parameters.js";
 import { storeRunPlan, type PlannedParameter } from "../../task/run-plan.js";
+import { UsageError } from "../../errors.js";
 import { DeployError } from "../errors.js";
 import {
   deploymentName,
@@ -52,6 +53,27 @@ export interface DeploymentRequest extends BranchChoice {
   readonly authorize?: string;
   /** `--new-token`: a new production namespace. */
   readonly newToken?: boolean;
+}
+
+/** The counts of a request, named as the Deployer and as the command line take them. */
+const COUNTS = [
+  ["maxWorkers", "--max-workers"],
+  ["maxNumSplits", "--max-num-splits"],
+] as const;
+
+/**
+ * Checks the options of a request that the flow does not decide (a count of 0 would compile to
+ * MaxConcurrency 0, which Step Functions reads as unlimited); throws a UsageError naming the option.
+ */
+export function checkDeploymentRequest(request: DeploymentRequest): void {
+  for (const [field, flag] of COUNTS) {
+    const v = request[field];
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) {
+      throw new UsageError(
+        `${field} (${flag}) must be a whole number ≥ 1, got ${typeof v === "number" ? v : JSON.stringify(v)}`,
+      );
+    }
+  }
 }
 
 /** A deployment, ready to print or to create. */
@@ -255,6 +277,7 @@ export function prepareDeployment(
   planHash: string,
   existing: DeploymentRecord | undefined,
 ): PreparedDeployment {
+  checkDeploymentRequest(request);
   const { name, project, runTags } = deploymentNames(flow, settings.user, request);
   const known = readKnownToken(settings.metaflowHome, name);
   const token = resolveProductionToken({

@@ -11,6 +11,7 @@ import type { ProjectInfo } from "../project.js";
 import type { ScheduleSpec } from "../../decorators/schedule.js";
 import * as aws from "./aws.js";
 import {
+  checkDeploymentRequest,
   deploymentNames,
   deploySettings,
   flowSchedule,
@@ -95,7 +96,8 @@ export async function createDeployment(
       `${flow.className} has a @schedule, which needs METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: the IAM role EventBridge Scheduler starts executions as`,
     );
   }
-  // Names and the branch flags are checked before anything is stored.
+  // Names, the branch flags and the counts are checked before anything is stored.
+  checkDeploymentRequest(request);
   const { name } = deploymentNames(flow, settings.user, request);
   const backends = openBackends({ env });
   let plan: string;
