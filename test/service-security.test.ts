@@ -387,6 +387,75 @@ void describe(
       });
     });
 
+    void describe("idempotent run creation (Idempotency-Key)", () => {
+      const newRun = (flow: string, key: string) =>
+        api(`/api/v1/flows/${flow}/runs`, {
+          method: "POST",
+          body: JSON.stringify(record(flow)),
+          headers: { "idempotency-key": key },
+        });
+      const runIdOf = async (res: Response) => ((await res.json()) as { runId: string }).runId;
+
+      void it("the same key twice gives the same run; through the client too", async () => {
+        const key = `retry-${randomBytes(8).toString("hex")}`;
+        const first = await newRun("KeyFlow", key);
+        assert.equal(first.status, 201);
+        const runId = await runIdOf(first);
+        const again = await newRun("KeyFlow", key);
+        assert.equal(again.status, 201);
+        assert.equal(await runIdOf(again), runId);
+        const md = provider();
+        assert.equal(await md.newRun(record("KeyFlow"), { idempotencyKey: key }), runId);
+        assert.deepEqual(await md.listRuns("KeyFlow"), [runId]);
+      });
+
+      void it("a key already used by another flow is a 409 naming the key, and creates nothing", async () => {
+        const key = `other-${randomBytes(8).toString("hex")}`;
+        const runId = await runIdOf(await newRun("KeyFlowA", key));
+        const res = await newRun("KeyFlowB", key);
+        assert.equal(res.status, 409);
+        const error = await errorOf(res);
+        assert.equal(error.code, "idempotency-key-reused");
+        assert.ok(error.message.includes(JSON.stringify(key)), error.message);
+        assert.match(error.message, /another flow.*new key/);
+        assert.ok(!error.message.includes(runId), "the other flow's run is not disclosed");
+        const md = provider();
+        assert.deepEqual(await md.listRuns("KeyFlowB"), []);
+        assert.ok(!(await md.listFlows()).includes("KeyFlowB"), "no flow row is left behind");
+        assert.deepEqual(await md.listRuns("KeyFlowA"), [runId]);
+      });
+
+      void it("a malformed Idempotency-Key header is a 400 naming it", async () => {
+        for (const key of ["short", "has spaces in it", "k".repeat(129), "semi;colon;key"]) {
+          const res = await newRun("KeyFlowBad", key);
+          assert.equal(res.status, 400, key);
+          assert.match((await errorOf(res)).message, /^Idempotency-Key header must be 8 to 128 .*got "/);
+        }
+        assert.deepEqual(await provider().listRuns("KeyFlowBad"), []);
+      });
+
+      void it("concurrent posts with one key for several flows: one run, the others a 409, no 500", async () => {
+        const key = `race-${randomBytes(8).toString("hex")}`;
+        const flows = Array.from({ length: 6 }, (_, i) => `KeyRaceFlow${i}`);
+        const replies = await Promise.all(flows.map((f) => newRun(f, key)));
+        assert.deepEqual(replies.map((r) => r.status).sort(), [201, 409, 409, 409, 409, 409]);
+      });
+
+      void it("concurrent posts with one key for one flow make one run, and no 500", async () => {
+        // Opens the service's pooled connections first, so the posts below reach the database together.
+        await Promise.all(Array.from({ length: 12 }, () => newRun("KeyWarmFlow", randomBytes(8).toString("hex"))));
+        const key = `race-${randomBytes(8).toString("hex")}`;
+        const replies = await Promise.all(Array.from({ length: 12 }, () => newRun("KeyRaceFlow", key)));
+        assert.deepEqual(
+          replies.map((r) => r.status),
+          replies.map(() => 201),
+        );
+        const ids = new Set(await Promise.all(replies.map(runIdOf)));
+        assert.equal(ids.size, 1, `one run id, got ${[...ids].join(", ")}`);
+        assert.deepEqual(await provider().listRuns("KeyRaceFlow"), [...ids]);
+      });
+    });
+
     void describe("system tags cannot be impersonated", () => {
       void it("user tags in a system namespace are refused when a run starts and when tags are edited", async () => {
         const bad = await post("/api/v1/flows/TagFlow/runs", {

@@ -93,10 +93,7 @@ export function routes(store: MetadataStore, attempts: AttemptStore): Route[] {
     get(["flows"], async () => ok({ flows: await store.listFlows() })),
     get(["flows", ":flow", "runs"], async (p) => ok({ runs: await store.listRuns(p.flow!) })),
     write("POST", ["flows", ":flow", "runs"], async (p, body, req, auth) => {
-      const key = req.headers["idempotency-key"];
-      if (key !== undefined && (typeof key !== "string" || !/^[A-Za-z0-9_-]{8,128}$/.test(key))) {
-        throw v.badRequest("Idempotency-Key header", "must be 8 to 128 letters, digits, _ or -");
-      }
+      const key = v.idempotencyKey(req.headers["idempotency-key"]);
       const runId = await store.newRun(asCaller(v.newRunBody(p.flow!, body), auth), key);
       return { status: 201, body: { runId } };
     }),

@@ -30,6 +30,12 @@ export interface RunTags {
   readonly systemTags: string[];
 }
 
+/** Whether `err` is the unique violation of `runs.request_key` (two requests with one key). */
+function isKeyClash(err: unknown): boolean {
+  const e = err as { pgCode?: unknown; cause?: { constraint?: unknown } };
+  return e.pgCode === "23505" && e.cause?.constraint === "runs_request_key_key";
+}
+
 /** Every read and write the service makes; one instance per service, sharing a pool. */
 export class MetadataStore extends Db {
   constructor(
@@ -40,17 +46,58 @@ export class MetadataStore extends Db {
     super(pool);
   }
 
-  /** Allocates a run id (unique and increasing per flow) and stores the run. */
+  /**
+   * Allocates a run id (unique and increasing per flow) and stores the run. With `requestKey` (the
+   * Idempotency-Key header) a retried request gets the run its first try created, also when the
+   * two tries run concurrently.
+   */
   async newRun(record: Omit<RunRecord, "runId">, requestKey: string | undefined): Promise<string> {
-    return this.tx(async (c) => {
-      if (requestKey) {
-        // A retried request whose first try committed gets the same run back, not a second run.
-        const prior = await c.query<{ run_id: string }>(
-          "SELECT run_id FROM runs WHERE request_key = $1",
-          [requestKey],
-        );
-        if (prior.rows[0]) return prior.rows[0].run_id;
+    if (requestKey) {
+      const prior = await this.runForKey(record, requestKey);
+      if (prior) return prior;
+    }
+    try {
+      return await this.insertRun(record, requestKey);
+    } catch (err) {
+      // A concurrent request with the same key committed between the lookup and the insert: the
+      // insert rolled back whole (its run id included), and this request is answered like a retry.
+      if (requestKey && isKeyClash(err)) {
+        const prior = await this.runForKey(record, requestKey);
+        if (prior) return prior;
       }
+      throw err;
+    }
+  }
+
+  /**
+   * The run of this flow created earlier with `key`, or undefined. Keys are unique across flows
+   * (one index); a retry repeats its flow (it is in the URL), so a key seen with another flow is
+   * never a retry but a client bug or a collision. That is a 409 rather than a new run: answering
+   * with the other run would send this client's writes to another flow's run, and quietly making a
+   * second run would hide the bug (and need the key to be unique per flow, not per service). A
+   * different user is not checked: the user may come from the environment of a retried task, and
+   * writes to another user's run are refused anyway when per-user tokens are in use.
+   */
+  private async runForKey(record: Omit<RunRecord, "runId">, key: string): Promise<string | undefined> {
+    const r = await this.query<{ run_id: string; flow_name: string }>(
+      "SELECT run_id, flow_name FROM runs WHERE request_key = $1",
+      [key],
+    );
+    const row = r.rows[0];
+    if (!row) return undefined;
+    if (row.flow_name !== record.flow) {
+      throw new HttpError(
+        409,
+        "idempotency-key-reused",
+        `Idempotency-Key ${JSON.stringify(key)} was already used to create a run of another flow, so this request is not a retry of that one; send a new key for each new run`,
+        { key },
+      );
+    }
+    return row.run_id;
+  }
+
+  private async insertRun(record: Omit<RunRecord, "runId">, requestKey: string | undefined): Promise<string> {
+    return this.tx(async (c) => {
       const floor = Math.max(Date.now(), record.createdAt);
       // The upsert takes the flow row's lock, so concurrent newRun calls for one flow queue here
       // and each sees the previous one's id.

@@ -310,6 +310,18 @@ export function batchNo(v: string): number {
   return Number(v);
 }
 
+/** Checks the Idempotency-Key header of `POST /runs` (absent is fine): the rule of `NewRunOptions.idempotencyKey`. */
+export function idempotencyKey(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !/^[A-Za-z0-9_-]{8,128}$/.test(v)) {
+    throw badRequest(
+      "Idempotency-Key header",
+      `must be 8 to 128 letters, digits, _ or - (one per request, e.g. a UUID), got ${typeof v === "string" ? show(v) : "several"}`,
+    );
+  }
+  return v;
+}
+
 /** The body of `POST .../tags`: tags to add and to remove, applied atomically. */
 export function tagUpdateBody(v: unknown): { add: string[]; remove: string[] } {
   const o = object("body", v);
