@@ -27,7 +27,7 @@ export class UiApi {
     private readonly client: ClientOptions,
     private readonly log: (line: string) => void = () => undefined,
   ) {
-    this.index = new RunIndex(client);
+    this.index = new RunIndex(client, log);
   }
 
   /** Handles `segments` (the path after the base); returns false when the path is not the API's. */

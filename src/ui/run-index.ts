@@ -78,8 +78,28 @@ export class RunIndex {
   private readonly flows = new Map<string, Map<string, Entry>>();
   private readonly refreshing = new Set<string>();
   private readonly warming = new Map<string, Promise<void>>();
+  /** Flows whose background reads failed and were logged; cleared when one succeeds again. */
+  private readonly failing = new Set<string>();
 
-  constructor(private readonly client: ClientOptions) {}
+  /** `log` hears background reads that fail, once per flow until one succeeds again. */
+  constructor(
+    private readonly client: ClientOptions,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {}
+
+  /** Runs a read nobody waits for: a failure is logged (once while it lasts), never thrown. */
+  private background(flow: string, read: Promise<void>): Promise<void> {
+    return read.then(
+      () => {
+        this.failing.delete(flow);
+      },
+      (err: unknown) => {
+        if (this.failing.has(flow)) return;
+        this.failing.add(flow);
+        this.log(`UI: reading the runs of ${flow} in the background failed: ${(err as Error)?.message ?? String(err)} (the runs page shows what could be read; each page view tries again)`);
+      },
+    );
+  }
 
   private entries(flow: string): Map<string, Entry> {
     let m = this.flows.get(flow);
@@ -117,9 +137,7 @@ export class RunIndex {
     const stale = ids.filter((id) => !this.isFresh(entries.get(id), now) && !missing.includes(id));
     if (stale.length && !this.refreshing.has(flow)) {
       this.refreshing.add(flow);
-      void this.read(flow, stale)
-        .catch(() => undefined)
-        .finally(() => this.refreshing.delete(flow));
+      void this.background(flow, this.read(flow, stale)).finally(() => this.refreshing.delete(flow));
     }
   }
 
@@ -148,7 +166,7 @@ export class RunIndex {
     if (!filtered) {
       const pageIds = ids.slice(offset, offset + limit);
       await this.ensure(flow, pageIds);
-      void this.warm(flow, ids).catch(() => undefined);
+      void this.background(flow, this.warm(flow, ids));
       return { total: ids.length, runs: pageIds.map((id) => entries.get(id)?.summary).filter((s): s is RunSummary => !!s), users: this.users(flow) };
     }
     await this.warm(flow, ids);
