@@ -11,6 +11,7 @@ import { card, current, FlowSpec, Markdown, Parameter, ProgressBar, step, Table,
 export default class CardsExampleFlow extends FlowSpec {
   epochs = Parameter("epochs", { default: 5, help: "Epochs per model" });
   declare rates: number[];
+  declare rate: number;
   declare losses: number[];
   declare best: { rate: number; loss: number };
 
@@ -24,6 +25,7 @@ export default class CardsExampleFlow extends FlowSpec {
   @card({ type: "blank", id: "report", refreshInterval: 0.5 })
   @step async train() {
     const rate = this.input as number;
+    this.rate = rate; // the join reads each task's rate from here
     const report = current.card.get("report");
     report.append(new Markdown(`# Learning rate ${rate}`));
     const bar = new ProgressBar({ max: this.epochs, label: "epochs" });
@@ -47,7 +49,8 @@ export default class CardsExampleFlow extends FlowSpec {
   }
 
   @step join(inputs: Inputs<CardsExampleFlow>) {
-    const results = inputs.map((i, n) => ({ rate: [0.1, 0.01][n]!, loss: i.losses.at(-1)! }));
+    // Each input carries the rate it trained with: nothing here repeats the list in `start`.
+    const results = inputs.map((i) => ({ rate: i.rate, loss: i.losses.at(-1)! }));
     this.best = results.reduce((a, b) => (b.loss < a.loss ? b : a));
     this.next(this.end);
   }

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Task } from "../src/client/objects.js";
 import { namespace } from "../src/client/namespace.js";
-import { Project, waitFor, waitForOutput } from "./helpers/project.js";
+import { Project, REPO, waitFor, waitForOutput } from "./helpers/project.js";
 
 const EVIL = `<script>window.__pwned=1</script><img src=x onerror=alert(1)>`;
 
@@ -342,5 +342,31 @@ export default class OptFlow extends FlowSpec {
     assert.deepEqual(start.map((c) => [c.id, c.type]), [[undefined, "default"], ["extra", "blank"]]);
     const end = await (await Task.get(`OptFlow/${runId}/end/2`, { datastoreRoot: p.root })).cards();
     assert.deepEqual(end.map((c) => [c.id, c.type]), [[undefined, "default"]]);
+  });
+});
+
+void describe("examples/cards.ts", () => {
+  const p = new Project();
+  after(() => p.cleanup());
+
+  void it("stores each train task's rate, and the join reads the best one from its inputs", async () => {
+    p.write("cards_example.ts", fs.readFileSync(path.join(REPO, "examples", "cards.ts"), "utf8"));
+    const r = await p.cli(["run", "cards_example.ts", "--epochs", "2"]);
+    assert.equal(r.code, 0, r.stderr);
+    const runId = await p.latestRun("CardsExampleFlow");
+    namespace(null);
+    const opts = { datastoreRoot: p.root };
+    const rates = await Promise.all(
+      (await p.metadata.listTasks("CardsExampleFlow", runId, "train")).map(async (id) => {
+        const t = await Task.get(`CardsExampleFlow/${runId}/train/${id}`, opts);
+        return [await t.data("rate"), ((await t.data("losses")) as number[]).at(-1)] as [number, number];
+      }),
+    );
+    assert.deepEqual(rates.map(([rate]) => rate).sort(), [0.01, 0.1]);
+    const [best] = [...rates].sort((a, b) => a[1] - b[1]);
+    const [joinId] = await p.metadata.listTasks("CardsExampleFlow", runId, "join");
+    const join = await Task.get(`CardsExampleFlow/${runId}/join/${joinId}`, opts);
+    assert.deepEqual(await join.data("best"), { rate: best![0], loss: best![1] });
+    assert.match(r.stdout, new RegExp(`best rate ${best![0]} \\(loss`));
   });
 });
