@@ -353,18 +353,18 @@ void describe(
         const url = `/api/v1/flows/RefsFlow/runs/${runId}/steps/start/tasks/1/attempts/0/end`;
         const bad: Array<[Record<string, unknown>, RegExp]> = [
           [{ encoding: "pickle" }, /artifacts\[0\]\.encoding must be one of buffer, typed, v8, json, bytes, got "pickle"/],
-          [{ encoding: 7 }, /artifacts\[0\]\.encoding .*got number/],
+          [{ encoding: 7 }, /artifacts\[0\]\.encoding .*got 7$/],
           [{ hash: "ab" }, /artifacts\[0\]\.hash must be a sha256 hash .*got "ab"/],
           [{ hash: "AB".repeat(32) }, /artifacts\[0\]\.hash .*got "ABAB/],
           [{ hash: "ab".repeat(33) }, /artifacts\[0\]\.hash /],
           [{ encoding: "bytes" }, /artifacts\[0\]\.serializer must name the serializer .*"bytes", got none/],
           [{ encoding: "bytes", serializer: "-arrow" }, /artifacts\[0\]\.serializer must be 1 to 100 .*got "-arrow"/],
           [{ serializer: "a b" }, /artifacts\[0\]\.serializer .*got "a b"/],
-          [{ serializer: 5 }, /artifacts\[0\]\.serializer .*got number/],
+          [{ serializer: 5 }, /artifacts\[0\]\.serializer .*got 5$/],
           [{ summary: [1, 2] }, /artifacts\[0\]\.summary must be a JSON object, got an array/],
           [{ summary: "rows: 3" }, /artifacts\[0\]\.summary must be a JSON object, got "rows: 3"/],
           [{ summary: { big: "x".repeat(17_000) } }, /artifacts\[0\]\.summary must be at most 16384 characters as JSON, got 17010/],
-          [{ encoding: "typed", typedArray: 64 }, /artifacts\[0\]\.typedArray must be a string, got number/],
+          [{ encoding: "typed", typedArray: 64 }, /artifacts\[0\]\.typedArray must be a string, got 64$/],
         ];
         for (const [change, message] of bad) {
           const res = await put(url, end([{ ...ref("x"), ...change } as never]));
@@ -384,6 +384,103 @@ void describe(
         assert.match((await errorOf(batch)).message, /body\.artifacts\[0\]\.hash .*"zzzz/);
         const task = await md.getTask("RefsFlow", runId, "start", "1");
         assert.equal(task?.attempts[0]?.end, undefined, "nothing was recorded");
+      });
+    });
+
+    void describe("artifact batches", () => {
+      const attemptUrl = (runId: string, taskId = "1") =>
+        `/api/v1/flows/BatchFlow/runs/${runId}/steps/start/tasks/${taskId}/attempts/0`;
+      const refs = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ref(`${prefix}${i}`));
+
+      void it("an end naming a batch that never arrived is a 400 naming the missing batches; the end is not recorded", async () => {
+        const md = provider();
+        const runId = await md.newRun(record("BatchFlow"));
+        await md.startAttempt("BatchFlow", runId, "start", "1", start());
+        const base = attemptUrl(runId);
+        assert.equal((await put(`${base}/artifacts/0`, { artifacts: refs("a", 2) })).status, 204);
+        const res = await put(`${base}/end`, { ...end([ref("tail")]), artifactBatches: 3 });
+        assert.equal(res.status, 400);
+        assert.match(
+          (await errorOf(res)).message,
+          new RegExp(`^body\\.artifactBatches is 3, but batch 1, 2 of attempt 0 of BatchFlow/${runId}/start/1 was never received; send every batch before the end$`),
+        );
+        assert.equal((await md.getTask("BatchFlow", runId, "start", "1"))?.attempts[0]?.end, undefined);
+        assert.equal((await put(`${base}/artifacts/1`, { artifacts: refs("b", 1) })).status, 204);
+        assert.equal((await put(`${base}/artifacts/2`, { artifacts: refs("c", 1) })).status, 204);
+        assert.equal((await put(`${base}/end`, { ...end([ref("tail")]), artifactBatches: 3 })).status, 204);
+        const task = await md.getTask("BatchFlow", runId, "start", "1");
+        assert.deepEqual(
+          task?.attempts[0]?.end?.artifacts.map((r) => r.name),
+          ["a0", "a1", "b0", "c0", "tail"],
+          "batches in order, then the end's own artifacts",
+        );
+      });
+
+      void it("a batch for an attempt that has not started, or a run that does not exist, is a 404", async () => {
+        const md = provider();
+        const runId = await md.newRun(record("BatchFlow"));
+        const early = await put(`${attemptUrl(runId, "7")}/artifacts/0`, { artifacts: refs("a", 1) });
+        assert.equal(early.status, 404);
+        assert.equal(
+          (await errorOf(early)).message,
+          `The start of attempt 0 of BatchFlow/${runId}/start/7 does not exist`,
+        );
+        const ghost = await put(`${attemptUrl("123456789")}/artifacts/0`, { artifacts: refs("a", 1) });
+        assert.equal(ghost.status, 404);
+        assert.match((await errorOf(ghost)).message, /^Run BatchFlow\/123456789 does not exist$/);
+      });
+
+      void it("a batch is written once: an identical retry is 204, a different one 409, also after the end", async () => {
+        const md = provider();
+        const runId = await md.newRun(record("BatchFlow"));
+        await md.startAttempt("BatchFlow", runId, "start", "1", start());
+        const url = `${attemptUrl(runId)}/artifacts/0`;
+        const first = { artifacts: refs("a", 2) };
+        assert.equal((await put(url, first)).status, 204);
+        assert.equal((await put(url, first)).status, 204, "an identical retry is idempotent");
+        const other = await put(url, { artifacts: refs("z", 2) });
+        assert.equal(other.status, 409);
+        const error = await errorOf(other);
+        assert.equal(error.code, "immutable");
+        assert.equal(
+          error.message,
+          `Batch 0 of the artifacts of attempt 0 of BatchFlow/${runId}/start/1 was already recorded differently, or the attempt has ended`,
+        );
+        assert.equal((await put(`${attemptUrl(runId)}/end`, { ...end([]), artifactBatches: 1 })).status, 204);
+        assert.equal((await put(`${attemptUrl(runId)}/artifacts/1`, first)).status, 409, "no batch after the end");
+        const task = await md.getTask("BatchFlow", runId, "start", "1");
+        assert.deepEqual(task?.attempts[0]?.end?.artifacts.map((r) => r.name), ["a0", "a1"]);
+      });
+
+      void it("batch numbers, batch counts and the artifact total have limits (999, 1000, 100,000): 400s naming them", async () => {
+        const md = provider();
+        const runId = await md.newRun(record("BatchFlow"));
+        await md.startAttempt("BatchFlow", runId, "start", "1", start());
+        const base = attemptUrl(runId);
+        const high = await put(`${base}/artifacts/1000`, { artifacts: refs("a", 1) });
+        assert.equal(high.status, 400);
+        assert.equal((await errorOf(high)).message, 'batch must be an integer from 0 to 999, got "1000"');
+        const many = await put(`${base}/end`, { ...end([]), artifactBatches: 1001 });
+        assert.equal(many.status, 400);
+        assert.equal((await errorOf(many)).message, "body.artifactBatches must be an integer from 1 to 1000, got 1001");
+        const none = await put(`${base}/end`, { ...end([]), artifactBatches: 0 });
+        assert.equal(none.status, 400, "zero batches is not a batched end");
+
+        // 100,001 artifacts in all, in batches that each fit the 1 MiB body limit.
+        const all = refs("n", 100_001);
+        const perBatch = 6000;
+        let batches = 0;
+        for (let i = 0; i < all.length; i += perBatch, batches++) {
+          const res = await put(`${base}/artifacts/${batches}`, { artifacts: all.slice(i, i + perBatch) });
+          assert.equal(res.status, 204, `batch ${batches}`);
+        }
+        const over = await put(`${base}/end`, { ...end([]), artifactBatches: batches });
+        assert.equal(over.status, 400);
+        assert.equal(
+          (await errorOf(over)).message,
+          `body.artifactBatches bring the attempt 0 of BatchFlow/${runId}/start/1 to 100001 artifacts; at most 100000 are allowed`,
+        );
+        assert.equal((await md.getTask("BatchFlow", runId, "start", "1"))?.attempts[0]?.end, undefined);
       });
     });
 

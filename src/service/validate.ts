@@ -45,9 +45,15 @@ const EARLIEST_MS = Date.UTC(2000, 0, 1);
 /** How far ahead of the service's clock a client's clock may be. */
 const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
 
+/** A bad value as an error shows it: strings quoted and cut at 80 characters, numbers as such, objects by kind. */
 const show = (v: unknown): string => {
-  const s = typeof v === "string" ? JSON.stringify(v) : typeof v;
-  return s.length > 80 ? `${s.slice(0, 77)}..."` : s;
+  if (typeof v === "string") {
+    const s = JSON.stringify(v);
+    return s.length > 80 ? `${s.slice(0, 77)}..."` : s;
+  }
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object" && v !== null) return "an object";
+  return typeof v === "number" || typeof v === "boolean" || v === null || v === undefined ? String(v) : typeof v;
 };
 
 function pathName(field: string, v: string, re: RegExp, what: string): string {
