@@ -306,6 +306,11 @@ void describe("metaflow step-functions", { skip }, () => {
       2,
     );
     fails(
+      await sfn(["create", "plain.ts", "--authorize", " "]),
+      /--authorize needs the production token of PlainFlow \(its deployer has it\), got " "/,
+      2,
+    );
+    fails(
       await sfn(["create", "proj.ts", "--with", "batch:cpu=0"]),
       /@batch\.cpu must be a number > 0, got "0"/,
       2,

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
+import { UsageError } from "../errors.js";
 import { ProductionTokenError, ProjectNameError } from "./errors.js";
 import {
   deploymentName,
@@ -135,6 +136,33 @@ void describe("production tokens", () => {
       () => resolveProductionToken({ deployment: "d", user: "bob", existing, known: "stale" }, gen),
       /deployed by alice/,
     );
+    // An empty token is refused, deployed over or not (it would be the namespace `production:`).
+    for (const blank of ["", "  "]) {
+      for (const over of [existing, undefined]) {
+        assert.throws(
+          () =>
+            resolveProductionToken(
+              {
+                deployment: "d",
+                user: "bob",
+                ...(over ? { existing: over } : {}),
+                authorize: blank,
+              },
+              gen,
+            ),
+          (e: unknown) => {
+            assert.ok(e instanceof UsageError);
+            assert.match(
+              e.message,
+              new RegExp(
+                `--authorize needs the production token of d \\(its deployer has it\\), got "${blank}"`,
+              ),
+            );
+            return true;
+          },
+        );
+      }
+    }
     // A --new-token does not bypass the check.
     assert.throws(
       () => resolveProductionToken({ deployment: "d", user: "bob", existing, newToken: true }, gen),

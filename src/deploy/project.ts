@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ProjectNameError, type ProjectInfo } from "../decorators/project.js";
+import { UsageError } from "../errors.js";
 import { ProductionTokenError } from "./errors.js";
 
 export {
@@ -107,6 +108,12 @@ export function resolveProductionToken(
   generate: () => string = () => newProductionToken(req.deployment),
 ): TokenDecision {
   const { existing } = req;
+  // An empty token would become the namespace `production:` of a first deployment.
+  if (req.authorize !== undefined && req.authorize.trim() === "") {
+    throw new UsageError(
+      `--authorize needs the production token of ${req.deployment} (its deployer has it), got ${JSON.stringify(req.authorize)}`,
+    );
+  }
   if (existing) {
     if (req.authorize !== undefined && req.authorize !== existing.token) {
       throw new ProductionTokenError(
