@@ -195,7 +195,8 @@ void describe("metaflow step-functions", { skip }, () => {
   void it("trigger runs the production deployment: current.projectName and friends, its namespace, list-runs, delete", async () => {
     const ns = namespaceOf(ok(await sfn(["create", "proj.ts", "--production"])));
     ok(await sfn(["create", "proj.ts", "--branch", "feature"]));
-    const started = ok(await sfn(["trigger", "proj.ts", "--production", "--alpha", "2"]));
+    // --name=value as `metaflow run` takes it.
+    const started = ok(await sfn(["trigger", "proj.ts", "--production", "--alpha=2"]));
     assert.match(started, /^Started arn:aws:states:.*:execution:recsys\.prod\.ProjFlow:/);
     await setup.aws.settle();
     const runs: Run[] = [];
@@ -340,7 +341,16 @@ void describe("metaflow step-functions", { skip }, () => {
       /Parameter 'alpha' expects a number, got "abc"/,
     );
     fails(await sfn(["trigger", "plain.ts", "--nope", "1"]), /The flow has no parameter 'nope'/);
+    fails(
+      await sfn(["trigger", "plain.ts", "--alpha=abc"]),
+      /Parameter 'alpha' expects a number, got "abc"/,
+    );
     fails(await sfn(["trigger", "plain.ts", "--alpha"]), /parameter --alpha needs a value/, 2);
+    fails(
+      await sfn(["trigger", "plain.ts", "alpha=1"]),
+      /expected --name value \(or --name=value\) after the flow file, got "alpha=1"/,
+      2,
+    );
     assert.equal(setup.aws.executions.size, executions);
     fails(await work.cli(["task"], { env: setup.env() }), /metaflow task: --plan is required/, 2);
     fails(

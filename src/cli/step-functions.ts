@@ -65,19 +65,27 @@ async function create(file: string, opts: Record<string, unknown>): Promise<void
   );
 }
 
-/** `--name value` pairs after the flow file. */
+/** `--name value` or `--name=value` after the flow file, as `metaflow run` takes parameters. */
 function parameterArgs(args: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i < args.length; i++) {
-    const flag = args[i]!;
-    const value = args[i + 1];
-    if (flag === "--") continue;
+    const arg = args[i]!;
+    if (arg === "--") continue;
+    const eq = arg.indexOf("=");
+    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
     if (!flag.startsWith("--") || flag.length < 3)
       throw new library.UsageError(
-        `trigger: expected --name value pairs after the flow file, got ${JSON.stringify(flag)}`,
+        `trigger: expected --name value (or --name=value) after the flow file, got ${JSON.stringify(arg)}`,
       );
+    if (eq >= 0) {
+      out[flag.slice(2)] = arg.slice(eq + 1);
+      continue;
+    }
+    const value = args[i + 1];
     if (value === undefined || value.startsWith("--"))
-      throw new library.UsageError(`trigger: parameter ${flag} needs a value (${flag} VALUE)`);
+      throw new library.UsageError(
+        `trigger: parameter ${flag} needs a value (${flag} VALUE or ${flag}=VALUE)`,
+      );
     out[flag.slice(2)] = value;
     i++;
   }
