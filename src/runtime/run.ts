@@ -116,13 +116,15 @@ export async function runFlow(options: RunOptions, library: Record<string, unkno
   // A worker starts while the flow is bundled, so the first task does not wait for a cold process.
   prewarmLaunchers();
   let prepared: Prepared;
+  let backends: Backends;
   try {
     prepared = await prepare(options, library, env, preloaded);
+    backends = options.backends ?? openBackends({ ...(options.datastoreRoot ? { datastoreRoot: options.datastoreRoot } : {}), env });
   } catch (err) {
     discardPrewarmed();
+    live?.close();
     throw err;
   }
-  const backends = options.backends ?? openBackends({ ...(options.datastoreRoot ? { datastoreRoot: options.datastoreRoot } : {}), env });
   try {
     return await execute(prepared, { ...options, maxWorkers, maxNumSplits, env, output, pressure, progress: live?.progress }, backends);
   } finally {

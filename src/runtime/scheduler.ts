@@ -240,7 +240,7 @@ export class Scheduler {
           // Backpressure: the task's output is read no faster than the console and log take it.
           return this.s.pressure?.() ?? attempt.logs?.pressure();
         },
-        done: (outcome) => void this.ended(attempt, outcome),
+        done: (outcome) => void this.ended(attempt, outcome).catch((err: unknown) => this.bookkeepingFailed(attempt, err)),
       },
     );
     if (!handle) {
@@ -342,6 +342,19 @@ export class Scheduler {
       r.cancelled = true;
       r.handle?.cancel();
     }
+  }
+
+  /**
+   * A bug in the loop's own bookkeeping after an attempt (routing, recording): the run fails with
+   * the error rather than the process dying with the run's end unrecorded, or waiting for ever.
+   */
+  private bookkeepingFailed(attempt: RunningAttempt, err: unknown): void {
+    const { task } = attempt;
+    this.running.delete(task.taskId);
+    const e = toPlainError(err);
+    this.failure ??= { step: task.step, taskId: task.taskId, error: { ...e, message: `internal error after the attempt ended: ${e.message}` } };
+    this.s.say(`${this.prefix(task, attempt.label)} Internal error after the attempt ended: ${e.message}`, "stderr");
+    this.pump();
   }
 
   private showLine(attempt: RunningAttempt, stream: "stdout" | "stderr", line: string): void {
