@@ -123,3 +123,80 @@ void describe("a truncated metadata file", () => {
     assert.doesNotMatch(one.stderr, /Internal error|SyntaxError|    at /);
   });
 });
+
+/**
+ * Files that parse as JSON but lack what readers rely on (`{}` for a run record, an attempt end
+ * without `artifacts`, tags that are not a list) are as unreadable as truncated ones: skipped in
+ * listings, and named, with what is wrong, when read directly.
+ */
+void describe("a metadata file of valid JSON but the wrong shape", () => {
+  let shaped: Project;
+  let ids: string[] = [];
+  let badTask = "";
+  const bad: Record<string, string> = {};
+
+  before(async () => {
+    shaped = new Project();
+    shaped.write("flow.ts", FLOW);
+    for (let i = 0; i < 3; i++) {
+      const r = await shaped.cli(["run", "flow.ts"]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    ids = await shaped.metadata.listRuns("BrokenFlow"); // newest first
+    const md = new LocalMetadata(shaped.root);
+    const runDir = (id: string) => md.runDir("BrokenFlow", id);
+    bad.run = path.join(runDir(ids[2]!), "_run.json");
+    bad.tags = path.join(runDir(ids[1]!), "_tags.json");
+    badTask = (await md.listTasks("BrokenFlow", ids[0]!, "square"))[1]!;
+    bad.attempt = path.join(runDir(ids[0]!), "square", badTask, "attempt-0.end.json");
+    fs.writeFileSync(bad.run, "{}");
+    fs.writeFileSync(bad.tags, JSON.stringify({ tags: ["reviewed"] }));
+    const end = JSON.parse(fs.readFileSync(bad.attempt, "utf8")) as Record<string, unknown>;
+    assert.ok(Array.isArray(end.artifacts), "the attempt end had an artifact list before");
+    delete end.artifacts;
+    fs.writeFileSync(bad.attempt, JSON.stringify(end));
+  });
+  after(() => shaped?.cleanup());
+
+  void test("metaflow runs lists the readable run and names each bad file with what is wrong", async () => {
+    const r = await shaped.cli(["runs", "BrokenFlow", "--all-namespaces"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /Internal error|TypeError|    at /);
+    const listed = [...r.stdout.matchAll(/^(\d+)\s/gm)].map((m) => m[1]);
+    assert.deepEqual(listed, [ids[0]]);
+    assert.ok(r.stderr.includes(`BrokenFlow/${ids[2]}: its metadata file ${bad.run} has no string field 'flow'`), r.stderr);
+    assert.ok(r.stderr.includes(`BrokenFlow/${ids[1]}: its metadata file ${bad.tags} does not hold a list of tags`), r.stderr);
+  });
+
+  void test("the client's runs() goes on past them, and reading one names the file and the problem", async () => {
+    const opts = { datastoreRoot: shaped.root };
+    const listed: string[] = [];
+    const onWarning = () => undefined;
+    process.on("warning", onWarning);
+    try {
+      for await (const run of new Flow("BrokenFlow", opts).runs()) listed.push(run.id);
+    } finally {
+      process.off("warning", onWarning);
+    }
+    assert.deepEqual(listed, [ids[0]]);
+    const corrupt = (file: string, reason: RegExp) => (e: unknown) =>
+      e instanceof MetadataCorruptError && e.file === file && reason.test(e.reason);
+    await assert.rejects(Run.get(`BrokenFlow/${ids[2]}`, opts), corrupt(bad.run!, /^has no string field 'flow'$/));
+    await assert.rejects(Run.get(`BrokenFlow/${ids[1]}`, opts), corrupt(bad.tags!, /^does not hold a list of tags$/));
+    await assert.rejects(
+      Task.get(`BrokenFlow/${ids[0]}/square/${badTask}`, opts),
+      corrupt(bad.attempt!, /^has no array field 'artifacts'$/),
+    );
+    const tasks: string[] = [];
+    for await (const t of (await Step.get(`BrokenFlow/${ids[0]}/square`, opts)).tasks()) tasks.push(t.id);
+    assert.equal(tasks.length, 2);
+    assert.ok(!tasks.includes(badTask));
+  });
+
+  void test("metaflow dump of the step shows the readable tasks and names the attempt end without artifacts", async () => {
+    const r = await shaped.cli(["dump", `BrokenFlow/${ids[0]}/square`, "--all-namespaces"]);
+    assert.doesNotMatch(r.stderr, /Internal error|TypeError|    at /);
+    assert.equal((r.stdout.match(/sq: number/g) ?? []).length, 2, r.stdout);
+    assert.ok(r.stderr.includes(`BrokenFlow/${ids[0]}/square/${badTask}: its metadata file ${bad.attempt} has no array field 'artifacts'`), r.stderr);
+  });
+});
