@@ -488,6 +488,18 @@ export default class OrphanSlurmFlow extends FlowSpec {
           new RegExp(`\\d+_${i} +RUNNING +OrphanSlurmFlow/${runId}/wait +${task} `),
           list.stdout,
         );
+      // Cancelling every run's jobs has to be asked for: no filter, or --all with one, is refused.
+      for (const [args, message] of [
+        [[], /slurm kill: say whose jobs to cancel: --run-id ID .*--flow NAME, or --all/],
+        [
+          ["--all", "--run-id", runId],
+          /--all cancels the jobs of every run; give it without --run-id/,
+        ],
+      ] as const) {
+        const refused = await s.cli(["slurm", "kill", ...args]);
+        assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+        assert.match(refused.stderr, message);
+      }
       // Run ids are unique per flow: --flow keeps a same-numbered run of another test's flow out.
       const kill = await s.cli(["slurm", "kill", "--run-id", runId, "--flow", "OrphanSlurmFlow"]);
       ok(kill);

@@ -1,4 +1,7 @@
-/** `metaflow slurm list|kill [--run-id ID]`: the user's Slurm jobs of Metaflow.ts runs, found by job name. */
+/**
+ * `metaflow slurm list [--run-id ID] [--flow NAME]` and `metaflow slurm kill --run-id ID | --flow
+ * NAME | --all`: the user's Slurm jobs of Metaflow.ts runs, found by job name.
+ */
 import { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { killJobs, listJobs, SlurmCli, type MetaflowJob } from "../launchers/slurm/index.js";
@@ -77,10 +80,23 @@ export function slurmCommand(): Command {
       process.stdout.write(`${table(jobs)}\n`);
     });
   const kill = new Command("kill")
-    .description("cancel your queued and running Slurm jobs of a run (or of every run)")
-    .option("--run-id <id>", "only this run's jobs")
-    .option("--flow <name>", "only this flow's jobs")
+    .description(
+      "cancel your queued and running Slurm jobs of a run, of a flow, or (--all) of every run",
+    )
+    .option("--run-id <id>", "this run's jobs")
+    .option("--flow <name>", "this flow's jobs")
+    .option("--all", "every Metaflow.ts job of yours, of every run")
     .action(async (flags: SlurmFlags) => {
+      // Cancelling every run's jobs is never the default: it has to be asked for by name.
+      const filtered = flags.runId !== undefined || flags.flow !== undefined;
+      if (flags.all && filtered)
+        throw new UsageError(
+          "slurm kill: --all cancels the jobs of every run; give it without --run-id and --flow",
+        );
+      if (!flags.all && !filtered)
+        throw new UsageError(
+          "slurm kill: say whose jobs to cancel: --run-id ID (with --flow NAME when two flows share the id), --flow NAME, or --all for every Metaflow.ts job of yours",
+        );
       const cli = new SlurmCli();
       const only = filters(flags);
       if (only.runId !== undefined && only.flow === undefined) {
