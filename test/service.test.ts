@@ -391,6 +391,48 @@ void describe(
       assert.match(runEnd?.error?.message ?? "", /no heartbeat since/);
     });
 
+    void it("a run an orchestrator drives (no heartbeats) stays running past the heartbeat timeout; a plain run fails", async () => {
+      // Created through the API, so no client sends heartbeats for either run.
+      const create = async (extra: Partial<RunRecord>) => {
+        const res = await api("/api/v1/flows/DeployedFlow/runs", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(record("DeployedFlow", extra)),
+        });
+        assert.equal(res.status, 201);
+        return ((await res.json()) as { runId: string }).runId;
+      };
+      const deployed = await create({ orchestrator: "step-functions" });
+      const plain = await create({});
+      const view = async (runId: string) =>
+        (await (await api(`/api/v1/flows/DeployedFlow/runs/${runId}`)).json()) as {
+          status: string;
+          heartbeatExpired: boolean;
+        };
+      assert.equal((await view(plain)).status, "running", "within the timeout both are running");
+      await sleep(3000); // longer than the service's 2 s threshold
+      assert.deepEqual(await view(plain), { ...(await view(plain)), status: "failed", heartbeatExpired: true });
+      assert.deepEqual(await view(deployed), { ...(await view(deployed)), status: "running", heartbeatExpired: false });
+      const md = provider();
+      assert.equal((await md.getRunStatus("DeployedFlow", deployed))?.status, "running");
+      assert.equal(await md.getRunEnd("DeployedFlow", deployed), undefined);
+      assert.equal((await md.getRunEnd("DeployedFlow", plain))?.error?.name, "HeartbeatTimeout");
+      // The orchestrator ends its run itself, like any other.
+      await md.finishRun("DeployedFlow", deployed, { status: "completed", finishedAt: Date.now() });
+      assert.equal((await view(deployed)).status, "completed");
+
+      const bad = await api("/api/v1/flows/DeployedFlow/runs", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...record("DeployedFlow"), orchestrator: null }),
+      });
+      assert.equal(bad.status, 400, "a null orchestrator would exempt a run from the timeout");
+      assert.match(
+        ((await bad.json()) as { error: { message: string } }).error.message,
+        /^body\.orchestrator must be a string, got null$/,
+      );
+    });
+
     void it("rides out a PostgreSQL restart in the middle of a run", async () => {
       const md = provider({ heartbeatIntervalMs: 300 });
       const flow = "RestartFlow";

@@ -244,6 +244,8 @@ export function newRunBody(flow: string, v: unknown): Omit<RunRecord, "runId"> {
   name("body.className", o.className);
   text("body.originRunId", o.originRunId, { optional: true, re: RUN_ID_RE });
   text("body.runPlan", o.runPlan, { optional: true, max: 256 });
+  // Its presence alone exempts the run from the heartbeat timeout, so `null` must not slip through.
+  text("body.orchestrator", o.orchestrator, { optional: true, max: 64, re: /^[a-z0-9][a-z0-9_-]*$/ });
   return { ...(o as unknown as Omit<RunRecord, "runId">), flow };
 }
 
