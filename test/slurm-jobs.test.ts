@@ -13,11 +13,9 @@ import {
   cancelJobs,
   killJobs,
   listJobs,
-  parseSlurmOptions,
   SlurmCancelledError,
   SlurmCli,
   SlurmExitCodeError,
-  SlurmOptionError,
   SlurmPoller,
   SlurmStuckPendingError,
   SlurmSubmitError,
@@ -28,6 +26,7 @@ import {
   type JobLabels,
   type JobState,
 } from "../src/launchers/slurm/index.js";
+import { parseSlurmOptions, SlurmOptionError } from "../src/config/index.js";
 import { slurmAvailability, startSlurm, type TestSlurm } from "./helpers/slurm.js";
 
 /** A SlurmCli that records every command it runs, to count sbatch and squeue calls. */

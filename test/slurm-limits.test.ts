@@ -11,17 +11,15 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   outputFile,
-  parseSlurmOptions,
   SlurmCli,
   SlurmOutOfMemoryError,
   SlurmPoller,
   SlurmSignalError,
   SlurmTimeoutError,
   submitJob,
-  withSlurmDefaults,
   type JobLabels,
 } from "../src/launchers/slurm/index.js";
-import { loadConfig } from "../src/config/index.js";
+import { loadConfig, parseSlurmOptions, withSlurmDefaults } from "../src/config/index.js";
 import { slurmAvailability, startSlurm, type TestSlurm } from "./helpers/slurm.js";
 
 const availability = slurmAvailability();

@@ -4,8 +4,6 @@
  */
 import { MetaflowError } from "../../errors.js";
 
-export { SlurmOptionError } from "../../config/errors.js";
-
 /** The Slurm commands are not installed, or cannot reach a cluster. */
 export class SlurmUnavailableError extends MetaflowError {
   constructor(message: string) {

@@ -8,11 +8,13 @@
  * const poller = new SlurmPoller(cli, { intervalMs: 1000 });
  * const outcomes = await Promise.all(elements.map((id) => poller.follow(id)));
  * for (const o of outcomes) if (o.error) console.error(o.error.message);
+ *
+ * The `@slurm` options (`parseSlurmOptions`, `SlurmOptionError`, ...) are configuration: they come
+ * from src/config/index.ts.
  */
 export { SlurmCli, type SlurmCliOptions, type ClusterInfo, type CommandResult } from "./cli.js";
 export {
   SlurmUnavailableError,
-  SlurmOptionError,
   SlurmSubmitError,
   SlurmCommandError,
   SlurmJobError,
@@ -25,14 +27,6 @@ export {
   SlurmStuckPendingError,
   SlurmJobLostError,
 } from "./errors.js";
-export {
-  parseSlurmOptions,
-  withSlurmDefaults,
-  SLURM_OPTION_FIELDS,
-  type SlurmOptions,
-  type ParsedSlurmOptions,
-  type ResolvedSlurmOptions,
-} from "../../config/slurm-options.js";
 export {
   ARRAY_INDEX,
   JOB_NAME_PREFIX,

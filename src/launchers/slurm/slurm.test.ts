@@ -8,7 +8,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { ConfigError, loadConfig, parseSlurmTime } from "../../config/index.js";
+import {
+  ConfigError,
+  loadConfig,
+  parseSlurmOptions,
+  parseSlurmTime,
+  withSlurmDefaults,
+} from "../../config/index.js";
 import {
   ARRAY_INDEX,
   blockedReason,
@@ -17,7 +23,6 @@ import {
   jobScript,
   outputFile,
   parseLabels,
-  parseSlurmOptions,
   pollerOptions,
   sbatchArgs,
   SlurmCancelledError,
@@ -26,7 +31,6 @@ import {
   SlurmOutOfMemoryError,
   SlurmSignalError,
   SlurmTimeoutError,
-  withSlurmDefaults,
   type JobState,
 } from "./index.js";
 
