@@ -4,6 +4,7 @@
  * attempt is recorded and its logs stored here, so whoever launched it (a Slurm job, an AWS Batch
  * job in a Step Functions execution) learns the outcome from the metadata, not from output text.
  */
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { openBackends, type Backends } from "../backends.js";
@@ -144,7 +145,8 @@ async function localBundle(backends: Backends, codePackage: string): Promise<str
   const file = path.join(dir, `${manifest.bundle}.cjs`);
   if (!fs.existsSync(file)) {
     await fs.promises.mkdir(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
+    // Nodes sharing this directory (a cluster's shared filesystem) can have the same pid.
+    const tmp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
     await fs.promises.writeFile(tmp, await backends.store.get(manifest.sourceMap));
     await fs.promises.rename(tmp, `${file}.map`);
     await fs.promises.writeFile(tmp, await backends.store.get(manifest.bundle));
