@@ -114,6 +114,30 @@ void test("an unstorable artifact fails the task naming the step and the artifac
   assert.match(r.stderr, /Step 'start' cannot store artifact 'model': .*function at \.fit/);
 });
 
+void test("an inherited artifact changed in place into something unstorable fails naming the step and the artifact", async () => {
+  flow(
+    "MutatedUnstorable",
+    `  declare config: { lr: number; fit?: unknown; model?: unknown };
+  @step start() { this.config = { lr: 0.1 }; this.next(this.train); }
+  @step train() { this.config.fit = () => 1; this.next(this.end); }
+  @step end() {}`,
+  );
+  const r = await project.cli(["run", "MutatedUnstorable.ts"]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /Step 'train' cannot store artifact 'config': .*function/);
+
+  flow(
+    "MutatedInstance",
+    `  declare config: { lr: number; model?: unknown };
+  @step start() { this.config = { lr: 0.1 }; this.next(this.train); }
+  @step train() { class Model { w = 1; } this.config.model = new Model(); this.next(this.end); }
+  @step end() {}`,
+  );
+  const r2 = await project.cli(["run", "MutatedInstance.ts"]);
+  assert.equal(r2.code, 1, r2.stdout + r2.stderr);
+  assert.match(r2.stderr, /Step 'train' cannot store artifact 'config': .*class Model/);
+});
+
 void test("a foreach over a non-iterable names the artifact; more splits than --max-num-splits names the option", async () => {
   flow(
     "NotAList",

@@ -62,7 +62,9 @@ export async function prepareValue(value: unknown, options: { validate?: boolean
   const serializer = (typeof value === "object" && value !== null) || typeof value === "function" ? serializerFor(value) : undefined;
   if (serializer) return encodeWith(serializer, value);
   if (options.validate !== false) assertStorable(value);
-  return { encoding: "v8", type: describeType(value), chunks: () => serializeV8(value).chunks };
+  // Serialized once, however often it is asked for (a changed-value check, then the write).
+  let chunks: Buffer[] | undefined;
+  return { encoding: "v8", type: describeType(value), chunks: () => (chunks ??= serializeV8(value).chunks) };
 }
 
 /** Rebuilds a stored value: with the serializer its index names, else the built-in encodings. */

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import v8 from "node:v8";
 import { artifactRef, type ContentStore } from "../datastore/cas.js";
 import { prepareValue, type PreparedValue } from "../datastore/codec.js";
+import { assertStorable } from "../datastore/serialize.js";
 import type { ArtifactRef } from "../datastore/types.js";
 import { ArtifactSerializationError } from "../errors.js";
 
@@ -170,10 +171,16 @@ export class ArtifactSlots {
       return undefined;
     }
     const value = desc.value;
-    if (slot && slot.loaded && slot.value === value && (isPrimitive(value) || unchanged(store, slot.ref, await prepareOrFail(step, name, value, false)))) {
+    if (slot && slot.loaded && slot.value === value) {
       // Read and possibly mutated in place: keep the stored object if the value did not change.
-      refs.push(slot.ref);
-      return undefined;
+      const now = isPrimitive(value) ? undefined : await prepareOrFail(step, name, value, false);
+      if (now === undefined || unchangedOrFail(step, name, value, store, slot.ref, now)) {
+        refs.push(slot.ref);
+        return undefined;
+      }
+      // Changed: check what the quick comparison skipped, and store what it already serialized.
+      if (now.encoding === "v8") storableOrFail(step, name, value);
+      return now;
     }
     if (typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[Symbol.for("metaflow-ts.parameter")]) {
       return undefined; // a Parameter() marker of a parameter the run did not define
@@ -209,6 +216,26 @@ function unchanged(store: ContentStore, ref: ArtifactRef, now: PreparedValue): b
 async function prepareOrFail(step: string, name: string, value: unknown, validate: boolean): Promise<PreparedValue> {
   try {
     return await prepareValue(value, { validate });
+  } catch (err) {
+    throw new ArtifactSerializationError(step, name, (err as Error).message);
+  }
+}
+
+/** `unchanged`, with a value that cannot be serialized reported as the artifact's error. */
+function unchangedOrFail(step: string, name: string, value: unknown, store: ContentStore, ref: ArtifactRef, now: PreparedValue): boolean {
+  try {
+    return unchanged(store, ref, now);
+  } catch (err) {
+    if ((err as { code?: string }).code === "datastore") throw err;
+    // Say where in the value the problem is (the walk does), else what serializing it said.
+    storableOrFail(step, name, value);
+    throw new ArtifactSerializationError(step, name, (err as Error).message);
+  }
+}
+
+function storableOrFail(step: string, name: string, value: unknown): void {
+  try {
+    assertStorable(value);
   } catch (err) {
     throw new ArtifactSerializationError(step, name, (err as Error).message);
   }
