@@ -23,13 +23,12 @@ import {
   type Serializer,
   type ValueDescription,
 } from "./serializers.js";
-import type { ArtifactRef, Encoding } from "./types.js";
+import { MAX_SUMMARY_CHARS, type ArtifactRef, type Encoding } from "./types.js";
 
 // The serializers that ship with Metaflow.ts, all registered like a user's.
 registerBuiltinSerializer(arrowSerializer);
 
 /** Largest summary a serializer may record in the artifact index, as JSON. */
-const MAX_SUMMARY_BYTES = 16 * 1024;
 
 /** A value ready to be stored: how it is encoded, and its bytes on demand. */
 export interface PreparedValue {
@@ -151,8 +150,8 @@ function checkDescription(d: ValueDescription): ValueDescription {
   }
   if (d.summary !== undefined) {
     const json = JSON.stringify(d.summary);
-    if (typeof json !== "string" || json.length > MAX_SUMMARY_BYTES || typeof d.summary !== "object") {
-      throw new TypeError(`describe().summary must be a JSON object of at most ${MAX_SUMMARY_BYTES} bytes`);
+    if (typeof json !== "string" || json.length > MAX_SUMMARY_CHARS || typeof d.summary !== "object" || d.summary === null || Array.isArray(d.summary)) {
+      throw new TypeError(`describe().summary must be a plain object of at most ${MAX_SUMMARY_CHARS} characters of JSON, got ${Array.isArray(d.summary) ? "an array" : typeof json === "string" ? `${json.length} characters` : String(d.summary)}`);
     }
     return { ...d, summary: JSON.parse(json) as Record<string, unknown> };
   }

@@ -108,7 +108,7 @@ void test("a serializer that fails is named: test, encode, describe, the data it
     const cases: Array<[string, RegExp]> = [
       ["bad-test", /the serializer "bad-test" failed: its test\(\) threw RangeError: no; make test\(value\) return true or false/],
       ["bad-encode", /the serializer "bad-encode" failed to encode it: Error: disk on fire/],
-      ["bad-describe", /the serializer "bad-describe" failed to describe it: TypeError: describe\(\)\.summary must be a JSON object of at most 16384 bytes/],
+      ["bad-describe", /the serializer "bad-describe" failed to describe it: TypeError: describe\(\)\.summary must be a plain object of at most 16384 characters of JSON/],
       ["bad-data", /the serializer "bad-data" failed to return storable data: Error: encode\(\) returned a function at \.fn/],
     ];
     for (const [value, message] of cases) {

@@ -68,7 +68,8 @@ export class SerializerError extends MetaflowError {
 /** Encodings the core writes without a serializer; no registered serializer may take these names. */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set(["buffer", "typed", "v8", "json", "bytes"]);
 
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@/-]{0,99}$/;
+/** What a serializer's name may be (the service checks stored refs against it too). */
+export const SERIALIZER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@/-]{0,99}$/;
 
 /** The registrations of one realm: a task while it runs, or the process outside any task. */
 interface Scope {
@@ -188,7 +189,7 @@ function validateSerializer<T>(serializer: Serializer<T>): Serializer {
   };
   if (typeof serializer !== "object" || serializer === null) fail("the argument", `must be an object, got ${String(serializer)}`);
   const { name } = serializer;
-  if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
+  if (typeof name !== "string" || !SERIALIZER_NAME_PATTERN.test(name)) {
     fail("name", `must be 1 to 100 letters, digits or ".-_@/" starting with a letter or digit, got ${JSON.stringify(name)}`);
   }
   if (RESERVED_NAMES.has(name)) fail("name", `${JSON.stringify(name)} is reserved for a built-in encoding; choose another`);

@@ -53,6 +53,9 @@ export type Encoding =
   | "json" // plain JSON (small primitives and plain data), readable by any language
   | "bytes"; // the bytes a registered serializer returned (`serializer` names it; `arrow`: an Arrow IPC stream)
 
+/** Largest serializer summary of an artifact, as JSON text (checked where it is made and by the service). */
+export const MAX_SUMMARY_CHARS = 16 * 1024;
+
 /** What the artifact index records about one stored artifact. */
 export interface ArtifactRef {
   readonly name: string;

@@ -4,7 +4,8 @@
  */
 import { MAX_ARTIFACT_NAME_LENGTH, artifactNameProblem, nameProblem } from "../graph/names.js";
 import { InvalidTagError, validateTag, validateTagText } from "../metadata/tags.js";
-import type { ArtifactRef } from "../datastore/types.js";
+import { SERIALIZER_NAME_PATTERN } from "../datastore/serializers.js";
+import { MAX_SUMMARY_CHARS, type ArtifactRef } from "../datastore/types.js";
 import type { AttemptEnd, AttemptStart, RunEnd, RunRecord } from "../metadata/types.js";
 
 /** An error answered to the client as `{ error: { code, message } }` with HTTP `status`. */
@@ -179,13 +180,6 @@ export function tagList(field: string, v: unknown, kind: "user" | "system" = "us
 const ENCODINGS = ["buffer", "typed", "v8", "json", "bytes"] as const;
 /** A content hash: sha256 as lowercase hex, as the content-addressed store computes it. */
 const HASH_RE = /^[0-9a-f]{64}$/;
-/**
- * A serializer's name: the rule `registerSerializer` applies (NAME_PATTERN in
- * datastore/serializers.ts, which does not export it); keep the two in step.
- */
-const SERIALIZER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@/-]{0,99}$/;
-/** Largest `summary` as JSON, in characters: the limit the runtime puts on `describe()` (datastore/codec.ts). */
-export const MAX_SUMMARY_CHARS = 16 * 1024;
 
 /** Artifact refs are produced by the runtime; check the fields readers rely on. */
 function artifactRefs(field: string, v: unknown): void {
@@ -204,7 +198,7 @@ function artifactRefs(field: string, v: unknown): void {
     if (o.serializer === undefined) {
       if (o.encoding === "bytes")
         throw badRequest(`${at}.serializer`, `must name the serializer that wrote an artifact with encoding "bytes", got none`);
-    } else if (typeof o.serializer !== "string" || !SERIALIZER_NAME_RE.test(o.serializer)) {
+    } else if (typeof o.serializer !== "string" || !SERIALIZER_NAME_PATTERN.test(o.serializer)) {
       throw badRequest(
         `${at}.serializer`,
         `must be 1 to 100 letters, digits or ".-_@/" starting with a letter or digit, got ${show(o.serializer)}`,
