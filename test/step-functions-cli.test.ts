@@ -55,6 +55,20 @@ export default class KilledBatchFlow extends FlowSpec {
 }
 `;
 
+/** A foreach whose tasks all run on Batch, with one job definition. */
+const BATCH_FOREACH_FLOW = `import { batch, FlowSpec, step, type Inputs } from "metaflow-ts";
+export default class BatchForeachFlow extends FlowSpec {
+  declare items: number[];
+  declare square: number;
+  declare squares: number[];
+  @step start() { this.items = [1, 2, 3, 4]; this.next(this.work, { foreach: "items" }); }
+  @batch({ cpu: 1 })
+  @step work() { this.square = (this.input as number) ** 2; this.next(this.join); }
+  @step join(inputs: Inputs<BatchForeachFlow>) { this.squares = inputs.map((i) => i.square); this.next(this.end); }
+  @step end() {}
+}
+`;
+
 const PLAIN_FLOW = `import { FlowSpec, Parameter, step } from "metaflow-ts";
 export default class PlainFlow extends FlowSpec {
   alpha = Parameter("alpha", { default: 0.5 });
@@ -73,6 +87,7 @@ before(async () => {
   work.write("plain.ts", PLAIN_FLOW);
   work.write("batchstep.ts", BATCH_FLOW);
   work.write("killed.ts", KILLED_FLOW);
+  work.write("batchforeach.ts", BATCH_FOREACH_FLOW);
   work.write("badschedule.ts", PROJECT_FLOW.replace('"0 3 * * *"', '"0 3 * * * * *"'));
 });
 
@@ -406,6 +421,25 @@ void describe("metaflow run with a @batch step", { skip }, () => {
     const train = await (await run.step("train")).task();
     assert.deepEqual(((await train.data("where" as never)) as string[]).slice(1), ["batch"]);
     assert.match(await train.stdout(), /training on batch/);
+  });
+
+  void it("a foreach's tasks share one job definition: Batch is asked for it once", async () => {
+    const calls = (op: string) => setup.aws.batchCalls.get(op) ?? 0;
+    const [described, registered, submitted] = [
+      calls("describejobdefinitions"),
+      calls("registerjobdefinition"),
+      calls("submitjob"),
+    ];
+    const r = await work.cli(["run", "batchforeach.ts", "--run-id-file", "foreach-id.txt"], {
+      env: setup.env(),
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(calls("submitjob") - submitted, 4);
+    assert.equal(calls("describejobdefinitions") - described, 1);
+    assert.equal(calls("registerjobdefinition") - registered, 1);
+    const id = (await import("node:fs")).readFileSync(`${work.dir}/foreach-id.txt`, "utf8");
+    const run = await new Flow("BatchForeachFlow").run(id);
+    assert.deepEqual(await run.data("squares" as never), [1, 4, 9, 16]);
   });
 
   void it("a job that dies before its task records the end ends as a failed attempt in the metadata", async () => {

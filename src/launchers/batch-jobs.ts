@@ -151,20 +151,44 @@ export function containerSettings(
 }
 
 type BatchSdk = typeof import("@aws-sdk/client-batch");
-let sdk: Promise<BatchSdk> | undefined;
+type Batch = { m: BatchSdk; client: InstanceType<BatchSdk["BatchClient"]> };
+let batch: Promise<Batch> | undefined;
 
-/** A Batch client; the SDK is loaded on first use. Region, endpoint and credentials are the SDK's. */
-export async function batchClient(): Promise<{
-  m: BatchSdk;
-  client: InstanceType<BatchSdk["BatchClient"]>;
-}> {
-  sdk ??= import("@aws-sdk/client-batch");
-  const m = await sdk;
-  return { m, client: new m.BatchClient({}) };
+/**
+ * The process's Batch client, made on first use (the SDK is loaded then). Region, endpoint and
+ * credentials are the SDK's.
+ */
+export function batchClient(): Promise<Batch> {
+  batch ??= import("@aws-sdk/client-batch").then(
+    (m) => ({ m, client: new m.BatchClient({}) }),
+    (err: unknown) => {
+      batch = undefined;
+      throw err;
+    },
+  );
+  return batch;
 }
 
+/**
+ * Job definitions this process found or registered, by name (the name carries a hash of the
+ * content): a foreach of many tasks asks Batch once, and first attempts submitted together share
+ * one registration instead of each registering a duplicate.
+ */
+const definitions = new Map<string, Promise<string>>();
+
 /** The job definition `spec` names: the active one when it exists, else newly registered. */
-export async function ensureJobDefinition(spec: JobDefinitionSpec): Promise<string> {
+export function ensureJobDefinition(spec: JobDefinitionSpec): Promise<string> {
+  let known = definitions.get(spec.name);
+  if (!known) {
+    known = findOrRegister(spec);
+    definitions.set(spec.name, known);
+    // A failure is not kept: the next attempt asks Batch again.
+    known.catch(() => definitions.delete(spec.name));
+  }
+  return known;
+}
+
+async function findOrRegister(spec: JobDefinitionSpec): Promise<string> {
   const { m, client } = await batchClient();
   const found = await client.send(
     new m.DescribeJobDefinitionsCommand({ jobDefinitionName: spec.name, status: "ACTIVE" }),

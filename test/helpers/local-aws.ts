@@ -87,6 +87,8 @@ export class LocalAws {
   validated = 0;
   /** Every job that ran, in order: the queue, the resources and the command. */
   readonly submitted: SubmittedJob[] = [];
+  /** How many times each Batch operation was called (lower case, e.g. `registerjobdefinition`). */
+  readonly batchCalls = new Map<string, number>();
   private readonly server: http.Server;
   private readonly s3: S3Client;
   private readonly scratch = fs.mkdtempSync(path.join(os.tmpdir(), "mf-localaws-"));
@@ -340,6 +342,7 @@ export class LocalAws {
   }
 
   private batch(op: string, b: Record<string, any>): unknown {
+    this.batchCalls.set(op, (this.batchCalls.get(op) ?? 0) + 1);
     switch (op) {
       case "registerjobdefinition": {
         const revision = (this.jobDefinitions.get(b.jobDefinitionName)?.revision ?? 0) + 1;
