@@ -31,6 +31,8 @@ export class AttemptLogs {
   private flushing: Promise<void> = Promise.resolve();
   private drained: Promise<void> | undefined;
   private closed = false;
+  /** The first failure to store the log: said once on the console, never the task's failure. */
+  private storeError: unknown;
 
   /**
    * @param keyPrefix storage key of the task, e.g. `flows/F/1/start/1`
@@ -77,18 +79,24 @@ export class AttemptLogs {
       let f = this.files[stream];
       if (!f) {
         const file = this.storage.localPath(this.key(stream));
-        fs.mkdirSync(path.dirname(file), { recursive: true });
+        try {
+          fs.mkdirSync(path.dirname(file), { recursive: true });
+        } catch (err) {
+          this.storeFailed(err);
+          return;
+        }
         f = fs.createWriteStream(file, { flags: "a" });
+        f.on("error", (err) => this.storeFailed(err));
         this.files[stream] = f;
       }
-      f.write(stored);
+      if (!f.destroyed) f.write(stored);
       return;
     }
     this.buffered[stream].push(stored);
     this.dirty = true;
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
-      this.flushing = this.flushing.then(() => this.flushRemote());
+      this.flushing = this.flushing.then(() => this.flushRemote()).catch((err: unknown) => this.storeFailed(err));
     }, REMOTE_FLUSH_MS);
   }
 
@@ -99,11 +107,23 @@ export class AttemptLogs {
   private async flushRemote(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    await Promise.all(
-      (["stdout", "stderr"] as const)
-        .filter((s) => this.buffered[s].length > 0)
-        .map((s) => this.storage.put(this.key(s), Buffer.from(this.buffered[s].join("")))),
-    );
+    try {
+      await Promise.all(
+        (["stdout", "stderr"] as const)
+          .filter((s) => this.buffered[s].length > 0)
+          .map((s) => this.storage.put(this.key(s), Buffer.from(this.buffered[s].join("")))),
+      );
+    } catch (err) {
+      // The whole log is written each time: the next flush (at the latest, close) tries again.
+      this.dirty = true;
+      throw err;
+    }
+  }
+
+  private storeFailed(err: unknown): void {
+    if (this.storeError !== undefined) return;
+    this.storeError = err;
+    this.show("stderr", `Warning: cannot store this task's log under ${this.keyPrefix}: ${(err as Error).message ?? String(err)}`);
   }
 
   /** Flushes unterminated lines and closes the files. */
@@ -119,9 +139,9 @@ export class AttemptLogs {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     await this.flushing;
-    await this.flushRemote();
+    await this.flushRemote().catch((err: unknown) => this.storeFailed(err));
     await Promise.all(
-      Object.values(this.files).map((f) => new Promise<void>((resolve) => f.end(() => resolve()))),
+      Object.values(this.files).map((f) => new Promise<void>((resolve) => (f.destroyed ? resolve() : f.end(() => resolve())))),
     );
   }
 }
