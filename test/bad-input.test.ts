@@ -188,6 +188,11 @@ void test("a step that never returns is stopped by Ctrl-C: run marked failed, no
   assert.deepEqual(aliveTaskPids(out), [], "no worker host survives the run");
   const runId = await project.latestRun("Forever");
   assert.equal((await project.metadata.getRunEnd("Forever", runId))?.status, "failed");
+  // The stopped attempt's record says why it ended, not how its process died.
+  const [spin] = await project.metadata.listTasks("Forever", runId, "spin");
+  const attempt = (await project.metadata.getTask("Forever", runId, "spin", spin!))!.attempts[0]!;
+  assert.equal(attempt.end?.error?.code, "cancelled", JSON.stringify(attempt.end));
+  assert.match(attempt.end!.error!.message, /Step 'spin' was stopped because the run was interrupted/);
 });
 
 void test("two runs of the same flow at the same time in one datastore both succeed, nothing mixed", async () => {

@@ -17,7 +17,7 @@ import { attemptEnd, attemptStart } from "./run-record.js";
 import { JoinBarrier, staticTransition, successors } from "./routing.js";
 import { canClone, CloneChecker, cloneTask, describeCloneProblem, taskKey, type OriginTask } from "./resume.js";
 import type { LoopResult, QueuedTask, RunningAttempt, SchedulerSetup, TaskStat } from "./scheduler-types.js";
-import { timeoutError } from "./task-errors.js";
+import { cancelledError, timeoutError } from "./task-errors.js";
 
 export type { LoopResult, SchedulerSetup, TaskStat } from "./scheduler-types.js";
 
@@ -296,7 +296,7 @@ export class Scheduler {
     const record = (!launcher.remote || unrecorded !== undefined) && !this.metadataError;
     // An attempt that ended before it started (a worker that could not start) still gets a record.
     if ((!launcher.remote || unrecorded === "attempt") && attempt.recordStart === undefined && !this.metadataError) attempt.recordStart = this.track(this.recordStart(task, -1));
-    const error = outcome.ok ? undefined : attempt.timedOut ? timeoutError(task.step, plan.timeoutMs ?? 0) : outcome.error;
+    const error = outcome.ok ? undefined : attempt.timedOut ? timeoutError(task.step, plan.timeoutMs ?? 0) : attempt.cancelled && this.stopping ? this.cancelled(task) : outcome.error;
     attempt.loud = !outcome.ok;
     // A remote task that recorded its error also wrote it to its logs, which the console showed
     // (unless one progress line stands for the step's tasks).
@@ -342,6 +342,12 @@ export class Scheduler {
       r.cancelled = true;
       r.handle?.cancel();
     }
+  }
+
+  /** Why an attempt the run stopped ended: said in its record instead of how its process died. */
+  private cancelled(task: QueuedTask): PlainError {
+    const why = this.interrupted ? "the run was interrupted (Ctrl-C or a stop signal)" : this.metadataError ? "the run could not record its tasks in the metadata" : "the run was stopping";
+    return cancelledError(task.step, why);
   }
 
   /**

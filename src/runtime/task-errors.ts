@@ -9,3 +9,8 @@ export function timeoutError(step: string, timeoutMs: number): PlainError {
     message: `Step '${step}' timed out after ${timeoutMs / 1000} s (its @timeout limit) and was stopped`,
   };
 }
+
+/** The error of an attempt the runtime stopped because the whole run was stopping. */
+export function cancelledError(step: string, why: string): PlainError {
+  return { name: "Cancelled", code: "cancelled", message: `Step '${step}' was stopped because ${why}` };
+}
