@@ -258,8 +258,8 @@ export function parseOptions(def: DecoratorDefinition<any>, raw: Record<string, 
 }
 
 /**
- * Parses a `--with` value: `name` or `name:k=v,k2=v2`. Values stay strings; the decorator's
- * `parse` converts them.
+ * Parses a `--with` value: `name` or `name:k=v,k2=v2`; a value in double quotes may hold commas.
+ * Values stay strings; the decorator's `parse` converts them.
  */
 export function parseWithFlag(text: string): { name: string; raw: Record<string, string> } {
   const colon = text.indexOf(":");
@@ -272,10 +272,20 @@ export function parseWithFlag(text: string): { name: string; raw: Record<string,
       if (eq <= 0) {
         throw new Error(`--with ${text}: '${pair}' is not key=value (write --with ${name}:key=value,key2=value2)`);
       }
-      raw[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+      raw[pair.slice(0, eq).trim()] = unquote(pair.slice(eq + 1).trim());
     }
   }
   return { name, raw };
+}
+
+/** A value in double quotes (to hold commas or spaces: `extraArgs="--a --b"`, `partition="a,b"`) without them. */
+function unquote(value: string): string {
+  if (value.length < 2 || !value.startsWith('"') || !value.endsWith('"')) return value;
+  try {
+    return JSON.parse(value) as string;
+  } catch {
+    return value.slice(1, -1);
+  }
 }
 
 /** Splits on commas outside quotes, braces and brackets, so a value may be JSON: `vars={"A":"1","B":"2"}`. */
