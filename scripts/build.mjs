@@ -5,7 +5,7 @@ import { readFileSync, rmSync } from "node:fs";
 
 rmSync(new URL("../dist", import.meta.url), { recursive: true, force: true });
 await esbuild.build({
-  entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts", "task-cli": "src/cli/task-main.ts", worker: "src/worker.ts" },
+  entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts", "task-cli": "src/cli/task-main.ts", worker: "src/worker.ts", watchdog: "src/task/watchdog.ts" },
   outdir: "dist",
   bundle: true,
   splitting: true,

@@ -117,3 +117,30 @@ export default class HoldFlow extends FlowSpec {
     assert.deepEqual(await survivors(pidsIn(pids)), []);
   });
 }
+
+void test("a runtime killed with SIGKILL takes its worker host and the processes its tasks spawned with it", async () => {
+  const pids = path.join(project.dir, "pids-orphan.txt");
+  project.write(
+    "orphaned.ts",
+    `${HEADER}
+export default class OrphanedFlow extends FlowSpec {
+  @step start() {${SPAWN}
+    console.log("spawned");
+    for (;;);
+    this.next(this.end);
+  }
+  @step end() {}
+}`,
+  );
+  const child = project.spawn(["run", "orphaned.ts"], { PIDS: pids });
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
+  await waitForOutput(() => out, /spawned/);
+  const host = Number(/\/start\/\d+ \(pid (\d+)\)\]/.exec(out)?.[1]);
+  assert.ok(host > 0, out);
+  child.kill("SIGKILL");
+  // The host's watchdog sees its parent gone (it checks twice a second), even with the step spinning.
+  for (let i = 0; i < 100 && running(host); i++) await sleep(50);
+  assert.equal(running(host), false, "the worker host outlived the runtime");
+  assert.deepEqual(await survivors(pidsIn(pids)), []);
+});

@@ -10,6 +10,7 @@
  * error that surfaces after its task ended is a warning of that task, never the running task's
  * failure; one of no task's realm (Node's own) fails nothing and is reported as the host's.
  */
+import * as path from "node:path";
 import { Socket } from "node:net";
 import v8 from "node:v8";
 import { Worker } from "node:worker_threads";
@@ -28,38 +29,13 @@ interface TaskContext {
   readonly bundlePath: string;
 }
 
-// Orphaned (its scheduler gone), the host ends itself and every process its tasks started. It
-// runs in a thread, so a step stuck in a synchronous loop cannot stop it.
-const WATCHDOG = `
-  const fs = require("node:fs");
-  const ppid = process.ppid;
-  function tree(root) {
-    const kids = new Map(); const found = new Set();
-    for (const name of fs.readdirSync("/proc")) {
-      if (!/^\\d+$/.test(name)) continue;
-      let stat; try { stat = fs.readFileSync("/proc/" + name + "/stat", "latin1"); } catch { continue; }
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const pid = Number(name);
-      if (pid === root) continue;
-      if (Number(f[2]) === root) found.add(pid);
-      kids.set(Number(f[1]), [...(kids.get(Number(f[1])) || []), pid]);
-    }
-    const stack = [root, ...found]; const seen = new Set(stack);
-    while (stack.length) for (const c of kids.get(stack.pop()) || []) if (!seen.has(c)) { seen.add(c); found.add(c); stack.push(c); }
-    return found;
-  }
-  setInterval(() => {
-    if (process.ppid === ppid) return;
-    try { for (const pid of tree(process.pid)) { try { process.kill(pid, "SIGKILL"); } catch {} } } catch {}
-    process.kill(process.pid, "SIGKILL");
-  }, 500);`;
-
 /** Runs this process as a worker host; `library` is what flows import as "metaflow-ts". */
 export function startHost(library: Record<string, unknown>): void {
   // Ctrl-C reaches the whole process group; the scheduler decides how tasks stop.
   process.on("SIGINT", () => undefined);
   hideLoaderWarning();
-  new Worker(WATCHDOG, { eval: true }).unref();
+  // Built beside this entry (dist/watchdog.js); ends the host and its tasks' processes when orphaned.
+  new Worker(path.join(path.dirname(process.argv[1]!), "watchdog.js")).unref();
   const host = new Host(Object.freeze({ ...library }));
   process.on("unhandledRejection", (reason, promise) => host.stray(reason, promise));
   process.on("uncaughtException", (err) => host.stray(err));
