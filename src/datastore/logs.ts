@@ -21,6 +21,31 @@ export function logKey(flow: string, runId: string, step: string, taskId: string
 
 const REMOTE_FLUSH_MS = 3000;
 
+const drains = new WeakMap<NodeJS.WritableStream, Promise<void>>();
+
+/**
+ * While one of `streams` holds more than its buffer (a slow disk, a slow reader of a pipe), a
+ * promise of its drain; else undefined. One listener per stream however many wait on it; a stream
+ * that fails or closes (its reader went away) never drains, so the wait ends then too.
+ */
+export function pressureOf(streams: readonly (NodeJS.WritableStream & { readonly writableNeedDrain: boolean })[]): Promise<void> | undefined {
+  const full = streams.find((s) => s.writableNeedDrain);
+  if (!full) return undefined;
+  let drained = drains.get(full);
+  if (!drained) {
+    drained = new Promise((resolve) => {
+      const done = () => {
+        drains.delete(full);
+        for (const event of ["drain", "error", "close"]) full.off(event, done);
+        resolve();
+      };
+      for (const event of ["drain", "error", "close"]) full.once(event, done);
+    });
+    drains.set(full, drained);
+  }
+  return drained;
+}
+
 /** Writes one attempt's logs. */
 export class AttemptLogs {
   private readonly partial = { stdout: "", stderr: "" };
@@ -29,7 +54,6 @@ export class AttemptLogs {
   private dirty = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
-  private drained: Promise<void> | undefined;
   private closed = false;
   /** The first failure to store the log: said once on the console, never the task's failure. */
   private storeError: unknown;
@@ -53,17 +77,7 @@ export class AttemptLogs {
 
   /** A promise while a log file's write buffer is full (a slow disk), else undefined. */
   pressure(): Promise<void> | undefined {
-    const full = Object.values(this.files).find((f) => f.writableNeedDrain);
-    if (!full) return undefined;
-    this.drained ??= new Promise((resolve) => {
-      const done = () => {
-        this.drained = undefined;
-        for (const event of ["drain", "error", "close"]) full.off(event, done);
-        resolve();
-      };
-      for (const event of ["drain", "error", "close"]) full.once(event, done);
-    });
-    return this.drained;
+    return pressureOf(Object.values(this.files));
   }
 
   /** Adds one whole line (runtime messages such as a caught exception). */

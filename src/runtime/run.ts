@@ -6,6 +6,7 @@ import { promises as fs } from "node:fs";
 import { openBackends, type Backends } from "../backends.js";
 import { currentUser, VERSION } from "../config.js";
 import { toPlainError, UsageError, type PlainError } from "../errors.js";
+import { pressureOf } from "../datastore/logs.js";
 import { discardPrewarmed, launcherFactory, launcherKinds, preflightLaunchers, prewarmLaunchers } from "../launchers/builtins.js";
 import { validateTag } from "../metadata/tags.js";
 import type { StepNode } from "../graph/types.js";
@@ -164,27 +165,9 @@ type Resolved = RunOptions & {
   pressure: (() => Promise<void> | undefined) | undefined;
 };
 
-const drains = new WeakMap<NodeJS.WriteStream, Promise<void>>();
-
 /** While stdout or stderr holds more than its buffer (a slow reader of a pipe), a promise of its drain. */
 function consolePressure(): Promise<void> | undefined {
-  const full = [process.stdout, process.stderr].find((s) => s.writableNeedDrain);
-  if (!full) return undefined;
-  // One listener per stream, however many hosts wait on it.
-  let drained = drains.get(full);
-  if (!drained) {
-    // A stream that fails or closes (its reader went away) will never drain: stop waiting then too.
-    drained = new Promise((resolve) => {
-      const done = () => {
-        drains.delete(full);
-        for (const event of ["drain", "error", "close"]) full.off(event, done);
-        resolve();
-      };
-      for (const event of ["drain", "error", "close"]) full.once(event, done);
-    });
-    drains.set(full, drained);
-  }
-  return drained;
+  return pressureOf([process.stdout, process.stderr]);
 }
 
 async function execute({ flow, setups, parameters, runTags }: Prepared, options: Resolved, backends: Backends): Promise<RunSummary> {
