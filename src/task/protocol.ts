@@ -63,7 +63,7 @@ export interface TaskTimings {
   readonly bytesLoaded: number;
 }
 
-/** Parent → host, over the IPC channel: first the host's secret key, then one task at a time. */
+/** Parent → host, as frames on the host's fd 3 (see channel.ts): first the host's secret key, then one task at a time. */
 export type HostRequest = { readonly type: "init"; readonly key: string } | { readonly type: "run"; readonly task: TaskSpec };
 
 /** Which attempt of which task a message is about. */
