@@ -3,6 +3,7 @@
  * must never serve bytes it has not verified: real s3rver, real `metaflow` processes.
  */
 import assert from "node:assert/strict";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -242,6 +243,53 @@ void describe("the cache serves only verified bytes", { skip: availability.s3 },
     fs.writeFileSync(cache.localPath(key), plantedBytes);
     const raw = await cache.get(key);
     assert.ok(raw?.equals((await remote.get(key))!), "the backend's own get verifies too");
+  });
+});
+
+void describe("a damaged cached copy is downloaded again for synchronous reads", { skip: availability.s3 }, () => {
+  /** A value stored raw (random bytes do not compress), cached, with the cache file's path. */
+  async function cachedRaw(prefix: string) {
+    const remote = bucket(prefix);
+    const ref = await new ContentStore(remote).putValue(crypto.randomBytes(64 * 1024));
+    const cache = new CachedStorage(remote, path.join(tempDir(), "cache"));
+    const reader = new ContentStore(cache);
+    await reader.prefetch([ref.hash]);
+    const file = cache.localPath(contentKey(ref.hash));
+    const good = fs.readFileSync(file);
+    return { ref, reader, file, good };
+  }
+
+  void test("a copy cut short inside its header is replaced by prefetch, as a task reads its inputs", async () => {
+    const { ref, reader, file, good } = await cachedRaw("torn-head");
+    fs.truncateSync(file, 5);
+    await reader.prefetch([ref.hash]);
+    assert.ok(Buffer.from(reader.getValueSync(ref) as Uint8Array).equals(good.subarray(8)));
+  });
+
+  void test("a copy cut short inside its payload is replaced when prefetch knows the value's size", async () => {
+    const { ref, reader, file, good } = await cachedRaw("torn-payload");
+    fs.truncateSync(file, good.length / 2);
+    await reader.prefetch([ref]);
+    assert.ok(reader.getSync(ref.hash).equals(good.subarray(8)));
+  });
+
+  void test("a copy that fails its hash check in a synchronous read is removed, so the next attempt downloads it", async () => {
+    const { ref, reader, file, good } = await cachedRaw("flipped");
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 1]! ^= 0xff;
+    fs.writeFileSync(file, flipped);
+    await reader.prefetch([ref]);
+    assert.throws(
+      () => reader.getSync(ref.hash),
+      (err: unknown) =>
+        err instanceof DatastoreError &&
+        /was removed/.test(err.message) &&
+        /next attempt/.test(err.message) &&
+        !/Delete /.test(err.message),
+    );
+    assert.equal(fs.existsSync(file), false);
+    await reader.prefetch([ref]);
+    assert.ok(reader.getSync(ref.hash).equals(good.subarray(8)));
   });
 });
 

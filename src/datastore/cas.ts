@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
+import fs from "node:fs";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { DatastoreError } from "../errors.js";
 import { decodeStored, prepareValue, type PreparedValue, type StoredLocator } from "./codec.js";
 import { SerializerError } from "./serializers.js";
-import { readLocalObject, readLocalObjectSync } from "./local-read.js";
+import { checkObjectShape, readLocalObject, readLocalObjectSync } from "./local-read.js";
 import {
   FLAG_DEFLATE,
   FLAG_RAW,
@@ -31,7 +32,17 @@ const SPECULATIVE_WRITE_MIN_BYTES = 1024 * 1024;
  */
 export const COMPRESSION_MAX_BYTES = 16 * 1024 * 1024;
 
+/** Cached copies whose shape `prefetch` checks at once (each holds a file open). */
+const SHAPE_CHECKS_AT_ONCE = 16;
+
 const deflate = promisify(zlib.deflate);
+
+/** An object to prefetch: its hash and, when known, the value's size (see `ContentStore.prefetch`). */
+export interface PrefetchItem {
+  readonly hash: string;
+  /** The uncompressed size (`ArtifactRef.size`): a raw cached copy must be exactly this long plus the header. */
+  readonly size?: number;
+}
 
 /** What `ContentStore.put` did with one object. */
 export interface PutResult {
@@ -139,14 +150,38 @@ export class ContentStore {
 
   /**
    * Makes the objects with these hashes readable with `getSync`: a backend with a read-through cache
-   * (S3) downloads the missing ones in parallel; a local backend has nothing to do.
+   * (S3) downloads the missing ones in parallel; a local backend has nothing to do. A cached copy is
+   * trusted only if its header is ours and, for an item that gives the value's `size`, a raw copy is
+   * exactly that long (one small read each); one that is not is dropped and downloaded again.
    */
-  async prefetch(hashes: Iterable<string>): Promise<void> {
-    const keys = [...new Set(hashes)].map((hash) => contentKey(checkHash(hash)));
-    await this.backend.ensureLocal?.(keys);
+  async prefetch(items: Iterable<string | PrefetchItem>): Promise<void> {
+    const { ensureLocal, evict, localPath } = this.backend;
+    if (!ensureLocal) return;
+    const wanted = new Map<string, number | undefined>();
+    for (const item of items) {
+      const hash = checkHash(typeof item === "string" ? item : item.hash);
+      const size = typeof item === "string" ? undefined : item.size;
+      if (size !== undefined || !wanted.has(hash)) wanted.set(hash, size);
+    }
+    if (evict && localPath) {
+      await forEachLimited([...wanted], SHAPE_CHECKS_AT_ONCE, async ([hash, size]) => {
+        const key = contentKey(hash);
+        try {
+          await checkObjectShape(localPath.call(this.backend, key), hash, size);
+        } catch (err) {
+          if (!(err instanceof DatastoreError)) throw err;
+          await evict.call(this.backend, key);
+        }
+      });
+    }
+    await ensureLocal.call(this.backend, [...wanted.keys()].map(contentKey));
   }
 
-  /** Like `get`, synchronously; only for backends with local files (throws a DatastoreError otherwise). */
+  /**
+   * Like `get`, synchronously; only for backends with local files (throws a DatastoreError otherwise).
+   * A cache's copy that fails its check cannot be downloaded again here, so it is removed and the
+   * error says that the next attempt's `prefetch` downloads it.
+   */
   getSync(hash: string): Buffer {
     const key = contentKey(checkHash(hash));
     if (!this.backend.localPath) {
@@ -154,7 +189,19 @@ export class ContentStore {
         `Cannot read object ${hash} synchronously from ${this.backend.root}: synchronous reads need a local datastore; use the async get() instead.`,
       );
     }
-    return readLocalObjectSync(this.backend.localPath(key), hash);
+    const file = this.backend.localPath(key);
+    try {
+      return readLocalObjectSync(file, hash);
+    } catch (err) {
+      if (!this.backend.ensureLocal || !(err instanceof DatastoreError)) throw err;
+      fs.rmSync(file, { force: true });
+      const cacheError = new DatastoreError(
+        `Object ${hash} cannot be read from the local cache of ${this.backend.root}: its copy at ${file} is missing or failed its check (see the cause), and a synchronous read cannot download it. ` +
+          `The copy was removed, so the next attempt (a @retry, or the same run resumed) downloads it again from ${this.backend.root}/${key}.`,
+      );
+      cacheError.cause = err;
+      throw cacheError;
+    }
   }
 
   /**
@@ -248,6 +295,15 @@ function leadingBytes(chunks: readonly Buffer[], limit: number): Buffer {
     total += part.length;
   }
   return Buffer.concat(parts, total);
+}
+
+/** Runs `fn` on each item, at most `limit` at a time. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function checkHash(hash: string): string {

@@ -2,11 +2,9 @@
  * Checking stored objects without trusting them: resume asks, before it clones a task, whether
  * every object the task points to is still there and intact.
  */
-import * as fs from "node:fs";
 import { DatastoreError } from "../errors.js";
 import { contentKey, type ContentStore } from "./cas.js";
-import { readFully } from "./local-read.js";
-import { corruptObject, FLAG_RAW, HEADER_SIZE, parseHeader } from "./object-format.js";
+import { checkObjectShape } from "./local-read.js";
 
 /** What `checkObject` found. */
 export type ObjectCheck =
@@ -40,26 +38,11 @@ export async function checkObject(store: ContentStore, hash: string, size: numbe
 
 /** A big local object: its header must be ours and a raw payload exactly as long as the value. */
 async function checkLocalShape(file: string, hash: string, size: number): Promise<ObjectCheck> {
-  let handle: fs.promises.FileHandle;
   try {
-    handle = await fs.promises.open(file, "r");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { ok: false, problem: "missing", where: file, detail: "" };
-    throw err;
-  }
-  try {
-    const objectSize = (await handle.stat()).size;
-    const head = Buffer.alloc(HEADER_SIZE);
-    await readFully(handle, head, 0);
-    const flag = parseHeader(head, objectSize, hash, file);
-    if (flag === FLAG_RAW && objectSize !== HEADER_SIZE + size) {
-      throw corruptObject(hash, file, `it is ${objectSize} bytes long, but its header and value make ${HEADER_SIZE + size}`);
-    }
-    return { ok: true };
+    if (await checkObjectShape(file, hash, size)) return { ok: true };
+    return { ok: false, problem: "missing", where: file, detail: "" };
   } catch (err) {
     if (err instanceof DatastoreError) return { ok: false, problem: "corrupt", where: file, detail: err.message };
     throw err;
-  } finally {
-    await handle.close();
   }
 }

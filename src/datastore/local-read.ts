@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import {
   FLAG_DEFLATE,
+  FLAG_RAW,
   HEADER_SIZE,
   corruptObject,
   inflateOrCorrupt,
@@ -26,18 +27,10 @@ const SYNC_HELPER_MIN_BYTES = 16 * 1024 * 1024;
  * then view it without a copy), hashing each slice while the next one is being read.
  */
 export async function readLocalObject(file: string, hash: string): Promise<Buffer> {
-  let handle: fs.promises.FileHandle;
+  const handle = await openObject(file);
+  if (!handle) throw missingObject(hash, file);
   try {
-    handle = await fs.promises.open(file, "r");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
-    throw err;
-  }
-  try {
-    const objectSize = (await handle.stat()).size;
-    const head = Buffer.alloc(HEADER_SIZE);
-    await readFully(handle, head, 0);
-    const flag = parseHeader(head, objectSize, hash, file);
+    const { flag, objectSize } = await readHeader(handle, hash, file);
     const payload = Buffer.allocUnsafeSlow(objectSize - HEADER_SIZE);
     if (flag === FLAG_DEFLATE) {
       await readFully(handle, payload, HEADER_SIZE);
@@ -71,13 +64,8 @@ export async function readLocalObject(file: string, hash: string): Promise<Buffe
 export function readLocalObjectSync(file: string, hash: string): Buffer {
   const big = readBigObjectSync(file, hash);
   if (big) return big;
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
-    throw err;
-  }
+  const fd = openObjectSync(file);
+  if (fd === undefined) throw missingObject(hash, file);
   try {
     const objectSize = fs.fstatSync(fd).size;
     const head = Buffer.alloc(HEADER_SIZE);
@@ -98,19 +86,15 @@ export function readLocalObjectSync(file: string, hash: string): Buffer {
  * undefined for small objects (or if the helper did not answer), which are read here.
  */
 function readBigObjectSync(file: string, hash: string): Buffer | undefined {
-  let size: number;
-  try {
-    size = fs.statSync(file).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
-    throw err;
-  }
-  if (size < SYNC_HELPER_MIN_BYTES) return undefined;
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  if (!stat) throw missingObject(hash, file);
+  if (stat.size < SYNC_HELPER_MIN_BYTES) return undefined;
   let read: HelperRead | undefined;
   try {
-    read = readObjectOnHelper(file, size);
+    read = readObjectOnHelper(file, stat.size);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missingObject(hash, file);
+    // Deleted between the stat and the helper's open.
+    if (isAbsent(err)) throw missingObject(hash, file);
     throw err;
   }
   if (!read) return undefined;
@@ -122,6 +106,61 @@ function readBigObjectSync(file: string, hash: string): Buffer | undefined {
   }
   if (read.payloadHash !== hash) throw corruptObject(hash, file, `its content hashes to ${read.payloadHash}`);
   return read.payload;
+}
+
+/** Opens a stored object's file for reading; undefined when there is no such file. */
+export async function openObject(file: string): Promise<fs.promises.FileHandle | undefined> {
+  try {
+    return await fs.promises.open(file, "r");
+  } catch (err) {
+    if (isAbsent(err)) return undefined;
+    throw err;
+  }
+}
+
+function openObjectSync(file: string): number | undefined {
+  try {
+    return fs.openSync(file, "r");
+  } catch (err) {
+    if (isAbsent(err)) return undefined;
+    throw err;
+  }
+}
+
+function isAbsent(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === "ENOENT";
+}
+
+/** Reads and checks the header of the object open in `handle`; returns its payload flag and the file's length. */
+export async function readHeader(
+  handle: fs.promises.FileHandle,
+  hash: string,
+  file: string,
+): Promise<{ readonly flag: number; readonly objectSize: number }> {
+  const objectSize = (await handle.stat()).size;
+  const head = Buffer.alloc(HEADER_SIZE);
+  await readFully(handle, head, 0);
+  return { flag: parseHeader(head, objectSize, hash, file), objectSize };
+}
+
+/**
+ * Checks a local object's shape with one small read, whatever its size: its header must be ours
+ * and, when `size` (the value's) is known, a raw payload exactly that long. False when the file is
+ * missing; throws a corrupt-object error for a torn or overwritten file. Only a full read checks the
+ * content itself.
+ */
+export async function checkObjectShape(file: string, hash: string, size?: number): Promise<boolean> {
+  const handle = await openObject(file);
+  if (!handle) return false;
+  try {
+    const { flag, objectSize } = await readHeader(handle, hash, file);
+    if (size !== undefined && flag === FLAG_RAW && objectSize !== HEADER_SIZE + size) {
+      throw corruptObject(hash, file, `it is ${objectSize} bytes long, but its header and value make ${HEADER_SIZE + size}`);
+    }
+    return true;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Fills `target` from `position`; a short file (a torn write) leaves the rest unfilled and is caught by the hash. */
