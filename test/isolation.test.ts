@@ -63,6 +63,8 @@ export default class SleepyFlow extends FlowSpec {
 
 for (const [label, body, expect] of [
   ["process.exit(3)", `process.exit(3);`, /process\.exit\(3\)/],
+  ["process.exit caught by the step", `try { process.exit(4); } catch { /* still asked to exit */ }`, /process\.exit\(4\)/],
+  ["process.chdir", `process.chdir("/tmp");`, /process\.chdir\("\/tmp"\) is not allowed in a step/],
   ["an uncaught rejection", `Promise.reject(new Error("stray rejection")); await new Promise((r) => setTimeout(r, 200));`, /stray rejection/],
   ["a throw from a timer callback", `setTimeout(() => { throw new Error("timer boom"); }, 10); await new Promise((r) => setTimeout(r, 200));`, /timer boom/],
   ["a hard crash of the process", `process.kill(process.pid, "SIGKILL"); await new Promise((r) => setTimeout(r, 2000));`, /killed by SIGKILL/],
