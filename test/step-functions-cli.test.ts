@@ -465,24 +465,46 @@ void describe("metaflow run with a @batch step", { skip }, () => {
     assert.match(train.exception?.message ?? "", /killed by SIGKILL/);
   });
 
-  void it("refuses a local datastore with a message that says what a Batch job needs", async () => {
+  void it("refuses a local datastore before any run is recorded, saying what a Batch job needs", async () => {
     const local = new Project({ prefix: "mf-batch-local-" });
     try {
-      local.write("batchstep.ts", BATCH_FLOW);
+      // Its own class name, so "no run" is read from the metadata service the other tests share.
+      local.write("batchstep.ts", BATCH_FLOW.replace("BatchStepFlow", "LocalBatchFlow"));
+      const submitted = setup.aws.submitted.length;
       const r = await local.cli(["run", "batchstep.ts"], {
-        env: {
-          ...setup.env(),
-          METAFLOW_DEFAULT_DATASTORE: "local",
-          METAFLOW_DEFAULT_METADATA: "local",
-        },
+        env: { ...setup.env(), METAFLOW_DEFAULT_DATASTORE: "local" },
       });
       assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /@batch steps need the S3 datastore/);
       assert.match(
         r.stderr,
         /step 'train' has @batch, and a Batch job reaches only the S3 datastore and the metadata service/,
       );
+      assert.match(r.stderr, /Set METAFLOW_DEFAULT_DATASTORE=s3 and METAFLOW_DATASTORE_SYSROOT_S3/);
+      assert.doesNotMatch(r.stdout, /Workflow starting/);
+      assert.equal(setup.aws.submitted.length, submitted);
+      await assert.rejects(new Flow("LocalBatchFlow").latestRun(), /LocalBatchFlow/);
+      // Local metadata is refused the same way, naming the setting.
+      const md = await local.cli(["run", "batchstep.ts"], {
+        env: { ...setup.env(), METAFLOW_DEFAULT_METADATA: "local" },
+      });
+      assert.equal(md.code, 1, md.stdout + md.stderr);
+      assert.match(md.stderr, /@batch steps need the metadata service[\s\S]*METAFLOW_DEFAULT_METADATA=service/);
+      assert.doesNotMatch(md.stdout, /Workflow starting/);
     } finally {
       local.cleanup();
     }
+  });
+
+  void it("refuses a @batch step with no queue before any run is recorded", async () => {
+    const r = await work.cli(["run", "batchstep.ts"], {
+      env: { ...setup.env(), METAFLOW_BATCH_JOB_QUEUE: "" },
+    });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stderr,
+      /METAFLOW_BATCH_JOB_QUEUE is not set[\s\S]*step 'train' has @batch[\s\S]*or give the step @batch\(\{ queue \}\)/,
+    );
+    assert.doesNotMatch(r.stdout, /Workflow starting/);
   });
 });

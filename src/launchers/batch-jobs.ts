@@ -117,6 +117,102 @@ export function registerJobDefinitionInput(
   };
 }
 
+/** What a Batch job of a step is given from the settings: where it records, and where it runs. */
+export interface BatchJobSettings {
+  /** `s3://bucket/prefix`: the datastore every task shares. */
+  readonly datastoreRoot: string;
+  readonly serviceUrl: string;
+  readonly queue: string;
+  readonly image: string;
+}
+
+/** A setting a Batch job needs that is missing or unsuitable, and how to set it. */
+export interface BatchSettingProblem {
+  /** The setting to configure, e.g. `METAFLOW_DEFAULT_DATASTORE`. */
+  readonly key: string;
+  readonly headline: string;
+  readonly message: string;
+}
+
+/** Who asks for the Batch settings, for the words of a problem, and what it already has. */
+export interface BatchSettingsRequest {
+  /** Who needs them, as a headline's subject: "Deployed flows". */
+  readonly subject: string;
+  /** Whose tasks record to the metadata service: "deployed tasks". */
+  readonly tasks: string;
+  /** What a missing setting stops: "Deploying to Step Functions". */
+  readonly action: string;
+  /** A step's own `@batch` queue and image, which come before the settings. @default none */
+  readonly step?: Pick<BatchOptions, "queue" | "image">;
+  /** A local directory the run opened whatever the settings say (`--datastore-root`). @default none */
+  readonly localDatastore?: string;
+  /**
+   * Print, not run (`--only-json`): a missing value reads `<NAME>` and a local datastore or local
+   * metadata passes. @default false
+   */
+  readonly placeholders?: boolean;
+}
+
+/**
+ * Checks what a Batch job needs from the configuration — the S3 datastore, the metadata service,
+ * a queue and an image — and returns them, or the first that is missing with how to set it. The
+ * one check a deployment and the `batch` launcher (its preflight and each submission) share.
+ */
+export function batchJobSettings(
+  config: MetaflowConfig,
+  request: BatchSettingsRequest,
+): { readonly ok: true; readonly settings: BatchJobSettings } | { readonly ok: false; readonly problem: BatchSettingProblem } {
+  const placeholder = request.placeholders === true;
+  if (!placeholder && (request.localDatastore !== undefined || config.datastore.value !== "s3")) {
+    const where =
+      config.datastore.value !== "s3"
+        ? `local (METAFLOW_DEFAULT_DATASTORE=${config.datastore.value}, from ${config.datastore.origin})`
+        : `the local directory ${request.localDatastore} (the run was given it)`;
+    return {
+      ok: false,
+      problem: {
+        key: "METAFLOW_DEFAULT_DATASTORE",
+        headline: `${request.subject} need the S3 datastore`,
+        message: `The datastore is ${where}; AWS Batch tasks cannot read a directory on this machine. Set METAFLOW_DEFAULT_DATASTORE=s3 and METAFLOW_DATASTORE_SYSROOT_S3=s3://bucket/prefix (see docs/production.md).`,
+      },
+    };
+  }
+  if (!placeholder && config.metadata.value !== "service") {
+    return {
+      ok: false,
+      problem: {
+        key: "METAFLOW_DEFAULT_METADATA",
+        headline: `${request.subject} need the metadata service`,
+        message: `Metadata is local (METAFLOW_DEFAULT_METADATA=${config.metadata.value}, from ${config.metadata.origin}); ${request.tasks} record to the metadata service. Set METAFLOW_DEFAULT_METADATA=service and METAFLOW_SERVICE_URL (see docs/admin.md).`,
+      },
+    };
+  }
+  const wanted: Array<[keyof BatchJobSettings, string, string | undefined, string, string]> = [
+    ["datastoreRoot", "METAFLOW_DATASTORE_SYSROOT_S3", config.s3Root.value, "the S3 datastore root tasks share, e.g. s3://my-bucket/metaflow", ""],
+    ["serviceUrl", "METAFLOW_SERVICE_URL", config.serviceUrl.value, `the metadata service ${request.tasks} record to`, ""],
+    ["queue", "METAFLOW_BATCH_JOB_QUEUE", request.step?.queue ?? config.deploy.batchQueue.value, "the AWS Batch job queue tasks run in", "queue"],
+    ["image", "METAFLOW_BATCH_CONTAINER_IMAGE", request.step?.image ?? config.deploy.batchImage.value, "a container image with Node.js 20 and metaflow-ts installed", "image"],
+  ];
+  const settings: Partial<Record<keyof BatchJobSettings, string>> = {};
+  for (const [field, key, value, what, option] of wanted) {
+    if (value !== undefined) settings[field] = value;
+    else if (placeholder)
+      settings[field] = key === "METAFLOW_DATASTORE_SYSROOT_S3" ? `s3://<${key}>` : `<${key}>`;
+    else {
+      const orStep = request.step && option ? `, or give the step @batch({ ${option} })` : "";
+      return {
+        ok: false,
+        problem: {
+          key,
+          headline: `${key} is not set`,
+          message: `${request.action} needs ${key}: ${what} (set it in the environment or in ${config.configFile}${orStep})`,
+        },
+      };
+    }
+  }
+  return { ok: true, settings: settings as BatchJobSettings };
+}
+
 /** What a container needs to reach the datastore and the metadata service, and as whom it runs. */
 export interface ContainerSettings {
   readonly environment: Record<string, string>;

@@ -11,12 +11,17 @@ import { formatTaskCommand, type TaskCommand } from "../task/command.js";
 import type { PlainError } from "../errors.js";
 import type { BatchOptions } from "../decorators/batch.js";
 import { readAttempt } from "./slurm/outcome-record.js";
+import type { Backends } from "../backends.js";
+import { MetaflowError } from "../errors.js";
 import {
   batchClient,
+  batchJobSettings,
   containerSettings,
   ensureJobDefinition,
   jobDefinitionFor,
   resourceRequirements,
+  type BatchSettingProblem,
+  type BatchSettingsRequest,
 } from "./batch-jobs.js";
 import type {
   AttemptHandle,
@@ -24,6 +29,7 @@ import type {
   AttemptOutcome,
   AttemptRequest,
   LauncherContext,
+  PreflightContext,
   TaskLauncher,
 } from "./types.js";
 
@@ -73,30 +79,14 @@ export class BatchLauncher implements TaskLauncher {
 
   private async submit(r: Running): Promise<void> {
     const { spec, plan } = r.request;
-    const { config, storageSpec } = this.context.backends;
-    if (
-      storageSpec.type !== "config" ||
-      config.datastore.value !== "s3" ||
-      config.metadata.value !== "service" ||
-      !config.s3Root.value ||
-      !config.serviceUrl.value
-    ) {
-      throw new Error(
-        `step '${spec.step}' has @batch, and a Batch job reaches only the S3 datastore and the metadata service; set METAFLOW_DEFAULT_DATASTORE=s3 and METAFLOW_DEFAULT_METADATA=service (see docs/production.md), or remove @batch to run the step here`,
-      );
-    }
-    if (!spec.runPlan) throw new Error("internal: the run has no stored run plan");
+    const { config } = this.context.backends;
     const options = plan.launcher.options as BatchOptions;
-    const queue = options.queue ?? config.deploy.batchQueue.value;
-    const image = options.image ?? config.deploy.batchImage.value;
-    if (!queue || !image)
-      throw new Error(
-        `@batch needs ${!queue ? "a queue: @batch({ queue }) or METAFLOW_BATCH_JOB_QUEUE" : "an image: @batch({ image }) or METAFLOW_BATCH_CONTAINER_IMAGE"}`,
-      );
-    const container = containerSettings(config, {
-      datastoreRoot: config.s3Root.value,
-      serviceUrl: config.serviceUrl.value,
-    });
+    // The preflight checked this before the run was recorded; a launcher made some other way checks here.
+    const checked = batchJobSettings(config, settingsRequest(this.context.backends, options));
+    if (!checked.ok) throw new BatchSettingsError([spec.step], checked.problem);
+    if (!spec.runPlan) throw new Error("internal: the run has no stored run plan");
+    const { queue, image } = checked.settings;
+    const container = containerSettings(config, checked.settings);
     const { definition } = jobDefinitionFor(
       `metaflow-ts-${spec.flowName}`,
       {
@@ -297,4 +287,59 @@ function taskCommandOf(request: AttemptRequest): TaskCommand {
 
 function batchError(message: string): PlainError {
   return { name: "BatchJobError", code: "batch", message };
+}
+
+/** A `@batch` step of `metaflow run` cannot go to AWS Batch as configured; nothing was recorded. */
+export class BatchSettingsError extends MetaflowError {
+  constructor(
+    /** The `@batch` steps the problem stops. */
+    readonly steps: readonly string[],
+    /** What is missing, and how to set it. */
+    readonly problem: BatchSettingProblem,
+  ) {
+    const names = steps.map((s) => `'${s}'`).join(", ");
+    const has = `step${steps.length > 1 ? "s" : ""} ${names} ${steps.length > 1 ? "have" : "has"} @batch`;
+    const lead =
+      problem.key === "METAFLOW_DEFAULT_DATASTORE" || problem.key === "METAFLOW_DEFAULT_METADATA"
+        ? `${has}, and a Batch job reaches only the S3 datastore and the metadata service.`
+        : `${has}.`;
+    super(
+      "batch-settings",
+      problem.headline,
+      `${lead} ${problem.message} Or remove @batch to run the step here. Nothing was recorded.`,
+    );
+  }
+}
+
+/** What the settings check is told about a run of this process and one step's options. */
+function settingsRequest(backends: Backends, options: BatchOptions): BatchSettingsRequest {
+  return {
+    subject: "@batch steps",
+    tasks: "Batch tasks",
+    action: "Running a step on AWS Batch",
+    step: options,
+    ...(backends.storageSpec.type === "local" ? { localDatastore: backends.storageSpec.root } : {}),
+  };
+}
+
+/**
+ * The preflight check of the `batch` launcher kind: each `@batch` step has what its jobs need (the
+ * S3 datastore, the metadata service, a queue and an image), before the run is recorded. Steps
+ * stopped by the same problem are named together.
+ */
+export function batchPreflight(context: PreflightContext): Promise<void> {
+  const stopped = new Map<string, { problem: BatchSettingProblem; steps: string[] }>();
+  for (const { step, plan } of context.steps) {
+    const options = plan.launcher.options as BatchOptions;
+    const checked = batchJobSettings(context.backends.config, settingsRequest(context.backends, options));
+    if (checked.ok) continue;
+    const key = `${checked.problem.key}\n${checked.problem.message}`;
+    const seen = stopped.get(key);
+    if (seen) seen.steps.push(step);
+    else stopped.set(key, { problem: checked.problem, steps: [step] });
+  }
+  const [first] = stopped.values();
+  return first
+    ? Promise.reject(new BatchSettingsError(first.steps, first.problem))
+    : Promise.resolve();
 }

@@ -2,7 +2,7 @@
  * The built-in task launchers, listed in one place by kind. A step's plan names a kind
  * (`plan.launcher.kind`); the scheduler makes one launcher of each kind a run uses.
  */
-import { BatchLauncher } from "./batch.js";
+import { BatchLauncher, batchPreflight } from "./batch.js";
 import { HostPoolLauncher, ProcessLauncher } from "./local.js";
 import { slurmLauncher, slurmPreflight } from "./slurm/launcher.js";
 import type { LauncherFactory, LauncherPreflight, PreflightContext } from "./types.js";
@@ -16,7 +16,10 @@ const FACTORIES: ReadonlyMap<string, LauncherFactory> = new Map<string, Launcher
 ]);
 
 /** Checks some kinds make before a run starts (tools, settings, a datastore their tasks reach). */
-const PREFLIGHTS: ReadonlyMap<string, LauncherPreflight> = new Map([["slurm", slurmPreflight]]);
+const PREFLIGHTS: ReadonlyMap<string, LauncherPreflight> = new Map([
+  ["batch", batchPreflight],
+  ["slurm", slurmPreflight],
+]);
 
 /** The factory of a launcher kind, or undefined. */
 export function launcherFactory(kind: string): LauncherFactory | undefined {

@@ -34,7 +34,11 @@ import {
   type ProjectInfo,
   type TokenDecision,
 } from "../project.js";
-import { containerSettings, type BatchDefaults } from "../../launchers/batch-jobs.js";
+import {
+  batchJobSettings,
+  containerSettings,
+  type BatchDefaults,
+} from "../../launchers/batch-jobs.js";
 import { compileStateMachine, type CompiledStateMachine } from "./compile.js";
 import { stepRunSettings } from "./settings.js";
 import { analyseFlow } from "./structure.js";
@@ -115,36 +119,14 @@ export function deploySettings(
 ): DeploySettings {
   const config = loadConfig(env as NodeJS.ProcessEnv);
   const placeholder = options.placeholders === true;
-  const need = (key: string, value: string | undefined, what: string): string => {
-    if (value !== undefined) return value;
-    if (placeholder) return key === "METAFLOW_DATASTORE_SYSROOT_S3" ? `s3://<${key}>` : `<${key}>`;
-    throw new DeployError(
-      `${key} is not set`,
-      `Deploying to Step Functions needs ${key}: ${what} (set it in the environment or in ${config.configFile})`,
-    );
-  };
-  if (config.datastore.value !== "s3" && !placeholder) {
-    throw new DeployError(
-      "Deployed flows need the S3 datastore",
-      `The datastore is local (METAFLOW_DEFAULT_DATASTORE=${config.datastore.value}, from ${config.datastore.origin}); AWS Batch tasks cannot read a directory on this machine. Set METAFLOW_DEFAULT_DATASTORE=s3 and METAFLOW_DATASTORE_SYSROOT_S3=s3://bucket/prefix (see docs/production.md).`,
-    );
-  }
-  if (config.metadata.value !== "service" && !placeholder) {
-    throw new DeployError(
-      "Deployed flows need the metadata service",
-      `Metadata is local (METAFLOW_DEFAULT_METADATA=${config.metadata.value}, from ${config.metadata.origin}); deployed tasks record to the metadata service. Set METAFLOW_DEFAULT_METADATA=service and METAFLOW_SERVICE_URL (see docs/admin.md).`,
-    );
-  }
-  const datastoreRoot = need(
-    "METAFLOW_DATASTORE_SYSROOT_S3",
-    config.s3Root.value,
-    "the S3 datastore root tasks share, e.g. s3://my-bucket/metaflow",
-  );
-  const serviceUrl = need(
-    "METAFLOW_SERVICE_URL",
-    config.serviceUrl.value,
-    "the metadata service deployed tasks record to",
-  );
+  const checked = batchJobSettings(config, {
+    subject: "Deployed flows",
+    tasks: "deployed tasks",
+    action: "Deploying to Step Functions",
+    placeholders: placeholder,
+  });
+  if (!checked.ok) throw new DeployError(checked.problem.headline, checked.problem.message);
+  const { datastoreRoot, serviceUrl, queue, image } = checked.settings;
   const d = config.deploy;
   const { environment, secrets } = containerSettings(config, {
     datastoreRoot,
@@ -154,16 +136,8 @@ export function deploySettings(
   return {
     datastoreRoot,
     batch: {
-      queue: need(
-        "METAFLOW_BATCH_JOB_QUEUE",
-        d.batchQueue.value,
-        "the AWS Batch job queue tasks run in",
-      ),
-      image: need(
-        "METAFLOW_BATCH_CONTAINER_IMAGE",
-        d.batchImage.value,
-        "a container image with Node.js 20 and metaflow-ts installed",
-      ),
+      queue,
+      image,
       ...(d.batchJobRole.value ? { iamRole: d.batchJobRole.value } : {}),
       ...(d.batchExecutionRole.value ? { executionRole: d.batchExecutionRole.value } : {}),
     },
