@@ -21,6 +21,8 @@ import { cancelledError, timeoutError } from "./task-errors.js";
 
 export type { LoopResult, SchedulerSetup, TaskStat } from "./scheduler-types.js";
 
+/** Clones in flight at once: a resume of a 10,000-split foreach must not open 10,000 reads at once. */
+const MAX_CLONES_AT_ONCE = 32;
 /** The longest delay setTimeout honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -37,7 +39,10 @@ export class Scheduler {
   private readonly executed = new Set<string>();
   private readonly cloneChecker: CloneChecker | undefined;
   private nextTaskId = 1;
+  /** Clones not finished (waiting or in flight), and those in flight; each reads records and objects. */
   private cloning = 0;
+  private cloneActive = 0;
+  private readonly cloneBacklog: Array<() => void> = [];
   private cloned = 0;
   private failure: LoopResult["failure"];
   private metadataError: PlainError | undefined;
@@ -117,7 +122,11 @@ export class Scheduler {
     // A task after one that runs again starts from new inputs, so it runs again too.
     const afterRerun = task.parents.some((p) => this.executed.has(p.taskId));
     if (match && !afterRerun && canClone(match, this.s.nodes)) {
-      void this.clone(task, match);
+      // Counted at once (the run is not over), started when fewer than the limit are in flight.
+      this.cloning += 1;
+      const start = () => void this.clone(task, match);
+      if (this.cloneActive < MAX_CLONES_AT_ONCE) start();
+      else this.cloneBacklog.push(start);
       return;
     }
     this.executed.add(task.taskId);
@@ -126,7 +135,7 @@ export class Scheduler {
 
   /** Copies a finished task of the origin run into this run instead of running it again. */
   private async clone(task: QueuedTask, o: OriginTask): Promise<void> {
-    this.cloning += 1;
+    this.cloneActive += 1;
     try {
       // Never clone a task whose stored objects are gone or damaged: its clone would point at nothing.
       const problem = await this.cloneChecker?.problem(o);
@@ -145,7 +154,9 @@ export class Scheduler {
     } catch (err) {
       this.failure ??= { step: task.step, taskId: task.taskId, error: { name: "CloneError", message: `could not clone the task: ${(err as Error).message}` } };
     } finally {
+      this.cloneActive -= 1;
       this.cloning -= 1;
+      this.cloneBacklog.shift()?.();
       this.pump();
     }
   }
