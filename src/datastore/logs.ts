@@ -85,7 +85,7 @@ export class AttemptLogs {
     this.show(stream, line);
     if (this.closed) {
       // A line that arrives after the attempt ended (a late warning) is appended to the stored log.
-      void appendLogLine(this.storage, this.key(stream), line).catch(() => undefined);
+      void appendLogLine(this.storage, this.key(stream), line).catch((err: unknown) => this.storeFailed(err));
       return;
     }
     const stored = `${new Date().toISOString()}\t${line}\n`;

@@ -62,7 +62,9 @@ function hostEvents(context: LauncherContext, host: () => WorkerHost | undefined
       const line = `Warning: after the task ended, its code raised ${error.name}: ${error.message}`;
       context.say("stderr", `[${task.runId}/${task.step}/${task.taskId} (pid ${pid})] ${line}`);
       const key = logKey(task.flowName, task.runId, task.step, task.taskId, task.attempt, "stderr");
-      void appendLogLine(context.backends.storage, key, line).catch(() => undefined);
+      void appendLogLine(context.backends.storage, key, line).catch((err: unknown) =>
+        context.say("stderr", `[${task.runId}/${task.step}/${task.taskId}] Warning: could not add that warning to the task's stored log: ${(err as Error).message}`),
+      );
     },
   };
 }

@@ -194,7 +194,10 @@ export async function executeTask(
     await runEndHooks(ends, spec, write, { status: "completed", artifacts: result.artifacts.map((a) => ({ name: a.name, type: a.type, size: a.size })) });
     return result;
   } catch (err) {
-    await runEndHooks(ends, spec, write, { status: "failed", artifacts: [], error: err }).catch(() => undefined);
+    // The step's own error is what counts; a hook that fails on top of it is said in the task's log.
+    await runEndHooks(ends, spec, write, { status: "failed", artifacts: [], error: err }).catch((hookErr: unknown) =>
+      write("stderr", `A decorator's end hook failed after the step's error: ${(hookErr as Error).message ?? String(hookErr)}\n`),
+    );
     const cause = err instanceof TaskExitSignal || sandbox.exitCode === undefined ? err : new TaskExitSignal(sandbox.exitCode);
     const failedAt = performance.now();
     const kept = slots ? await keepFailedArtifacts(spec.step, slots, store, write) : undefined;
