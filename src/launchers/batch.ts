@@ -110,8 +110,6 @@ export class BatchLauncher implements TaskLauncher {
       );
     }
     const { m, client } = await batchClient();
-    const max = (a: number | undefined, b: number | undefined, d: number) =>
-      Math.max(a ?? d, b ?? d);
     const out = await client.send(
       new m.SubmitJobCommand({
         jobName: `${spec.flowName}-${spec.runId}-${spec.step}-${spec.taskId}-${spec.attempt}`
@@ -122,10 +120,12 @@ export class BatchLauncher implements TaskLauncher {
         containerOverrides: {
           command: ["metaflow", ...formatTaskCommand(taskCommandOf(r.request))],
           environment: Object.entries(plan.env).map(([name, value]) => ({ name, value })),
+          // @batch's cpu, memory and gpu are in plan.resources: its plan hook took the larger of
+          // them and @resources'. Unset ones get Batch's defaults, as in a deployed flow.
           resourceRequirements: resourceRequirements({
-            cpu: max(plan.resources.cpu, options.cpu, 1),
-            memory: max(plan.resources.memoryMb, options.memory, 4096),
-            gpu: max(plan.resources.gpu, options.gpu, 0),
+            cpu: plan.resources.cpu ?? 1,
+            memory: plan.resources.memoryMb ?? 4096,
+            gpu: plan.resources.gpu ?? 0,
           }).map((x) => ({ type: x.Type as never, value: x.Value })),
         },
         ...(plan.timeoutMs !== undefined
