@@ -8,6 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { contentKey } from "../src/datastore/cas.js";
+import { LostObjectError } from "../src/datastore/object-format.js";
+import { Run, namespace } from "../src/index.js";
 import { Project, waitForOutput } from "./helpers/project.js";
 
 const project = new Project();
@@ -144,4 +146,25 @@ void test("the client's missing-object error names the resume command of the run
   const fixed = await project.cli(["dump", `RecoverFlow/${runId}/start`]);
   assert.equal(fixed.code, 0, fixed.stderr);
   assert.match(fixed.stdout, /small: Array, \d+ B = \[ 1, 2, 3 \]/);
+});
+
+void test("the client says how to recover a lost object once, with the run's own command, and keeps the original error", async () => {
+  const counter = path.join(project.dir, "c6.txt");
+  const r = await project.cli(["run", "recover.ts"], { env: { COUNTER: counter, BIG_SEED: "6" } });
+  assert.equal(r.code, 0, r.stderr);
+  const runId = await project.latestRun("RecoverFlow");
+  const refs = await startRefs(runId);
+  // A second object, small and deleted: the client must name the resume command once.
+  fs.rmSync(objectFile(refs.get("small")!.hash));
+  namespace(null);
+  const task = await (await (await Run.get(`RecoverFlow/${runId}`, { datastoreRoot: project.root })).step("start")).task();
+  const lost = await task.artifact("small").data().then(
+    () => assert.fail("a deleted object cannot load"),
+    (err: unknown) => err,
+  );
+  assert.ok(lost instanceof LostObjectError, String(lost));
+  const command = `npx metaflow resume recover.ts --origin-run-id ${runId}`;
+  assert.equal(lost.message.split(command).length - 1, 1, lost.message);
+  assert.doesNotMatch(lost.message, /FLOW_FILE|RUN_ID|For this run/);
+  assert.ok(lost.cause instanceof LostObjectError && lost.cause.stack, "the store's error is the cause");
 });

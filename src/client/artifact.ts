@@ -1,6 +1,6 @@
 /** `DataArtifact`: one stored value of a task, described without loading it. */
 import type { ArtifactRef, Encoding } from "../datastore/types.js";
-import { DatastoreError } from "../errors.js";
+import { LostObjectError } from "../datastore/object-format.js";
 import type { ClientContext } from "./context.js";
 
 /** One artifact of a task: its name, size, type and content hash; `data()` loads the value. */
@@ -68,7 +68,8 @@ export class DataArtifact<T = unknown> {
     try {
       return (await this.ctx.store.getValue(this.ref)) as T;
     } catch (err) {
-      if (err instanceof DatastoreError && this.resume) throw new DatastoreError(`${err.message} For this run: \`npx ${this.resume}\`.`);
+      // Only resume stores a lost object again; a value that does not decode needs other help.
+      if (err instanceof LostObjectError && this.resume) throw err.withResumeCommand(this.resume);
       throw err;
     }
   }

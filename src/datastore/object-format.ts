@@ -61,11 +61,7 @@ export async function inflateOrCorrupt(payload: Buffer, hash: string, where: str
   try {
     return await inflate(payload);
   } catch (err) {
-    throw corruptObject(
-      hash,
-      where,
-      `its compressed payload cannot be inflated (${(err as Error).message})`,
-    );
+    throw notInflatable(err, hash, where);
   }
 }
 
@@ -74,12 +70,12 @@ export function inflateOrCorruptSync(payload: Buffer, hash: string, where: strin
   try {
     return zlib.inflateSync(payload);
   } catch (err) {
-    throw corruptObject(
-      hash,
-      where,
-      `its compressed payload cannot be inflated (${(err as Error).message})`,
-    );
+    throw notInflatable(err, hash, where);
   }
+}
+
+function notInflatable(err: unknown, hash: string, where: string): LostObjectError {
+  return corruptObject(hash, where, `its compressed payload cannot be inflated (${(err as Error).message})`);
 }
 
 /** Throws a corrupt-object error unless `data` hashes to `hash`. */
@@ -88,21 +84,59 @@ export function verify(data: Buffer, hash: string, where: string): void {
   if (actual !== hash) throw corruptObject(hash, where, `its content hashes to ${actual}`);
 }
 
-/** How to store a lost object again: resume checks every object of a task it would clone. */
-const RECOVER =
-  "To store it again, resume the run that needs it (`metaflow resume FLOW_FILE --origin-run-id RUN_ID`, which a failed run prints): " +
-  "resume reruns every task whose stored objects are missing or corrupt instead of cloning it.";
+/**
+ * How to store a lost object again: resume checks every object of a task it would clone. `command`
+ * is the run's own `metaflow resume …` when the reader knows it.
+ */
+function recover(command: string | undefined): string {
+  const how = command
+    ? `\`npx ${command}\``
+    : "`metaflow resume FLOW_FILE --origin-run-id RUN_ID`, which a failed run prints";
+  return (
+    `To store it again, resume the run that needs it (${how}): ` +
+    "resume reruns every task whose stored objects are missing or corrupt instead of cloning it."
+  );
+}
+
+/** A stored object that is missing or does not match its hash; resuming the run that needs it stores it again. */
+export class LostObjectError extends DatastoreError {
+  constructor(
+    readonly problem: "missing" | "corrupt",
+    /** The object's content hash. */
+    readonly hash: string,
+    /** The file or URL where it was looked for. */
+    readonly where: string,
+    /** What is wrong, before the recovery advice. */
+    private readonly account: string,
+    resumeCommand?: string,
+  ) {
+    super(`${account} ${recover(resumeCommand)}`);
+  }
+
+  /** The same error, its advice naming the command that resumes the run (`metaflow resume …`); caused by this one. */
+  withResumeCommand(command: string): LostObjectError {
+    const named = new LostObjectError(this.problem, this.hash, this.where, this.account, command);
+    named.cause = this;
+    return named;
+  }
+}
 
 /** The error for an object that is not in the store, and how to recover. */
-export function missingObject(hash: string, where: string): DatastoreError {
-  return new DatastoreError(
-    `Object ${hash} is not in the datastore (looked for ${where}): the file was deleted, or the run that wrote it used another datastore. ${RECOVER}`,
+export function missingObject(hash: string, where: string): LostObjectError {
+  return new LostObjectError(
+    "missing",
+    hash,
+    where,
+    `Object ${hash} is not in the datastore (looked for ${where}): the file was deleted, or the run that wrote it used another datastore.`,
   );
 }
 
 /** The error for an object whose bytes do not match its name, and how to recover. */
-export function corruptObject(hash: string, where: string, detail: string): DatastoreError {
-  return new DatastoreError(
-    `Object ${hash} at ${where} is corrupt or was torn by an interrupted write: ${detail}. Delete ${where}, then resume. ${RECOVER}`,
+export function corruptObject(hash: string, where: string, detail: string): LostObjectError {
+  return new LostObjectError(
+    "corrupt",
+    hash,
+    where,
+    `Object ${hash} at ${where} is corrupt or was torn by an interrupted write: ${detail}. Delete ${where}, then resume.`,
   );
 }
