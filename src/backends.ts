@@ -49,6 +49,8 @@ export function openBackends(options: OpenBackendsOptions = {}): Backends {
   const config = loadConfig(env as NodeJS.ProcessEnv);
   emitConfigWarnings(config);
   const cwd = options.cwd ?? process.cwd();
+  // Settings are checked before the storage is opened, so a bad one leaves no S3 client behind.
+  const serviceUrl = config.metadata.value === "service" ? requireServiceUrl(config) : undefined;
   const storage: StorageBackend = options.datastoreRoot
     ? new LocalStorage(path.resolve(options.datastoreRoot))
     : openStorage(config, { cwd });
@@ -56,18 +58,13 @@ export function openBackends(options: OpenBackendsOptions = {}): Backends {
   // Local metadata lives beside a local datastore, or in the nearest .metaflow when data is on S3.
   const localRoot = isLocal ? storage.root : (config.localRoot.value ?? findDatastoreRoot(cwd));
   let metadata: MetadataProvider;
-  if (config.metadata.value === "service") {
-    const url = config.serviceUrl.value;
-    if (!url) {
-      throw new ConfigError(
-        "METAFLOW_SERVICE_URL",
-        config.metadata.origin,
-        `METAFLOW_DEFAULT_METADATA is 'service' (from ${config.metadata.origin}) but METAFLOW_SERVICE_URL is not set; set it to the metadata service, e.g. http://metaflow.example.com:8080`,
-      );
-    }
-    metadata = new ServiceMetadata({ url, token: config.serviceToken.value ?? "", retryTimeoutMs: config.serviceRetryTimeout.value * 1000 });
-  } else {
-    metadata = new LocalMetadata(localRoot, { heartbeatTimeoutMs: config.heartbeatTimeout.value * 1000 });
+  try {
+    metadata = serviceUrl
+      ? new ServiceMetadata({ url: serviceUrl, token: config.serviceToken.value ?? "", retryTimeoutMs: config.serviceRetryTimeout.value * 1000 })
+      : new LocalMetadata(localRoot, { heartbeatTimeoutMs: config.heartbeatTimeout.value * 1000 });
+  } catch (err) {
+    closeStorage(storage);
+    throw err;
   }
   const localDir = isLocal ? path.join(storage.root, "tmp") : path.join(os.tmpdir(), `metaflow-ts-${process.getuid?.() ?? "user"}`);
   return {
@@ -83,6 +80,19 @@ export function openBackends(options: OpenBackendsOptions = {}): Backends {
       closeStorage(storage);
     },
   };
+}
+
+/** The metadata service's URL, which `METAFLOW_DEFAULT_METADATA=service` requires. */
+function requireServiceUrl(config: MetaflowConfig): string {
+  const url = config.serviceUrl.value;
+  if (!url) {
+    throw new ConfigError(
+      "METAFLOW_SERVICE_URL",
+      config.metadata.origin,
+      `METAFLOW_DEFAULT_METADATA is 'service' (from ${config.metadata.origin}) but METAFLOW_SERVICE_URL is not set; set it to the metadata service, e.g. http://metaflow.example.com:8080`,
+    );
+  }
+  return url;
 }
 
 /** Opens the storage a worker host was told to use. */
