@@ -141,11 +141,7 @@ export class ContentStore {
     const where = `${this.backend.root}/${key}`;
     const object = await this.backend.get(key);
     if (object === undefined) throw missingObject(hash, where);
-    const flag = parseHeader(object.subarray(0, HEADER_SIZE), object.length, hash, where);
-    const payload = object.subarray(HEADER_SIZE);
-    const data = flag === FLAG_DEFLATE ? await inflateOrCorrupt(payload, hash, where) : payload;
-    verify(data, hash, where);
-    return data;
+    return payloadOf(object, hash, where);
   }
 
   /**
@@ -241,9 +237,16 @@ export class ContentStore {
  * holds the content with this hash; throws a DatastoreError naming `where` otherwise.
  */
 export async function verifyStoredObject(object: Buffer, hash: string, where: string): Promise<void> {
-  const flag = parseHeader(object.subarray(0, HEADER_SIZE), object.length, checkHash(hash), where);
+  await payloadOf(object, checkHash(hash), where);
+}
+
+/** The verified content of a stored object (header and payload); throws a LostObjectError naming `where`. */
+async function payloadOf(object: Buffer, hash: string, where: string): Promise<Buffer> {
+  const flag = parseHeader(object.subarray(0, HEADER_SIZE), object.length, hash, where);
   const payload = object.subarray(HEADER_SIZE);
-  verify(flag === FLAG_DEFLATE ? await inflateOrCorrupt(payload, hash, where) : payload, hash, where);
+  const data = flag === FLAG_DEFLATE ? await inflateOrCorrupt(payload, hash, where) : payload;
+  verify(data, hash, where);
+  return data;
 }
 
 function decode(bytes: Buffer, ref: ValueLocator): unknown {
