@@ -3,7 +3,7 @@
  * names them: where `step-functions create` puts the tasks (AWS Batch queue and image), the roles
  * the tasks, the state machine and the schedules act as, and how tasks get the service token.
  */
-import type { Setting } from "./load.js";
+import type { Resolve, Setting } from "./setting.js";
 
 /** The effective deployment settings; every one is optional until a command needs it. */
 export interface DeploySettings {
@@ -38,7 +38,6 @@ export const DEPLOY_SETTING_KEYS: readonly string[] = [
 ];
 
 /** How `loadConfig` resolves one setting: environment over file over `fallback`, parsed by `parse`. */
-type Resolve = <T>(key: string, parse: (raw: string) => T, fallback: T) => Setting<T>;
 
 /** Resolves every deployment setting with `loadConfig`'s precedence rules. */
 export function resolveDeploySettings(resolve: Resolve): DeploySettings {

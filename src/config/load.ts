@@ -8,20 +8,10 @@ import path from "node:path";
 import { DEPLOY_SETTING_KEYS, resolveDeploySettings, type DeploySettings } from "./deploy.js";
 import { ConfigError } from "./errors.js";
 import { Secret, hasUrlCredentials, redactUrl } from "./secret.js";
+import type { Setting, SettingSource } from "./setting.js";
 import { resolveSlurmSettings, SLURM_SETTING_KEYS, type SlurmSettings } from "./slurm.js";
 
-/** Where a setting's value came from, lowest precedence first. */
-export type SettingSource = "default" | "file" | "env";
-
-/** One effective setting: its value, and which key in which place supplied it. */
-export interface Setting<T> {
-  /** The setting's name, as in the environment and the config file, e.g. `METAFLOW_DEFAULT_DATASTORE`. */
-  readonly key: string;
-  readonly value: T;
-  readonly source: SettingSource;
-  /** Human-readable origin: `default`, the config file's path, or `env METAFLOW_X` (the variable actually read). */
-  readonly origin: string;
-}
+export type { Setting, SettingSource } from "./setting.js";
 
 /** How the S3 client authenticates. */
 export type S3Credentials =

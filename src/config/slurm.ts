@@ -3,7 +3,7 @@
  * follows jobs. Also the syntax of the Slurm values they hold (time limits, names), shared with the
  * `@slurm` options so a value means the same wherever it is written.
  */
-import type { Setting } from "./load.js";
+import type { Resolve, Setting } from "./setting.js";
 
 /** The effective `METAFLOW_SLURM_*` settings. */
 export interface SlurmSettings {
@@ -53,7 +53,6 @@ export const SLURM_SETTING_KEYS: readonly string[] = [
 ];
 
 /** How `loadConfig` resolves one setting: environment over file over `fallback`, parsed by `parse`. */
-type Resolve = <T>(key: string, parse: (raw: string) => T, fallback: T) => Setting<T>;
 
 /** Resolves every Slurm setting with `loadConfig`'s precedence rules. */
 export function resolveSlurmSettings(resolve: Resolve): SlurmSettings {

@@ -8,13 +8,40 @@ import {
   batchName,
   jobDefinitionFor,
   resourceRequirements,
+  type BatchDefaults,
   type JobDefinitionSpec,
 } from "../../launchers/batch-jobs.js";
 import type { TaskCommandTemplate } from "../../task/command.js";
 import { taskCommandExpression, type Expr } from "./command.js";
-import type { CompileOptions } from "./compile.js";
 import type { StepRunSettings } from "./settings.js";
 import type { FlowStructure } from "./structure.js";
+
+/** Deployment-wide inputs of the compiler. */
+export interface CompileOptions {
+  /** The state machine's name, e.g. `recsys.prod.TrainFlow` (see project.ts). */
+  readonly deployment: string;
+  /** Hash of the run plan stored in the datastore (code package, steps, parameters). */
+  readonly plan: string;
+  /** The S3 datastore root, `s3://bucket/prefix`; tasks write their output documents under it. */
+  readonly datastoreRoot: string;
+  /** System tags every deployed run gets (`production:<token>`, `project:...`). */
+  readonly systemTags: readonly string[];
+  readonly batch: BatchDefaults;
+  /** Environment of every container (datastore, metadata service, user). @default {} */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Container variables read from Secrets Manager or SSM (name → ARN). @default {} */
+  readonly secrets?: Readonly<Record<string, string>>;
+  /** Foreach tasks running at once (the Map states' MaxConcurrency). @default 100 */
+  readonly maxWorkers?: number;
+  /** Most tasks one foreach may create (as the run plan says; checked against task-id length). @default 100 */
+  readonly maxNumSplits?: number;
+  /** Run-time limit of a task without `@timeout`, in seconds. @default 432000 (5 days, as Metaflow) */
+  readonly defaultTimeoutSeconds?: number;
+  /** Time a job may wait in the queue on top of its run-time limit before the state gives up. @default 86400 */
+  readonly queueAllowanceSeconds?: number;
+  /** The program before `task` in the container. @default ["metaflow"] */
+  readonly entrypoint?: readonly string[];
+}
 
 /** Batch's smallest run-time limit. */
 const MIN_BATCH_TIMEOUT = 60;
