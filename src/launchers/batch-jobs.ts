@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import type { MetaflowConfig } from "../config/index.js";
 import type { BatchOptions } from "../decorators/batch.js";
+import { remoteTaskEnvironment } from "./remote-task.js";
 
 /** The deployment-wide Batch settings a step's `@batch` options fall back on. */
 export interface BatchDefaults {
@@ -221,29 +222,22 @@ export interface ContainerSettings {
 }
 
 /**
- * The container environment of a task: the S3 datastore, the metadata service (its token as a
- * Batch secret when `METAFLOW_BATCH_SERVICE_TOKEN_ARN` is set, else as a variable) and the user.
+ * The container environment of a task: what every remote task is given (`remoteTaskEnvironment`:
+ * the S3 datastore and its settings, the metadata service, the user), with the service token as a
+ * Batch secret when `METAFLOW_BATCH_SERVICE_TOKEN_ARN` is set, else as a variable.
  */
 export function containerSettings(
   config: MetaflowConfig,
   values: { datastoreRoot: string; serviceUrl: string; maskToken?: boolean },
 ): ContainerSettings {
-  const environment: Record<string, string> = {
-    METAFLOW_DEFAULT_DATASTORE: "s3",
-    METAFLOW_DATASTORE_SYSROOT_S3: values.datastoreRoot,
-    METAFLOW_DEFAULT_METADATA: "service",
-    METAFLOW_SERVICE_URL: values.serviceUrl,
-    METAFLOW_USER: config.user.value,
-  };
-  if (config.s3Region.source !== "default") environment.METAFLOW_S3_REGION = config.s3Region.value;
-  if (config.s3Endpoint.value) environment.METAFLOW_S3_ENDPOINT_URL = config.s3Endpoint.value;
-  const secrets: Record<string, string> = {};
-  const token = config.serviceToken.value;
   const arn = config.deploy.batchServiceTokenArn.value;
-  if (arn) secrets.METAFLOW_SERVICE_AUTH_TOKEN = arn;
-  else if (token)
-    environment.METAFLOW_SERVICE_AUTH_TOKEN = values.maskToken ? token.masked : token.reveal();
-  return { environment, secrets };
+  const environment = remoteTaskEnvironment(config, {
+    kind: "container",
+    datastoreRoot: values.datastoreRoot,
+    serviceUrl: values.serviceUrl,
+    token: arn ? "omit" : values.maskToken ? "mask" : "reveal",
+  });
+  return { environment, secrets: arn ? { METAFLOW_SERVICE_AUTH_TOKEN: arn } : {} };
 }
 
 type BatchSdk = typeof import("@aws-sdk/client-batch");

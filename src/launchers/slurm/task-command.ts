@@ -8,8 +8,8 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Backends } from "../../backends.js";
 import type { SlurmSettings } from "../../config/index.js";
-import { findDatastoreRoot, LocalStorage } from "../../datastore/local.js";
 import type { TaskSpec } from "../../task/protocol.js";
+import { remoteTaskEnvironment } from "../remote-task.js";
 
 let root: string | undefined;
 
@@ -80,44 +80,10 @@ export function taskArgs(spec: TaskSpec): string[] {
 }
 
 /**
- * The settings a task needs to open the run's datastore and metadata, as environment variables:
- * the effective values (from the environment or the config file), with a local datastore's root
- * made explicit, so a job finds them whatever its working directory, `HOME` or `--export` policy.
- * S3 keys from the environment are passed on too; a profile or an instance role keeps them out.
+ * The environment of a job: what every remote task is given (`remoteTaskEnvironment`), for a node
+ * that shares this machine's filesystem and user — a local datastore's root, the S3 credentials
+ * from the environment or a profile, the S3 cache directory.
  */
 export function jobEnvironment(backends: Backends): Record<string, string> {
-  const c = backends.config;
-  const env: Record<string, string> = {
-    METAFLOW_DEFAULT_DATASTORE: c.datastore.value,
-    METAFLOW_DEFAULT_METADATA: c.metadata.value,
-    METAFLOW_USER: c.user.value,
-  };
-  const local = backends.storage instanceof LocalStorage ? backends.storage.root : undefined;
-  if (local) env.METAFLOW_DATASTORE_SYSROOT_LOCAL = local;
-  else if (c.metadata.value === "local")
-    env.METAFLOW_DATASTORE_SYSROOT_LOCAL = c.localRoot.value ?? findDatastoreRoot(process.cwd());
-  const set = (key: string, v: { toString(): string } | undefined, source: string) => {
-    if (v !== undefined && source !== "default") env[key] = v.toString();
-  };
-  if (!local) {
-    set("METAFLOW_DATASTORE_SYSROOT_S3", c.s3Root.value, c.s3Root.source);
-    set("METAFLOW_DATATOOLS_S3ROOT", c.datatoolsS3Root.value, c.datatoolsS3Root.source);
-    set("METAFLOW_S3_ENDPOINT_URL", c.s3Endpoint.value, c.s3Endpoint.source);
-    set("METAFLOW_S3_REGION", c.s3Region.value, c.s3Region.source);
-    set("METAFLOW_S3_RETRY_COUNT", c.s3RetryCount.value, c.s3RetryCount.source);
-    set("METAFLOW_S3_WORKER_COUNT", c.s3WorkerCount.value, c.s3WorkerCount.source);
-    set("METAFLOW_S3_CACHE_DIR", c.s3CacheDir.value, c.s3CacheDir.source);
-    const creds = c.s3Credentials.value;
-    if (creds.kind === "profile") env.METAFLOW_AWS_PROFILE = creds.profile;
-    if (creds.kind === "env") {
-      env.AWS_ACCESS_KEY_ID = creds.accessKeyId;
-      env.AWS_SECRET_ACCESS_KEY = creds.secretAccessKey.reveal();
-      if (creds.sessionToken) env.AWS_SESSION_TOKEN = creds.sessionToken.reveal();
-    }
-  }
-  if (c.metadata.value === "service") {
-    set("METAFLOW_SERVICE_URL", c.serviceUrl.value, c.serviceUrl.source);
-    if (c.serviceToken.value) env.METAFLOW_SERVICE_AUTH_TOKEN = c.serviceToken.value.reveal();
-  }
-  return env;
+  return remoteTaskEnvironment(backends.config, { kind: "shared", storage: backends.storage });
 }
