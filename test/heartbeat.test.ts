@@ -119,3 +119,18 @@ void test("a bad METAFLOW_HEARTBEAT_TIMEOUT is refused with the variable's name"
   assert.match(r.stderr, /METAFLOW_HEARTBEAT_TIMEOUT/);
   assert.match(r.stderr, /"soon"/);
 });
+
+void test("a run a scheduler drives (Step Functions) has no local heartbeat, so it never reads as dead; a losing idempotent claim stops its beat", async () => {
+  const { LocalMetadata } = await import("../src/metadata/local.js");
+  const metadata = new LocalMetadata(project.root, { heartbeatTimeoutMs: 1000 });
+  const record = { flow: "DrivenFlow", user: "ann", createdAt: Date.now(), parameters: {}, parameterRefs: [], systemTags: [], tags: [], codePackage: "0".repeat(64), flowFile: "driven.ts", className: "DrivenFlow" };
+  try {
+    const driven = await metadata.newRun({ ...record, orchestrator: "step-functions" }, { idempotencyKey: "execution-0001" });
+    assert.equal(fs.existsSync(path.join(metadata.runDir("DrivenFlow", driven), "_heartbeat.json")), false);
+    assert.equal(await metadata.newRun({ ...record, orchestrator: "step-functions" }, { idempotencyKey: "execution-0001" }), driven, "the same key is the same run");
+    const local = await metadata.newRun(record);
+    assert.equal(fs.existsSync(path.join(metadata.runDir("DrivenFlow", local), "_heartbeat.json")), true);
+  } finally {
+    metadata.close();
+  }
+});

@@ -228,10 +228,15 @@ export class LocalMetadata implements MetadataProvider {
       }
     }
     const runId = String(id);
-    // The heartbeat exists before the record, so no reader sees the run without one.
-    this.heartbeats.start(path.join(flowDir, runId, HEARTBEAT_FILE));
+    // The heartbeat exists before the record, so no reader sees the run without one. A run an
+    // orchestrator drives (Step Functions) has no runtime process to beat for it: it has none.
+    const heartbeat = path.join(flowDir, runId, HEARTBEAT_FILE);
+    if (record.orchestrator === undefined) this.heartbeats.start(heartbeat);
     await writeJsonAtomic(path.join(flowDir, runId, "_run.json"), { ...record, runId });
-    return keyFile === undefined ? runId : claimKey(keyFile, runId, path.join(flowDir, runId));
+    if (keyFile === undefined) return runId;
+    const claimed = await claimKey(keyFile, runId, path.join(flowDir, runId));
+    if (claimed !== runId) this.heartbeats.stop(heartbeat);
+    return claimed;
   }
 
   private async ensureDir(dir: string): Promise<void> {
