@@ -1,16 +1,25 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import vm from "node:vm";
-import { deserializeValue, serializeValue } from "./serialize.js";
+import { decodeStored, prepareValue } from "./codec.js";
+import { deserializeValue } from "./serialize.js";
 
-function roundTrip(value: unknown): { back: unknown; type: string; encoding: string } {
-  const s = serializeValue(value);
-  const bytes = Buffer.concat(s.chunks);
-  assert.equal(bytes.length, s.size);
-  return { back: deserializeValue(bytes, s), type: s.type, encoding: s.encoding };
+/** What the runtime stores for `value` (see codec.ts `prepareValue`), with its bytes made. */
+async function serialize(value: unknown) {
+  const prepared = await prepareValue(value);
+  const chunks = prepared.chunks();
+  return { ...prepared, chunks, size: chunks.reduce((n, c) => n + c.length, 0) };
 }
 
-void test("primitives round-trip with their type names", () => {
+async function roundTrip(value: unknown): Promise<{ back: unknown; type: string; encoding: string }> {
+  const s = await serialize(value);
+  const bytes = Buffer.concat(s.chunks);
+  assert.equal(bytes.length, s.size);
+  const ref = { hash: "0".repeat(64), encoding: s.encoding, ...(s.typedArray ? { typedArray: s.typedArray } : {}) };
+  return { back: decodeStored(bytes, ref), type: s.type, encoding: s.encoding };
+}
+
+void test("primitives round-trip with their type names", async () => {
   const cases: [unknown, string][] = [
     [42, "number"],
     [NaN, "number"],
@@ -23,14 +32,14 @@ void test("primitives round-trip with their type names", () => {
     [null, "null"],
   ];
   for (const [value, type] of cases) {
-    const r = roundTrip(value);
+    const r = await roundTrip(value);
     assert.ok(Object.is(r.back, value), `round trip of ${String(value)}`);
     assert.equal(r.type, type);
     assert.equal(r.encoding, "v8");
   }
 });
 
-void test("structured data round-trips: objects, arrays, Map, Set, Date, RegExp, boxed, errors, nested binary", () => {
+void test("structured data round-trips: objects, arrays, Map, Set, Date, RegExp, boxed, errors, nested binary", async () => {
   const value = {
     list: [1, "two", [3], { four: 4 }, undefined, null],
     map: new Map<unknown, unknown>([
@@ -48,7 +57,7 @@ void test("structured data round-trips: objects, arrays, Map, Set, Date, RegExp,
     nul: Object.assign(Object.create(null) as object, { k: 1 }),
     "odd key": 1,
   };
-  const r = roundTrip(value);
+  const r = await roundTrip(value);
   assert.equal(r.type, "Object");
   const back = r.back as typeof value;
   assert.deepEqual(back.list, value.list);
@@ -68,15 +77,15 @@ void test("structured data round-trips: objects, arrays, Map, Set, Date, RegExp,
   assert.equal(back["odd key"], 1);
 });
 
-void test("type names of containers", () => {
-  assert.equal(serializeValue([1]).type, "Array");
-  assert.equal(serializeValue(new Map()).type, "Map");
-  assert.equal(serializeValue(new Set()).type, "Set");
-  assert.equal(serializeValue(new Date(0)).type, "Date");
-  assert.equal(serializeValue(new TypeError("x")).type, "TypeError");
+void test("type names of containers", async () => {
+  assert.equal((await serialize([1])).type, "Array");
+  assert.equal((await serialize(new Map())).type, "Map");
+  assert.equal((await serialize(new Set())).type, "Set");
+  assert.equal((await serialize(new Date(0))).type, "Date");
+  assert.equal((await serialize(new TypeError("x"))).type, "TypeError");
 });
 
-void test("cycles round-trip", () => {
+void test("cycles round-trip", async () => {
   const a: Record<string, unknown> = { name: "a" };
   const list: unknown[] = [a];
   a.self = a;
@@ -85,7 +94,7 @@ void test("cycles round-trip", () => {
   const m = new Map<string, unknown>();
   m.set("me", m);
   a.map = m;
-  const back = roundTrip(a).back as Record<string, unknown>;
+  const back = (await roundTrip(a)).back as Record<string, unknown>;
   assert.equal(back.self, back);
   const backList = back.list as unknown[];
   assert.equal(backList[0], back);
@@ -94,11 +103,11 @@ void test("cycles round-trip", () => {
   assert.equal(backMap.get("me"), backMap);
 });
 
-void test("values built in another realm round-trip", () => {
+void test("values built in another realm round-trip", async () => {
   const foreign = vm.runInNewContext(
     "({m: new Map([[1, new Uint8Array([1,2])]]), d: new Date(0), a: [1, {b: new Set([2])}], e: new TypeError('t'), f: new Float64Array([0.5])})",
   ) as Record<string, unknown>;
-  const r = roundTrip(foreign);
+  const r = await roundTrip(foreign);
   assert.equal(r.type, "Object");
   const back = r.back as {
     m: Map<number, Uint8Array>;
@@ -118,19 +127,19 @@ void test("values built in another realm round-trip", () => {
   assert.ok(back.f instanceof Float64Array);
 
   const foreignTyped = vm.runInNewContext("new Int16Array([1, -2, 3])");
-  const t = roundTrip(foreignTyped);
+  const t = await roundTrip(foreignTyped);
   assert.equal(t.encoding, "typed");
   assert.equal(t.type, "Int16Array");
   assert.ok(t.back instanceof Int16Array, "rebuilt with this realm's constructor");
   assert.deepEqual([...(t.back as Int16Array)], [1, -2, 3]);
 
-  assert.equal(roundTrip(vm.runInNewContext("[1, 2]")).type, "Array");
-  assert.deepEqual(roundTrip(vm.runInNewContext("new Map([[1, 2]])")).back, new Map([[1, 2]]));
+  assert.equal((await roundTrip(vm.runInNewContext("[1, 2]"))).type, "Array");
+  assert.deepEqual((await roundTrip(vm.runInNewContext("new Map([[1, 2]])"))).back, new Map([[1, 2]]));
 });
 
-void test("a Buffer is stored raw, zero-copy", () => {
+void test("a Buffer is stored raw, zero-copy", async () => {
   const buf = Buffer.from("raw bytes");
-  const s = serializeValue(buf);
+  const s = await serialize(buf);
   assert.equal(s.encoding, "buffer");
   assert.equal(s.type, "Buffer");
   assert.equal(s.chunks.length, 1);
@@ -140,11 +149,11 @@ void test("a Buffer is stored raw, zero-copy", () => {
   assert.equal(back.toString(), "raw bytes");
 });
 
-void test("typed arrays, ArrayBuffer and DataView are stored as exactly their viewed bytes", () => {
+void test("typed arrays, ArrayBuffer and DataView are stored as exactly their viewed bytes", async () => {
   const backing = new ArrayBuffer(64);
   const view = new Float64Array(backing, 16, 3);
   view.set([1.25, -3, 1e300]);
-  const s = serializeValue(view);
+  const s = await serialize(view);
   assert.equal(s.encoding, "typed");
   assert.equal(s.typedArray, "Float64Array");
   assert.equal(s.size, 24);
@@ -164,26 +173,26 @@ void test("typed arrays, ArrayBuffer and DataView are stored as exactly their vi
     new BigUint64Array([2n ** 63n]),
   ];
   for (const arr of all) {
-    const r = roundTrip(arr);
+    const r = await roundTrip(arr);
     assert.equal(r.type, arr.constructor.name);
     assert.equal((r.back as object).constructor, arr.constructor);
     assert.deepEqual(r.back, arr);
   }
 
   const ab = new Uint8Array([1, 2, 3]).buffer;
-  const abBack = roundTrip(ab);
+  const abBack = await roundTrip(ab);
   assert.equal(abBack.type, "ArrayBuffer");
   assert.ok(abBack.back instanceof ArrayBuffer);
   assert.deepEqual([...new Uint8Array(abBack.back)], [1, 2, 3]);
 
   const dv = new DataView(new Uint8Array([0, 7, 8, 0]).buffer, 1, 2);
-  const dvBack = roundTrip(dv);
+  const dvBack = await roundTrip(dv);
   assert.equal(dvBack.type, "DataView");
   assert.ok(dvBack.back instanceof DataView);
   assert.equal((dvBack.back as DataView).getUint16(0), 0x0708);
 });
 
-void test("typed arrays over misaligned bytes are copied into aligned memory", () => {
+void test("typed arrays over misaligned bytes are copied into aligned memory", async () => {
   const bytes = Buffer.alloc(17);
   new Float64Array(bytes.buffer, bytes.byteOffset, 2).set([1, 2]);
   const misaligned = Buffer.concat([Buffer.alloc(1), bytes.subarray(0, 16)]).subarray(1);
@@ -194,7 +203,7 @@ void test("typed arrays over misaligned bytes are copied into aligned memory", (
   assert.deepEqual([...back], [1, 2]);
 });
 
-void test("rejections name the path inside the value", () => {
+void test("rejections name the path inside the value", async () => {
   class Model {
     fit(): void {}
   }
@@ -219,8 +228,8 @@ void test("rejections name the path inside the value", () => {
     ],
   ];
   for (const [value, message] of cases) {
-    assert.throws(
-      () => serializeValue(value),
+    await assert.rejects(
+      serialize(value),
       (err: Error) => {
         if (typeof message === "string") assert.equal(err.message, message);
         else assert.match(err.message, message);
@@ -230,14 +239,14 @@ void test("rejections name the path inside the value", () => {
   }
 });
 
-void test("a cyclic value with a bad leaf is rejected without looping", () => {
+void test("a cyclic value with a bad leaf is rejected without looping", async () => {
   const a: Record<string, unknown> = {};
   a.self = a;
   a.bad = { fn: () => 1 };
-  assert.throws(() => serializeValue(a), { message: "a function at .bad.fn" });
+  await assert.rejects(serialize(a), { message: "a function at .bad.fn" });
 });
 
-void test("deeply nested data does not overflow the walk", () => {
+void test("deeply nested data does not overflow the walk", async () => {
   let deep: Record<string, unknown> = {};
   const root = deep;
   for (let i = 0; i < 1000; i++) {
@@ -245,11 +254,11 @@ void test("deeply nested data does not overflow the walk", () => {
     deep.n = next;
     deep = next;
   }
-  assert.equal(serializeValue(root).encoding, "v8");
+  assert.equal((await serialize(root)).encoding, "v8");
   for (let i = 0; i < 100_000; i++) {
     const next = {};
     deep.n = next;
     deep = next;
   }
-  assert.throws(() => serializeValue(root), /nested too deeply/);
+  await assert.rejects(serialize(root), /nested too deeply/);
 });

@@ -51,20 +51,6 @@ const NESTED_HINT =
   `${PLAIN_DATA_HINT}; a value that needs a serializer, like an Arrow table or a class registered with ` +
   `registerSerializer, must be an artifact of its own, not part of another value`;
 
-/**
- * Turns an artifact value into bytes: Buffers and typed arrays as their raw bytes (zero-copy), anything
- * else structured clone can hold via `v8.serialize`; throws a plain Error naming the path of the first
- * part of the value that could not be rebuilt faithfully (a function, a class instance, a symbol...).
- */
-export function serializeValue(value: unknown, options: { validate?: boolean } = {}): SerializedValue {
-  const binary = serializeBinary(value);
-  if (binary) return binary;
-  // Callers re-serializing a value they loaded (to detect in-place changes) skip the walk: it was
-  // valid when stored, and the walk costs more than the serialization itself.
-  if (options.validate !== false) assertStorable(value);
-  return serializeV8(value);
-}
-
 /** Buffers and typed arrays as their raw bytes (zero-copy); undefined for any other value. */
 export function serializeBinary(value: unknown): SerializedValue | undefined {
   if (Buffer.isBuffer(value)) {
@@ -95,7 +81,7 @@ export function serializeV8(value: unknown): SerializedValue {
 }
 
 /**
- * Rebuilds a value from the bytes `serializeValue` produced; typed arrays come back as this realm's
+ * Rebuilds a value from the bytes `serializeBinary` or `serializeV8` produced; typed arrays come back as this realm's
  * constructors, and views of `bytes` are returned without copying when `bytes` is suitably aligned.
  */
 export function deserializeValue(
