@@ -55,6 +55,7 @@ export { slurm } from "./decorators/slurm.js";
 export type { SlurmOptions } from "./decorators/slurm.js";
 export { card } from "./cards/decorator.js";
 export { stepDecorator, flowDecorator } from "./decorators/make.js";
+export { requestResources } from "./decorators/contract.js";
 export type { StepDecoratorFactory, FlowDecoratorFactory } from "./decorators/make.js";
 export type {
   DecoratorDefinition,
