@@ -25,6 +25,10 @@ import {
   getNamespace,
   namespace,
 } from "../src/index.js";
+import { clientContext } from "../src/client/context.js";
+import { followLogs } from "../src/client/logs.js";
+import { LocalStorage } from "../src/datastore/local.js";
+import { LocalMetadata } from "../src/metadata/local.js";
 import { CLIENT_FLOW } from "./fixtures/client-flow.js";
 import { collect as collectOutput, DIST_INDEX, Project, waitFor } from "./helpers/project.js";
 
@@ -341,5 +345,46 @@ void describe("tags", () => {
     }
     assert.equal(tags.length, 2 + 6 * 14);
     await (await Run.get(`ClientTestFlow/${okRun}`, opts)).replaceTags(tags.slice(2), []);
+  });
+});
+
+void describe("following a task's logs", () => {
+  void it("reads a backlog of several chunks with one request for the task's record", async () => {
+    const work = new Project();
+    try {
+      work.write(
+        "loud.ts",
+        `import { FlowSpec, step } from "metaflow-ts";
+export default class LoudFlow extends FlowSpec {
+  @step start() { for (let i = 0; i < 3000; i++) console.log(String(i).padStart(1000, ".")); this.next(this.end); }
+  @step end() {}
+}
+`,
+      );
+      const r = await work.cli(["run", "loud.ts"], { env: ALICE });
+      assert.equal(r.code, 0, r.stderr);
+      const runId = runIdOf(r.stdout);
+      // A real provider that counts the record reads (each one an HTTP call on the service).
+      let getTaskCalls = 0;
+      class CountingMetadata extends LocalMetadata {
+        override async getTask(...args: Parameters<LocalMetadata["getTask"]>): ReturnType<LocalMetadata["getTask"]> {
+          getTaskCalls += 1;
+          return super.getTask(...args);
+        }
+      }
+      const metadata = new CountingMetadata(work.root);
+      const taskId = (await metadata.listTasks("LoudFlow", runId, "start"))[0]!;
+      const ctx = clientContext({ backends: { metadata, storage: new LocalStorage(work.root) } });
+      const lines: string[] = [];
+      for await (const l of followLogs(ctx, { flow: "LoudFlow", runId, step: "start", taskId }, { pollMs: 10 })) {
+        if (l.stream === "stdout") lines.push(l.line);
+      }
+      assert.equal(lines.length, 3000);
+      assert.equal(lines[2999], "2999".padStart(1000, "."));
+      // One to find the latest attempt, one for the loop: not one per 1 MiB chunk.
+      assert.equal(getTaskCalls, 2);
+    } finally {
+      work.cleanup();
+    }
   });
 });

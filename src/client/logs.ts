@@ -112,17 +112,18 @@ export async function* followLogs(ctx: ClientContext, t: LogTarget, options: Log
   while (!options.signal?.aborted) {
     const record = await ctx.metadata.getTask(t.flow, t.runId, t.step, t.taskId);
     const entry = record?.attempts.find((a) => a.start.attempt === attempt);
-    // Read after the metadata, so the lines written before an attempt's end are all seen.
-    const fresh: LogLine[][] = [];
-    let more = false;
-    for (const stream of streams) {
-      const read = await readFrom(ctx, logKey(t.flow, t.runId, t.step, t.taskId, attempt, stream), offsets, stream);
-      more ||= read.more;
-      fresh.push([...cut(read.text, stream, attempt)]);
+    // Read after the metadata, so the lines written before an attempt's end are all seen. A big
+    // backlog is read a chunk at a time, without waiting and without asking for the record again.
+    for (let more = true; more && !options.signal?.aborted; ) {
+      const fresh: LogLine[][] = [];
+      more = false;
+      for (const stream of streams) {
+        const read = await readFrom(ctx, logKey(t.flow, t.runId, t.step, t.taskId, attempt, stream), offsets, stream);
+        more ||= read.more;
+        fresh.push([...cut(read.text, stream, attempt)]);
+      }
+      yield* mergeByTime(fresh);
     }
-    yield* mergeByTime(fresh);
-    // A big backlog is read a chunk at a time, without waiting between chunks.
-    if (more) continue;
     if (entry?.end) {
       if (options.attempt !== undefined || entry.end.status === "completed") return;
       const next = record?.attempts.find((a) => a.start.attempt === attempt + 1);
