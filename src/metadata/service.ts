@@ -132,11 +132,12 @@ export class ServiceMetadata implements MetadataProvider {
   private async call<T>(
     method: "GET" | "POST" | "PUT",
     segments: readonly string[],
-    options: { body?: unknown; notFoundOk?: boolean; headers?: Record<string, string> } = {},
+    /** `json`: a body already serialized, sent as is instead of `body`. */
+    options: { body?: unknown; json?: string; notFoundOk?: boolean; headers?: Record<string, string> } = {},
   ): Promise<T | undefined> {
     const url = this.endpoint(segments);
     const what = `${method} /api/v1/${segments.join("/")}`;
-    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const body = options.json ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.#token}`,
       accept: "application/json",
@@ -308,9 +309,10 @@ export class ServiceMetadata implements MetadataProvider {
       String(attempt),
       side,
     ];
-    const size = side === "end" ? Buffer.byteLength(JSON.stringify(body)) : 0;
-    if (size <= MAX_REQUEST_BYTES) {
-      await this.call("PUT", path, { body });
+    // Serialized once: measured here, and sent as is when it fits (a start always does).
+    const text = JSON.stringify(body);
+    if (side === "start" || Buffer.byteLength(text) <= MAX_REQUEST_BYTES) {
+      await this.call("PUT", path, { json: text });
       return;
     }
     // An index too big for one request goes first in batches; the end then names how many.
