@@ -4,6 +4,7 @@
  * that works — run here exactly as printed.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
@@ -15,7 +16,8 @@ import { Project, waitForOutput } from "./helpers/project.js";
 const project = new Project();
 after(() => project.cleanup());
 
-const FLOW = `import * as fs from "node:fs";
+const FLOW = `import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import { randomBytes } from "node:crypto";
 import { FlowSpec, step } from "metaflow-ts";
 export default class RecoverFlow extends FlowSpec {
@@ -167,4 +169,25 @@ void test("the client says how to recover a lost object once, with the run's own
   assert.equal(lost.message.split(command).length - 1, 1, lost.message);
   assert.doesNotMatch(lost.message, /FLOW_FILE|RUN_ID|For this run/);
   assert.ok(lost.cause instanceof LostObjectError && lost.cause.stack, "the store's error is the cause");
+});
+
+void test("the client's resume command quotes a flow file whose name the shell would split", async () => {
+  const file = "recover copy's.ts";
+  project.write(file, FLOW);
+  const counter = path.join(project.dir, "c7.txt");
+  const r = await project.cli(["run", file], { env: { COUNTER: counter, BIG_SEED: "7" } });
+  assert.equal(r.code, 0, r.stderr);
+  const runId = await project.latestRun("RecoverFlow");
+  fs.rmSync(objectFile((await startRefs(runId)).get("small")!.hash));
+  namespace(null);
+  const task = await (await (await Run.get(`RecoverFlow/${runId}`, { datastoreRoot: project.root })).step("start")).task();
+  const message = await task.artifact("small").data().then(
+    () => assert.fail("a deleted object cannot load"),
+    (err: unknown) => (err as Error).message,
+  );
+  const command = /`npx (metaflow resume [^`]+)`/.exec(message)?.[1];
+  assert.ok(command, message);
+  // What a shell makes of the command as printed: the file name stays one argument.
+  const words = execFileSync("sh", ["-c", `printf '%s\\n' ${command}`], { encoding: "utf8" }).split("\n").slice(0, -1);
+  assert.deepEqual(words, ["metaflow", "resume", file, "--origin-run-id", runId]);
 });

@@ -548,7 +548,7 @@ export class Task<F = unknown> {
       (latest.end ? newestFirst.find((a) => a.end?.status === "failed" && a.end.artifacts.length > 0) : undefined);
     this.refs = kept?.end?.artifacts;
     this.refsOrigin = kept?.end
-      ? { attempt: kept.end.attempt, failed: kept.end.status === "failed", resume: `metaflow resume ${step.run.flowFile} --origin-run-id ${step.run.id}` }
+      ? { attempt: kept.end.attempt, failed: kept.end.status === "failed", resume: `metaflow resume ${shellWord(step.run.flowFile)} --origin-run-id ${shellWord(step.run.id)}` }
       : undefined;
   }
 
@@ -732,4 +732,9 @@ async function joinLines(lines: AsyncIterable<LogLine>): Promise<string> {
   const parts: string[] = [];
   for await (const l of lines) parts.push(l.line);
   return parts.length === 0 ? "" : `${parts.join("\n")}\n`;
+}
+
+/** `word` as one POSIX shell word, to be pasted: as is when plain, else single-quoted. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
