@@ -7,7 +7,6 @@
  * (batch-jobs.ts); the tests run them against a local stand-in of the Batch API.
  */
 import { logKey, parseLog } from "../datastore/logs.js";
-import { formatTaskCommand, type TaskCommand } from "../task/command.js";
 import type { PlainError } from "../errors.js";
 import type { BatchOptions } from "../decorators/batch.js";
 import { readAttempt } from "./slurm/outcome-record.js";
@@ -23,6 +22,7 @@ import {
   type BatchSettingProblem,
   type BatchSettingsRequest,
 } from "./batch-jobs.js";
+import { remoteTaskArgs } from "./remote-task.js";
 import type {
   AttemptHandle,
   AttemptListener,
@@ -84,7 +84,6 @@ export class BatchLauncher implements TaskLauncher {
     // The preflight checked this before the run was recorded; a launcher made some other way checks here.
     const checked = batchJobSettings(config, settingsRequest(this.context.backends, options));
     if (!checked.ok) throw new BatchSettingsError([spec.step], checked.problem);
-    if (!spec.runPlan) throw new Error("internal: the run has no stored run plan");
     const { queue, image } = checked.settings;
     const container = containerSettings(config, checked.settings);
     const { definition } = jobDefinitionFor(
@@ -118,7 +117,7 @@ export class BatchLauncher implements TaskLauncher {
         jobQueue: queue,
         jobDefinition,
         containerOverrides: {
-          command: ["metaflow", ...formatTaskCommand(taskCommandOf(r.request))],
+          command: ["metaflow", "task", ...remoteTaskArgs(spec, { caught: true })],
           environment: Object.entries(plan.env).map(([name, value]) => ({ name, value })),
           // @batch's cpu, memory and gpu are in plan.resources: its plan hook took the larger of
           // them and @resources'. Unset ones get Batch's defaults, as in a deployed flow.
@@ -255,34 +254,6 @@ export class BatchLauncher implements TaskLauncher {
       .send(new m.TerminateJobCommand({ jobId, reason: "stopped by metaflow run" }))
       .catch(() => undefined);
   }
-}
-
-/** The `metaflow task` command of an attempt the scheduler planned. */
-function taskCommandOf(request: AttemptRequest): TaskCommand {
-  const { spec } = request;
-  const parents = spec.parents
-    .filter((p) => p.step !== "_parameters")
-    .map((p) => ({ step: p.step, taskId: p.taskId }));
-  const last = spec.frames.at(-1);
-  const entersForeach =
-    !spec.isJoin &&
-    last?.kind === "foreach" &&
-    parents.length === 1 &&
-    parents[0]!.step === last.step &&
-    parents[0]!.taskId === last.taskId;
-  return {
-    plan: spec.runPlan!,
-    step: spec.step,
-    taskId: spec.taskId,
-    attempt: spec.attempt,
-    nextFreeAttempt: false,
-    run: { kind: "existing", runId: spec.runId },
-    parents,
-    ...(entersForeach ? { splitIndex: last.index } : {}),
-    recover: spec.recover !== undefined,
-    ...(spec.recover ? { caught: spec.recover.error.name } : {}),
-    finishRun: false,
-  };
 }
 
 function batchError(message: string): PlainError {

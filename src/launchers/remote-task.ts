@@ -6,6 +6,8 @@
 import type { MetaflowConfig } from "../config/index.js";
 import { findDatastoreRoot, LocalStorage } from "../datastore/local.js";
 import type { StorageBackend } from "../datastore/types.js";
+import { formatTaskCommand, type TaskCommand } from "../task/command.js";
+import type { TaskSpec } from "../task/protocol.js";
 
 /** Where a remote task runs, as far as its environment is concerned. */
 export type RemoteTaskHost =
@@ -91,4 +93,53 @@ export function remoteTaskEnvironment(
       env.METAFLOW_SERVICE_AUTH_TOKEN = how === "mask" ? token.masked : token.reveal();
   }
   return env;
+}
+
+/** How a launcher's attempts are told they store a caught error. */
+export interface RemoteTaskCommandOptions {
+  /**
+   * Give the recovered error's name as `--caught`: what the task stores when no failed attempt
+   * recorded an error (a container that was killed). Without it, `--recover`. @default false
+   */
+  readonly caught?: boolean;
+}
+
+/** The `metaflow task` command of an attempt the scheduler planned. */
+export function remoteTaskCommand(
+  spec: TaskSpec,
+  options: RemoteTaskCommandOptions = {},
+): TaskCommand {
+  if (!spec.runPlan)
+    throw new Error(`internal: task ${spec.step}/${spec.taskId} has no run plan to run it from`);
+  const parents = spec.parents
+    .filter((p) => p.step !== "_parameters")
+    .map((p) => ({ step: p.step, taskId: p.taskId }));
+  // A task that a foreach fanned out from its parent says which element it is; a step further
+  // inside the foreach, or its join, does not.
+  const last = spec.frames.at(-1);
+  const first = parents[0];
+  const entersForeach =
+    !spec.isJoin &&
+    last?.kind === "foreach" &&
+    parents.length === 1 &&
+    first!.step === last.step &&
+    first!.taskId === last.taskId;
+  return {
+    plan: spec.runPlan,
+    step: spec.step,
+    taskId: spec.taskId,
+    attempt: spec.attempt,
+    nextFreeAttempt: false,
+    run: { kind: "existing", runId: spec.runId },
+    parents,
+    ...(entersForeach ? { splitIndex: last.index } : {}),
+    recover: spec.recover !== undefined,
+    ...(spec.recover && options.caught ? { caught: spec.recover.error.name } : {}),
+    finishRun: false,
+  };
+}
+
+/** The `metaflow task` options of an attempt (after `task`), as `task/command.ts` formats them. */
+export function remoteTaskArgs(spec: TaskSpec, options: RemoteTaskCommandOptions = {}): string[] {
+  return formatTaskCommand(remoteTaskCommand(spec, options)).slice(1);
 }

@@ -16,7 +16,8 @@ import { slurm } from "../../decorators/slurm.js";
 import type { TaskSpec } from "../../task/protocol.js";
 import { privateDirectory, reachProblems, type ReachFacts } from "./reach.js";
 import { expandedWord, jobComment, jobName, jobScript, parseLabels } from "./script.js";
-import { jobEnvironment, taskArgs } from "./task-command.js";
+import { remoteTaskArgs as taskArgs } from "../remote-task.js";
+import { jobEnvironment } from "./task-command.js";
 
 const dirs: string[] = [];
 const tempDir = () => {

@@ -7,7 +7,8 @@
 import { spawn } from "node:child_process";
 import type { PlainError } from "../../errors.js";
 import type { TaskSpec } from "../../task/protocol.js";
-import { localCommand, taskArgs } from "./task-command.js";
+import { remoteTaskArgs } from "../remote-task.js";
+import { localCommand } from "./task-command.js";
 
 /** The launcher's handle on a recovery process. */
 export interface LocalRecovery {
@@ -30,7 +31,7 @@ export function runLocalRecovery(
   const [command, ...prefix] = localCommand();
   const child = spawn(
     command!,
-    [...prefix, "task", "--label", "local recovery", ...taskArgs(spec)],
+    [...prefix, "task", "--label", "local recovery", ...remoteTaskArgs(spec)],
     {
       env: { ...process.env, ...env },
       stdio: ["ignore", "ignore", "pipe"],

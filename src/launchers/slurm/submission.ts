@@ -20,7 +20,8 @@ import type { SlurmCli } from "./cli.js";
 import { plainError } from "./outcome-record.js";
 import { expandedWord, outputFile, type JobSpec } from "./script.js";
 import { submitArray, submitJob } from "./submit.js";
-import { nodeCommand, taskArgs } from "./task-command.js";
+import { remoteTaskArgs } from "../remote-task.js";
+import { nodeCommand } from "./task-command.js";
 
 /** What submitting needs from the launcher. */
 export interface SubmitContext {
@@ -108,7 +109,7 @@ async function submitOne(
         "task",
         "--label",
         expandedWord("slurm job ${SLURM_JOB_ID}"),
-        ...taskArgs(spec),
+        ...remoteTaskArgs(spec),
       ],
     });
     return [
@@ -148,7 +149,7 @@ async function submitMany(
       ],
       size: group.length,
       maxConcurrent: ctx.maxWorkers,
-      elementArgs: group.map((a) => taskArgs(a.spec)),
+      elementArgs: group.map((a) => remoteTaskArgs(a.spec)),
     });
     const tasks = `${spec.taskId}..${group[group.length - 1]!.spec.taskId}`;
     ctx.say(

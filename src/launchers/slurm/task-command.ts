@@ -8,7 +8,6 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Backends } from "../../backends.js";
 import type { SlurmSettings } from "../../config/index.js";
-import type { TaskSpec } from "../../task/protocol.js";
 import { remoteTaskEnvironment } from "../remote-task.js";
 
 let root: string | undefined;
@@ -42,41 +41,6 @@ export function nodeCommand(settings: SlurmSettings): string[] {
 /** The words that start metaflow-ts on this machine (the Node running this process). */
 export function localCommand(): string[] {
   return [process.execPath, path.join(packageRoot(), "bin", "metaflow.js")];
-}
-
-/** The `metaflow task` options of one attempt (after `task`; without `--label`). */
-export function taskArgs(spec: TaskSpec): string[] {
-  if (!spec.runPlan)
-    throw new Error(`internal: task ${spec.step}/${spec.taskId} has no run plan to run it from`);
-  const parents = spec.parents.filter((p) => p.step !== "_parameters");
-  const args = [
-    "--plan",
-    spec.runPlan,
-    "--run-id",
-    spec.runId,
-    "--step",
-    spec.step,
-    "--task-id",
-    spec.taskId,
-    "--attempt",
-    String(spec.attempt),
-  ];
-  if (parents.length > 0)
-    args.push("--parents", parents.map((p) => `${p.step}/${p.taskId}`).join(","));
-  // A task that a foreach fanned out from its parent says which element it is.
-  const last = spec.frames[spec.frames.length - 1];
-  const first = parents[0];
-  if (
-    !spec.isJoin &&
-    last?.kind === "foreach" &&
-    first &&
-    last.step === first.step &&
-    last.taskId === first.taskId
-  ) {
-    args.push("--split-index", String(last.index));
-  }
-  if (spec.recover) args.push("--recover");
-  return args;
 }
 
 /**
