@@ -75,6 +75,12 @@ parentPort.on("message", ({ file, port }) => {
 `;
 
 let helper: { worker: Worker; signal: Int32Array } | undefined;
+/**
+ * Set once the helper has failed to answer: its events cannot arrive while this thread waits, so a
+ * helper that cannot start would stall every later big read for the whole deadline; they are read
+ * on this thread instead, for the rest of the process.
+ */
+let helperGaveUp = false;
 
 /** The helper thread, started on first use and kept (unreferenced) for the life of the process. */
 function helperThread(): { worker: Worker; signal: Int32Array } {
@@ -95,10 +101,11 @@ function helperThread(): { worker: Worker; signal: Int32Array } {
 
 /**
  * Reads a local object (header and payload) synchronously on the helper thread; undefined when the
- * helper did not answer in time (the caller then reads it itself). Throws the helper's error with
+ * helper did not answer in time, or failed to once before (the caller then reads it itself). Throws the helper's error with
  * its `code` (ENOENT...) when the file cannot be read.
  */
 export function readObjectOnHelper(file: string, expectedSize: number): HelperRead | undefined {
+  if (helperGaveUp) return undefined;
   const { worker, signal } = helperThread();
   const { port1, port2 } = new MessageChannel();
   Atomics.store(signal, 0, 0);
@@ -111,6 +118,7 @@ export function readObjectOnHelper(file: string, expectedSize: number): HelperRe
   if (outcome === "timed-out" || message === undefined) {
     void helper?.worker.terminate();
     helper = undefined;
+    helperGaveUp = true;
     return undefined;
   }
   if (!message.ok) throw Object.assign(new Error(message.message), message.code ? { code: message.code } : {});
