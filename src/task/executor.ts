@@ -79,14 +79,15 @@ function storeFor(spec: StorageSpec): ContentStore {
 }
 
 /** Every stored object the task may read synchronously: its inputs' artifacts and foreach lists. */
-function inputHashes(spec: TaskSpec): string[] {
-  const hashes = new Set<string>();
+/** The stored objects a task reads (with their sizes, so a cached copy cut short is caught before use). */
+function inputObjects(spec: TaskSpec): ArtifactRef[] {
+  const refs: ArtifactRef[] = [];
   for (const p of spec.parents) {
-    for (const a of p.artifacts) hashes.add(a.hash);
-    for (const f of p.frames) if (f.items) hashes.add(f.items.hash);
+    refs.push(...p.artifacts);
+    for (const f of p.frames) if (f.items) refs.push(f.items);
   }
-  for (const f of spec.frames) if (f.items) hashes.add(f.items.hash);
-  return [...hashes];
+  for (const f of spec.frames) if (f.items) refs.push(f.items);
+  return refs;
 }
 
 function innermostForeach(frames: readonly SplitFrame[]): SplitFrame | undefined {
@@ -105,7 +106,7 @@ export async function executeTask(
   const t0 = performance.now();
   const store = storeFor(spec.storage);
   // A remote datastore fills the local cache first, so the step can read artifacts synchronously.
-  await store.prefetch(inputHashes(spec));
+  await store.prefetch(inputObjects(spec));
   // Serializers the flow module registers while it loads belong to this task alone.
   const closeSerializers = openSerializerScope();
   let asyncError: { error: unknown } | undefined;
