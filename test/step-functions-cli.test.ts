@@ -442,6 +442,43 @@ void describe("metaflow run with a @batch step", { skip }, () => {
     assert.deepEqual(await run.data("squares" as never), [1, 4, 9, 16]);
   });
 
+  void it("shows a task's logs while its job runs, not only when it ends", async () => {
+    // The step waits until the test has seen its first line on the console: only a launcher that
+    // follows the stored logs while the job runs lets it finish.
+    const seen = `${work.dir}/tail-seen`;
+    work.write(
+      "batchtail.ts",
+      `import { batch, FlowSpec, step } from "metaflow-ts";
+import * as fs from "node:fs";
+export default class BatchTailFlow extends FlowSpec {
+  @step start() { this.next(this.train); }
+  @batch({ cpu: 1 })
+  @step async train() {
+    console.log("waiting for the console");
+    const t0 = Date.now();
+    while (!fs.existsSync(${JSON.stringify(seen)})) {
+      if (Date.now() - t0 > 30_000) throw new Error("the console never showed the line");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.next(this.end);
+  }
+  @step end() {}
+}
+`,
+    );
+    const child = work.spawn(["run", "batchtail.ts"], setup.env());
+    let stdout = "";
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
+    child.stdout.setEncoding("utf8").on("data", (t: string) => {
+      stdout += t;
+      if (/\(batch job job-\d+\)\] waiting for the console/.test(stdout))
+        work.write("tail-seen", "");
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    assert.equal(code, 0, stdout + stderr);
+  });
+
   void it("a job that dies before its task records the end ends as a failed attempt in the metadata", async () => {
     const r = await work.cli(["run", "killed.ts", "--run-id-file", "killed-id.txt"], {
       env: setup.env(),
@@ -489,7 +526,10 @@ void describe("metaflow run with a @batch step", { skip }, () => {
         env: { ...setup.env(), METAFLOW_DEFAULT_METADATA: "local" },
       });
       assert.equal(md.code, 1, md.stdout + md.stderr);
-      assert.match(md.stderr, /@batch steps need the metadata service[\s\S]*METAFLOW_DEFAULT_METADATA=service/);
+      assert.match(
+        md.stderr,
+        /@batch steps need the metadata service[\s\S]*METAFLOW_DEFAULT_METADATA=service/,
+      );
       assert.doesNotMatch(md.stdout, /Workflow starting/);
     } finally {
       local.cleanup();

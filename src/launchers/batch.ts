@@ -1,15 +1,15 @@
 /**
  * The `batch` launcher: `metaflow run` sends a `@batch` step's attempts to AWS Batch, as Metaflow
  * does. Each attempt is a Batch job running `metaflow task` (the same entrypoint a Slurm job or a
- * deployed state runs) in the step's image; the task records its attempt and stores its logs, and
- * the launcher reads the outcome from the metadata once the job has ended. It needs what the job
- * needs: the S3 datastore and the metadata service. The Batch calls are thin SDK calls
- * (batch-jobs.ts); the tests run them against a local stand-in of the Batch API.
+ * deployed state runs) in the step's image; the task records its attempt and stores its logs. The
+ * launcher shows those logs while the job runs and reads the outcome from the metadata once it has
+ * ended, as the Slurm launcher does (remote-attempt.ts). It needs what the job needs — the S3
+ * datastore, the metadata service, a queue and an image — and checks them before the run is
+ * recorded (`batchPreflight`). The Batch calls are thin SDK calls (batch-jobs.ts); the tests run
+ * them against a local stand-in of the Batch API.
  */
-import { logKey, parseLog } from "../datastore/logs.js";
 import type { PlainError } from "../errors.js";
 import type { BatchOptions } from "../decorators/batch.js";
-import { readAttempt } from "./slurm/outcome-record.js";
 import type { Backends } from "../backends.js";
 import { MetaflowError } from "../errors.js";
 import {
@@ -22,6 +22,14 @@ import {
   type BatchSettingProblem,
   type BatchSettingsRequest,
 } from "./batch-jobs.js";
+import {
+  attemptLogTail,
+  outcomeFromRecord,
+  readAttempt,
+  unreadableRecord,
+  type AttemptEntry,
+  type LogTail,
+} from "./remote-attempt.js";
 import { remoteTaskArgs } from "./remote-task.js";
 import type {
   AttemptHandle,
@@ -35,13 +43,19 @@ import type {
 
 /** How often the jobs' states are asked for (one DescribeJobs call for all of them). */
 const POLL_MS = 1000;
+/** How often the logs of running jobs are read (an S3 log object is read whole each time). */
+const TAIL_MS = 3000;
 /** Batch's shortest attempt duration. */
 const MIN_TIMEOUT_SECONDS = 60;
 
 interface Running {
   readonly request: AttemptRequest;
   readonly listener: AttemptListener;
+  /** The logs the task stores, shown while its job runs and read to the end when it ends. */
+  readonly tail: LogTail;
   jobId?: string;
+  /** Batch last said the job is RUNNING. */
+  running: boolean;
   /** Cancelled: the job is being terminated and the attempt settled from its record. */
   stopping: boolean;
   settled: boolean;
@@ -53,13 +67,23 @@ export class BatchLauncher implements TaskLauncher {
   readonly remote = true;
   private readonly running = new Set<Running>();
   private timer: NodeJS.Timeout | undefined;
+  private tailedAt = 0;
 
   constructor(private readonly context: LauncherContext) {}
 
   tryLaunch(request: AttemptRequest, listener: AttemptListener): AttemptHandle | undefined {
     // Batch queues jobs itself; --max-workers bounds how many this run has submitted at once.
     if (this.running.size >= this.context.maxWorkers) return undefined;
-    const r: Running = { request, listener, stopping: false, settled: false };
+    const r: Running = {
+      request,
+      listener,
+      tail: attemptLogTail(this.context.backends.storage, request.spec, (stream, line) =>
+        listener.output(stream, line),
+      ),
+      running: false,
+      stopping: false,
+      settled: false,
+    };
     this.running.add(r);
     // No job exists, so nothing recorded the attempt: the scheduler records it.
     this.submit(r).catch((err: unknown) =>
@@ -175,59 +199,47 @@ export class BatchLauncher implements TaskLauncher {
     for (let i = 0; i < ids.length; i += 100) {
       const out = await client.send(new m.DescribeJobsCommand({ jobs: ids.slice(i, i + 100) }));
       for (const job of out.jobs ?? []) {
-        if (job.status !== "SUCCEEDED" && job.status !== "FAILED") continue;
         const r = byId.get(job.jobId ?? "");
         if (!r) continue;
-        await this.showLogs(r);
+        r.running = job.status === "RUNNING";
+        if (job.status !== "SUCCEEDED" && job.status !== "FAILED") continue;
         await this.settle(
           r,
           `AWS Batch job ${job.jobId} ended ${job.status}${job.statusReason ? ` (${job.statusReason})` : ""} before the task recorded how it ended; the job's log in CloudWatch says why`,
         );
       }
     }
+    this.tailRunning();
   }
 
-  /** Shows the logs the task stored, once it has ended (the job wrote them to the datastore). */
-  private async showLogs(r: Running): Promise<void> {
-    const { spec } = r.request;
-    for (const stream of ["stdout", "stderr"] as const) {
-      const text = await this.context.backends.storage
-        .get(logKey(spec.flowName, spec.runId, spec.step, spec.taskId, spec.attempt, stream))
-        .catch(() => undefined);
-      for (const { line } of text ? parseLog(text.toString("utf8")) : [])
-        void r.listener.output(stream, `${line}\n`);
-    }
+  /** Shows what the running jobs' tasks logged since the last read, every few seconds. */
+  private tailRunning(): void {
+    if (Date.now() - this.tailedAt < TAIL_MS) return;
+    this.tailedAt = Date.now();
+    // LogTail reads one at a time and settle's last read waits for this one: no line twice.
+    for (const r of this.running) if (r.running && !r.settled) void r.tail.read();
   }
 
   /**
-   * The attempt is over: what the task recorded about it; when it recorded no end (the job was
-   * killed, ran out of memory, its image could not be pulled, or it was cancelled), `verdict`, and
-   * the scheduler is told to record the end (or the whole attempt, when the task never started).
+   * The attempt is over: the rest of its logs, and what the task recorded about it; when it
+   * recorded no end (the job was killed, ran out of memory, its image could not be pulled, or it
+   * was cancelled), `verdict`, and the scheduler is told to record the end (or the whole attempt,
+   * when the task never started).
    */
   private async settle(r: Running, verdict: string): Promise<void> {
     if (r.settled) return;
     const { spec } = r.request;
-    let entry: Awaited<ReturnType<typeof readAttempt>>;
+    let entry: AttemptEntry | undefined;
     try {
       entry = await readAttempt(this.context.backends.metadata, spec);
     } catch (err) {
-      const message = `Step '${spec.step}': could not read the record of attempt ${spec.attempt} to learn how AWS Batch job ${r.jobId ?? "(not submitted)"} ended: ${(err as Error).message}`;
-      return this.finish(r, { ok: false, error: { name: "MetadataError", message } });
+      return this.finish(
+        r,
+        unreadableRecord(spec, `AWS Batch job ${r.jobId ?? "(not submitted)"}`, err),
+      );
     }
-    const end = entry?.end;
-    let outcome: AttemptOutcome;
-    if (end?.status === "completed" && end.transition)
-      outcome = { ok: true, artifacts: end.artifacts, transition: end.transition };
-    else if (end)
-      outcome = {
-        ok: false,
-        error: end.error ?? {
-          name: "TaskError",
-          message: `Step '${spec.step}' failed without an error message`,
-        },
-      };
-    else outcome = { ok: false, error: batchError(verdict), unrecorded: entry ? "end" : "attempt" };
-    this.finish(r, outcome);
+    if (r.jobId) await r.tail.read();
+    this.finish(r, await outcomeFromRecord(spec, entry, () => batchError(verdict)));
   }
 
   private finish(r: Running, outcome: AttemptOutcome): void {
@@ -302,7 +314,10 @@ export function batchPreflight(context: PreflightContext): Promise<void> {
   const stopped = new Map<string, { problem: BatchSettingProblem; steps: string[] }>();
   for (const { step, plan } of context.steps) {
     const options = plan.launcher.options as BatchOptions;
-    const checked = batchJobSettings(context.backends.config, settingsRequest(context.backends, options));
+    const checked = batchJobSettings(
+      context.backends.config,
+      settingsRequest(context.backends, options),
+    );
     if (checked.ok) continue;
     const key = `${checked.problem.key}\n${checked.problem.message}`;
     const seen = stopped.get(key);

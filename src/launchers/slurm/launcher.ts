@@ -10,6 +10,14 @@ import { spawnSync } from "node:child_process";
 import type { SlurmSettings } from "../../config/index.js";
 import { LocalStorage } from "../../datastore/local.js";
 import type { PlainError } from "../../errors.js";
+import {
+  attemptLogTail,
+  outcomeFromRecord,
+  readAttempt,
+  unreadableRecord,
+  type AttemptEntry,
+  type LogTail,
+} from "../remote-attempt.js";
 import type {
   AttemptHandle,
   AttemptListener,
@@ -21,10 +29,9 @@ import type {
 import { SlurmCli } from "./cli.js";
 import { cancelJobs } from "./jobs.js";
 import { runLocalRecovery, type LocalRecovery } from "./local-recovery.js";
-import { jobFailure, plainError, readAttempt } from "./outcome-record.js";
+import { jobFailure, plainError } from "./outcome-record.js";
 import { SlurmPoller, pollerOptions, type JobOutcome } from "./poller.js";
 import { submitStep } from "./submission.js";
-import { LogTail } from "./tail.js";
 import { jobEnvironment } from "./task-command.js";
 
 export { slurmPreflight } from "./preflight.js";
@@ -178,11 +185,8 @@ export class SlurmLauncher implements TaskLauncher {
 
   /** Follows the attempt's stored logs onto the console. */
   private tailOf(a: SlurmAttempt): LogTail {
-    const { flowName: flow, runId, step, taskId, attempt } = a.request.spec;
-    return new LogTail(
-      this.context.backends.storage,
-      { flow, runId, step, taskId, attempt },
-      (stream, line) => a.listener.output(stream, line),
+    return attemptLogTail(this.context.backends.storage, a.request.spec, (stream, line) =>
+      a.listener.output(stream, line),
     );
   }
 
@@ -208,30 +212,16 @@ export class SlurmLauncher implements TaskLauncher {
   ): Promise<void> {
     if (a.phase === "done") return;
     const spec = a.request.spec;
-    let entry: Awaited<ReturnType<typeof readAttempt>>;
+    let entry: AttemptEntry | undefined;
     try {
       entry = await readAttempt(this.context.backends.metadata, spec);
     } catch (err) {
-      const message = `Step '${spec.step}': could not read the record of attempt ${spec.attempt} to learn how ${a.label ?? "its job"} ended: ${(err as Error).message}`;
-      return this.finish(a, { ok: false, error: { name: "MetadataError", message } });
+      return this.finish(a, unreadableRecord(spec, a.label ?? "its job", err));
     }
     if (entry) this.start(a, a.label ?? "slurm");
     a.tail ??= this.tailOf(a);
     await a.tail.read();
-    const end = entry?.end;
-    let outcome: AttemptOutcome;
-    if (end?.status === "completed" && end.transition)
-      outcome = { ok: true, artifacts: end.artifacts, transition: end.transition };
-    else if (end)
-      outcome = {
-        ok: false,
-        error: end.error ?? {
-          name: "TaskError",
-          message: `Step '${spec.step}' failed without an error message`,
-        },
-      };
-    else outcome = { ok: false, error: await failure(), unrecorded: entry ? "end" : "attempt" };
-    this.finish(a, outcome);
+    this.finish(a, await outcomeFromRecord(spec, entry, failure));
   }
 
   private fail(a: SlurmAttempt, error: PlainError): void {

@@ -1,34 +1,12 @@
 /**
- * How a Slurm attempt ended, from the two things that say so: the attempt's record (written by
- * `metaflow task` itself) and, when the task could not write its end, the job's Slurm state.
+ * How a Slurm job ended, for an attempt whose task could not record its end: the job's Slurm
+ * state explained, with the last lines of its output. The attempt's record is read by
+ * `../remote-attempt.ts`, which every remote launcher shares.
  */
 import * as fs from "node:fs";
 import { MetaflowError, toPlainError, type PlainError } from "../../errors.js";
-import type { MetadataProvider, TaskRecord } from "../../metadata/types.js";
-import type { TaskSpec } from "../../task/protocol.js";
 import { SlurmExitCodeError } from "./errors.js";
 import type { JobOutcome } from "./poller.js";
-
-/**
- * The record of the spec's attempt, or undefined when the task never recorded its start. A read
- * that fails is tried again a few times: concluding "not recorded" from a service that blinked
- * would record a second end for an attempt that has one.
- */
-export async function readAttempt(
-  metadata: MetadataProvider,
-  spec: TaskSpec,
-  tries = 4,
-): Promise<TaskRecord["attempts"][number] | undefined> {
-  for (let i = 1; ; i++) {
-    try {
-      const record = await metadata.getTask(spec.flowName, spec.runId, spec.step, spec.taskId);
-      return record?.attempts.find((a) => a.start.attempt === spec.attempt);
-    } catch (err) {
-      if (i >= tries) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 500 * i));
-    }
-  }
-}
 
 /**
  * The error of a job whose task recorded no end: the job's own end state explained (out of memory,
