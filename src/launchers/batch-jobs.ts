@@ -162,7 +162,9 @@ export interface BatchSettingsRequest {
 export function batchJobSettings(
   config: MetaflowConfig,
   request: BatchSettingsRequest,
-): { readonly ok: true; readonly settings: BatchJobSettings } | { readonly ok: false; readonly problem: BatchSettingProblem } {
+):
+  | { readonly ok: true; readonly settings: BatchJobSettings }
+  | { readonly ok: false; readonly problem: BatchSettingProblem } {
   const placeholder = request.placeholders === true;
   if (!placeholder && (request.localDatastore !== undefined || config.datastore.value !== "s3")) {
     const where =
@@ -189,10 +191,34 @@ export function batchJobSettings(
     };
   }
   const wanted: Array<[keyof BatchJobSettings, string, string | undefined, string, string]> = [
-    ["datastoreRoot", "METAFLOW_DATASTORE_SYSROOT_S3", config.s3Root.value, "the S3 datastore root tasks share, e.g. s3://my-bucket/metaflow", ""],
-    ["serviceUrl", "METAFLOW_SERVICE_URL", config.serviceUrl.value, `the metadata service ${request.tasks} record to`, ""],
-    ["queue", "METAFLOW_BATCH_JOB_QUEUE", request.step?.queue ?? config.deploy.batchQueue.value, "the AWS Batch job queue tasks run in", "queue"],
-    ["image", "METAFLOW_BATCH_CONTAINER_IMAGE", request.step?.image ?? config.deploy.batchImage.value, "a container image with Node.js 20 and metaflow-ts installed", "image"],
+    [
+      "datastoreRoot",
+      "METAFLOW_DATASTORE_SYSROOT_S3",
+      config.s3Root.value,
+      "the S3 datastore root tasks share, e.g. s3://my-bucket/metaflow",
+      "",
+    ],
+    [
+      "serviceUrl",
+      "METAFLOW_SERVICE_URL",
+      config.serviceUrl.value,
+      `the metadata service ${request.tasks} record to`,
+      "",
+    ],
+    [
+      "queue",
+      "METAFLOW_BATCH_JOB_QUEUE",
+      request.step?.queue ?? config.deploy.batchQueue.value,
+      "the AWS Batch job queue tasks run in",
+      "queue",
+    ],
+    [
+      "image",
+      "METAFLOW_BATCH_CONTAINER_IMAGE",
+      request.step?.image ?? config.deploy.batchImage.value,
+      "a container image with Node.js 20 and metaflow-ts installed",
+      "image",
+    ],
   ];
   const settings: Partial<Record<keyof BatchJobSettings, string>> = {};
   for (const [field, key, value, what, option] of wanted) {

@@ -49,7 +49,10 @@ void describe("the environment of a remote task", () => {
 
   void it("swaps the token for its secret when one is configured, and masks it for printing", () => {
     const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mf-token";
-    const withArn = loadConfig({ ...ENV, METAFLOW_BATCH_SERVICE_TOKEN_ARN: arn } as NodeJS.ProcessEnv);
+    const withArn = loadConfig({
+      ...ENV,
+      METAFLOW_BATCH_SERVICE_TOKEN_ARN: arn,
+    } as NodeJS.ProcessEnv);
     const values = { datastoreRoot: "s3://bucket/mf", serviceUrl: "http://md.example:8080" };
     const secret = containerSettings(withArn, values);
     assert.equal(secret.environment.METAFLOW_SERVICE_AUTH_TOKEN, undefined);
