@@ -7,7 +7,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CLIENT_FLOW } from "./fixtures/client-flow.js";
-import { collect, Project, waitFor } from "./helpers/project.js";
+import { collect, Project, runIdOf, waitFor } from "./helpers/project.js";
 
 const ALICE = { METAFLOW_USER: "alice" };
 let project: Project;
@@ -17,11 +17,6 @@ let bobRun: string;
 
 const cli = (args: string[], env: Record<string, string> = ALICE) => project.cli(args, { env });
 
-function runIdOf(stdout: string): string {
-  const m = /run-id (\d+)/.exec(stdout);
-  assert.ok(m, stdout);
-  return m[1]!;
-}
 
 before(async () => {
   project = new Project();

@@ -30,7 +30,7 @@ import { followLogs } from "../src/client/logs.js";
 import { LocalStorage } from "../src/datastore/local.js";
 import { LocalMetadata } from "../src/metadata/local.js";
 import { CLIENT_FLOW } from "./fixtures/client-flow.js";
-import { collect as collectOutput, DIST_INDEX, Project, waitFor } from "./helpers/project.js";
+import { collect as collectOutput, DIST_INDEX, Project, runIdOf, waitFor } from "./helpers/project.js";
 
 const ALICE = { METAFLOW_USER: "alice" };
 const BOB = { METAFLOW_USER: "bob" };
@@ -47,11 +47,6 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-function runIdOf(stdout: string): string {
-  const m = /run-id (\d+)/.exec(stdout);
-  assert.ok(m, `no run id in:\n${stdout}`);
-  return m[1]!;
-}
 
 before(async () => {
   process.env.METAFLOW_USER = "alice";

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { namespace, Run, Task } from "../src/index.js";
 import type { TaskRecord } from "../src/metadata/types.js";
-import { Project, REPO } from "./helpers/project.js";
+import { alive, Project, REPO } from "./helpers/project.js";
 
 const project = new Project();
 const client = { datastoreRoot: project.root };
@@ -31,15 +31,6 @@ async function onlyTask(flow: string, runId: string, step: string): Promise<Task
   return t;
 }
 
-/** True while a process with this id exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // Independent flows, so they share the machine: each test starts its own CLI processes.
 void describe("failures", { concurrency: 3 }, () => {

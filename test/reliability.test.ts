@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import type { ServiceMetadata } from "../src/metadata/service.js";
 import { openBackends, type Backends } from "../src/backends.js";
 import { remoteAvailability, startRemoteStack, type RemoteStack } from "./helpers/remote.js";
-import { collect, Project, type CliResult } from "./helpers/project.js";
+import { alive, type CliResult, collect, Project } from "./helpers/project.js";
 
 const availability = remoteAvailability();
 const skip = availability.s3 ?? availability.postgres;
@@ -249,11 +249,3 @@ void describe("S3 + metadata service under failures and load", { skip }, () => {
   });
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -27,6 +27,7 @@ import {
   type JobState,
 } from "../src/launchers/slurm/index.js";
 import { parseSlurmOptions, SlurmOptionError } from "../src/config/index.js";
+import { alive } from "./helpers/project.js";
 import { slurmAvailability, startSlurm, type TestSlurm } from "./helpers/slurm.js";
 
 /** A SlurmCli that records every command it runs, to count sbatch and squeue calls. */
@@ -370,14 +371,6 @@ void describe(
   },
 );
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(ok: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { listJobs, SlurmCli } from "../src/launchers/slurm/index.js";
-import { collect, Project, waitForOutput, type CliResult } from "./helpers/project.js";
+import { assertOk, collect, Project, runIdOf, waitForOutput } from "./helpers/project.js";
 import { SetupServers, type Setup } from "./helpers/setups.js";
 import { slurmAvailability, startSlurm, type TestSlurm } from "./helpers/slurm.js";
 
@@ -27,15 +27,7 @@ function env(setup: Setup, extra: Record<string, string> = {}): Record<string, s
   return { ...setup.env(project), ...cluster.env, METAFLOW_SLURM_POLL_INTERVAL: "0.5", ...extra };
 }
 
-function runIdOf(out: string): string {
-  const m = /run-id (\d+)/.exec(out);
-  assert.ok(m, `a run id in:\n${out}`);
-  return m[1]!;
-}
 
-function ok(r: CliResult): void {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-}
 
 void describe("@slurm with S3 and the metadata service", { skip, concurrency: true }, () => {
   before(async () => {
@@ -87,14 +79,14 @@ export default class TeamSlurmFlow extends FlowSpec {
     );
     fs.writeFileSync(gate, "");
     const r = await done;
-    ok(r);
+    assertOk(r);
     assert.match(r.stderr, /\/shout\/3 \(slurm job \d+_1\)\] Error: b fails once/);
     assert.match(r.stdout, /\/shout\/3 \(slurm job \d+\)\] Task is starting\. \(retry 1\)/);
     assert.match(r.stdout, /\/end\/\d+ \(pid \d+\)\] joined ABCD/);
     const dump = await project.cli(["dump", `TeamSlurmFlow/${runId}/shout`, "--include", "upper"], {
       env: e,
     });
-    ok(dump);
+    assertOk(dump);
     assert.deepEqual(
       [...dump.stdout.matchAll(/upper: string, \d+ B = \W?(\w)/g)].map((m) => m[1]),
       ["A", "B", "C", "D"],

@@ -10,16 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { listJobs, SlurmCli, type MetaflowJob } from "../src/launchers/slurm/index.js";
-import {
-  collect,
-  Project,
-  REPO,
-  runCli,
-  waitFor,
-  waitForOutput,
-  type CliOptions,
-  type CliResult,
-} from "./helpers/project.js";
+import { assertOk, type CliOptions, type CliResult, collect, Project, REPO, runCli, runIdOf, waitFor, waitForOutput } from "./helpers/project.js";
 import { GRAPHS } from "./fixtures/graphs.js";
 import { expected, observed, viaDump } from "./helpers/matrix.js";
 import {
@@ -71,15 +62,7 @@ function jobsOf(flow: string, runId: string, includeFinished = true): Promise<Me
   return listJobs(new SlurmCli({ env: cluster.env }), { flow, runId, includeFinished });
 }
 
-function runIdOf(out: string): string {
-  const m = /run-id (\d+)/.exec(out);
-  assert.ok(m, `a run id in:\n${out}`);
-  return m[1]!;
-}
 
-function ok(r: CliResult): void {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-}
 
 void describe(
   "@slurm runs on a real cluster",
@@ -114,7 +97,7 @@ export default class LinearSlurmFlow extends FlowSpec {
 `,
       );
       const r = await s.cli(["run", "linear.ts"]);
-      ok(r);
+      assertOk(r);
       const runId = runIdOf(r.stdout);
       const [sub] = s.sbatch.submissions();
       assert.equal(s.sbatch.submissions().length, 1, "only the @slurm step is submitted");
@@ -134,7 +117,7 @@ export default class LinearSlurmFlow extends FlowSpec {
         "--include",
         "job,sum",
       ]);
-      ok(dump);
+      assertOk(dump);
       assert.match(
         dump.stdout,
         new RegExp(
@@ -176,7 +159,7 @@ export default class FanSlurmFlow extends FlowSpec {
 `,
       );
       const r = await s.cli(["run", "fan.ts", "--max-workers", "8"]);
-      ok(r);
+      assertOk(r);
       const subs = s.sbatch.submissions();
       assert.equal(subs.length, 1, `one sbatch for 50 tasks, got ${subs.length}`);
       assert.ok(subs[0]!.includes("--array=0-49%8"), subs[0]!.join(" "));
@@ -236,7 +219,7 @@ export default class ChattySlurmFlow extends FlowSpec {
       assert.match(during.stdout, /first line from the cluster/);
       assert.match(during.stderr, /a warning on stderr/);
       fs.writeFileSync(gate, "");
-      ok(await done);
+      assertOk(await done);
       const afterRun = await s.cli(["logs", `ChattySlurmFlow/${runId}/talk/2`]);
       assert.equal(afterRun.stdout, "first line from the cluster\nreleased\n");
     });
@@ -260,7 +243,7 @@ export default class FlakySlurmFlow extends FlowSpec {
 `,
       );
       const r = await s.cli(["run", "flaky.ts"]);
-      ok(r);
+      assertOk(r);
       const subs = s.sbatch.submissions();
       assert.equal(subs.length, 2);
       assert.ok(
@@ -406,7 +389,7 @@ export default class BrittleSlurmFlow extends FlowSpec {
       const origin = runIdOf(first.stdout);
       fs.writeFileSync(fixed, "");
       const resumed = await s.cli(["resume", "brittle.ts", "--origin-run-id", origin]);
-      ok(resumed);
+      assertOk(resumed);
       assert.equal(
         (resumed.stdout.match(/Cloned from/g) ?? []).length,
         3,
@@ -438,7 +421,7 @@ export default class StuckSlurmFlow extends FlowSpec {
 `,
       );
       const r = await s.cli(["run", "stuck.ts"]);
-      ok(r);
+      assertOk(r);
       const runId = runIdOf(r.stdout);
       assert.match(
         r.stderr,
@@ -477,7 +460,7 @@ export default class OrphanSlurmFlow extends FlowSpec {
       child.kill("SIGKILL");
       await done;
       const list = await s.cli(["slurm", "list", "--run-id", runId]);
-      ok(list);
+      assertOk(list);
       for (const [i, task] of [
         [0, 2],
         [1, 3],
@@ -502,7 +485,7 @@ export default class OrphanSlurmFlow extends FlowSpec {
       }
       // Run ids are unique per flow: --flow keeps a same-numbered run of another test's flow out.
       const kill = await s.cli(["slurm", "kill", "--run-id", runId, "--flow", "OrphanSlurmFlow"]);
-      ok(kill);
+      assertOk(kill);
       assert.match(
         kill.stdout,
         new RegExp(
@@ -616,7 +599,7 @@ export default class NoNodeSlurmFlow extends FlowSpec {
         const s = new SlurmProject();
         s.p.write(`${g.flow}.ts`, g.source);
         const r = await s.cli(["run", `${g.flow}.ts`, "--with", "slurm"]);
-        ok(r);
+        assertOk(r);
         assert.doesNotMatch(
           r.stdout,
           /\(pid \d+\)\] Task is starting\.\n/,
@@ -633,7 +616,7 @@ export default class NoNodeSlurmFlow extends FlowSpec {
         ["run", "examples/slurm_train.ts", "--rates", "[0.01, 0.3]", "--epochs", "200"],
         { cwd: REPO, env },
       );
-      ok(r);
+      assertOk(r);
       assert.equal(s.sbatch.submissions().length, 1);
       assert.match(
         r.stdout,

@@ -3,6 +3,7 @@
  * into it, and the real `metaflow` CLI run in it as a child process — against the local datastore,
  * or against S3 and the metadata service when given a setup's environment.
  */
+import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -159,17 +160,32 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
+/** True while a process with this id exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The worker pids a run printed (`(pid N)`) that are still alive. */
 export function aliveTaskPids(output: string): number[] {
   const pids = [...new Set([...output.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])))];
-  return pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return pids.filter(alive);
+}
+
+/** The run id a `metaflow run` printed (`run-id N`); fails the test when there is none. */
+export function runIdOf(output: string): string {
+  const m = /run-id (\d+)/.exec(output);
+  assert.ok(m, `no run id in:\n${output}`);
+  return m[1]!;
+}
+
+/** Asserts the CLI call succeeded, showing its output when it did not. */
+export function assertOk(r: CliResult): void {
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
 }
 
 /** Process ids of live worker hosts started from this repository's dist/worker.js. */
